@@ -1,0 +1,72 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "qsmbench",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "qsmbench", targets: ["qsmbench"]),
+        .library(name: "QSMCore", targets: ["QSMCore"]),
+        .library(name: "QSMIO", targets: ["QSMIO"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+    ],
+    targets: [
+        // MARK: - Command-line tool
+        .executableTarget(
+            name: "qsmbench",
+            dependencies: [
+                "QSMCore", "QSMIO", "QSMPhantom", "QSMPipeline", "QSMMetrics",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+
+        // MARK: - Libraries
+        .target(
+            name: "QSMCore",
+            dependencies: ["CFFTW", .product(name: "Numerics", package: "swift-numerics")],
+            swiftSettings: strict),
+        .target(
+            name: "QSMIO",
+            dependencies: ["QSMCore", "CHDF5", "CZlib", "Yams"],
+            swiftSettings: strict),
+        .target(name: "QSMPhantom", dependencies: ["QSMCore", "QSMIO", "Yams"], swiftSettings: strict),
+        .target(name: "QSMPipeline", dependencies: ["QSMCore", "QSMIO"], swiftSettings: strict),
+        .target(name: "QSMMetrics", dependencies: ["QSMCore"], swiftSettings: strict),
+
+        // MARK: - Implementation details (C libraries; only QSMCore and QSMIO import them)
+        .systemLibrary(name: "CFFTW", pkgConfig: "fftw3", providers: [.apt(["libfftw3-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "QSMTestSupport", dependencies: ["QSMCore"], path: "Tests/QSMTestSupport",
+                swiftSettings: strict),
+
+        // MARK: - Tests
+        .testTarget(name: "CLibrarySmokeTests", dependencies: ["CFFTW", "CHDF5", "CZlib"],
+                    swiftSettings: strict),
+        .testTarget(
+            name: "QSMCoreTests",
+            dependencies: ["QSMCore", "QSMTestSupport",
+                           .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict),
+        .testTarget(name: "QSMIOTests", dependencies: ["QSMIO", "QSMTestSupport"],
+                    resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "QSMPhantomTests", dependencies: ["QSMPhantom", "QSMTestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "QSMPipelineTests", dependencies: ["QSMPipeline", "QSMPhantom", "QSMTestSupport"],
+                    swiftSettings: strict),
+        .testTarget(
+            name: "QSMMetricsTests",
+            dependencies: ["QSMMetrics", "QSMTestSupport",
+                           .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict),
+        .testTarget(name: "qsmbenchTests", dependencies: ["QSMIO", "QSMTestSupport"],
+                    swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,6 @@
+import RealModule
+
+extension Double: FFTScalar {
+    /// `fftw_*`.
+    public static var fftPrecision: FFTPrecision { .double }
+}

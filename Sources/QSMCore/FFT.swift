@@ -1,0 +1,127 @@
+import ComplexModule
+import Synchronization
+
+/// 3-D FFTs of one shape (x fastest), real-to-complex and complex-to-complex, single or double.
+///
+/// The half spectrum of a real volume has shape (nx/2+1, ny, nz), x fastest. Forward transforms
+/// are unnormalised; inverse transforms multiply by 1/N unless `normalized` is false. Plans come
+/// from a process-wide cache and are made with `Parallelism.threadCount` threads.
+public struct FFT<T: FFTScalar>: Sendable {
+    /// Shape of the real (spatial) volume.
+    public let shape: SIMD3<Int>
+    /// Planning effort for plans this value makes.
+    public let planning: FFTPlanning
+
+    /// FFTs of `shape`; throws for non-positive dimensions.
+    public init(shape: SIMD3<Int>, planning: FFTPlanning = .estimate) throws(QSMError) {
+        guard shape.x > 0, shape.y > 0, shape.z > 0 else {
+            throw .invalidParameter("FFT shape", "\(shape.x)×\(shape.y)×\(shape.z) has a non-positive dimension")
+        }
+        self.shape = shape
+        self.planning = planning
+    }
+
+    /// Number of real voxels.
+    public var count: Int { shape.x * shape.y * shape.z }
+    /// Shape of the half spectrum, (nx/2+1, ny, nz).
+    public var halfShape: SIMD3<Int> { SIMD3(shape.x / 2 + 1, shape.y, shape.z) }
+    /// Number of complex values in the half spectrum.
+    public var halfCount: Int { (shape.x / 2 + 1) * shape.y * shape.z }
+
+    // MARK: Buffer API (no allocation)
+
+    /// Real → half spectrum. `input` is not modified.
+    public func forward(_ input: UnsafeBufferPointer<T>, into output: UnsafeMutableBufferPointer<Complex<T>>) {
+        precondition(input.count >= count && output.count >= halfCount)
+        let i = UnsafeMutableRawPointer(mutating: input.baseAddress!)
+        let o = UnsafeMutableRawPointer(output.baseAddress!)
+        run(.realToComplex, i, o, inPlace: false)
+    }
+
+    /// Half spectrum → real. `input` is overwritten (FFTW's c2r destroys its input).
+    public func inverse(
+        _ input: UnsafeMutableBufferPointer<Complex<T>>, into output: UnsafeMutableBufferPointer<T>,
+        normalized: Bool = true
+    ) {
+        precondition(input.count >= halfCount && output.count >= count)
+        run(.complexToReal, UnsafeMutableRawPointer(input.baseAddress!),
+            UnsafeMutableRawPointer(output.baseAddress!), inPlace: false)
+        if normalized { Self.scale(output, by: 1 / T(count), count: count) }
+    }
+
+    /// Full complex transform in place; `.backward` is normalised by 1/N unless `normalized` is false.
+    public func transform(
+        _ data: UnsafeMutableBufferPointer<Complex<T>>, _ direction: FFTDirection, normalized: Bool = true
+    ) {
+        precondition(data.count >= count)
+        let p = UnsafeMutableRawPointer(data.baseAddress!)
+        run(direction == .forward ? .complexForward : .complexBackward, p, p, inPlace: true)
+        if direction == .backward && normalized {
+            data.withMemoryRebound(to: T.self) { Self.scale($0, by: 1 / T(count), count: 2 * count) }
+        }
+    }
+
+    // MARK: Array API
+
+    /// Real → half spectrum.
+    public func forward(_ input: [T]) -> [Complex<T>] {
+        var out = [Complex<T>](repeating: .zero, count: halfCount)
+        input.withUnsafeBufferPointer { i in out.withUnsafeMutableBufferPointer { forward(i, into: $0) } }
+        return out
+    }
+
+    /// Half spectrum → real (normalised by 1/N unless `normalized` is false).
+    public func inverse(_ input: [Complex<T>], normalized: Bool = true) -> [T] {
+        var scratch = input
+        var out = [T](repeating: 0, count: count)
+        scratch.withUnsafeMutableBufferPointer { i in
+            out.withUnsafeMutableBufferPointer { inverse(i, into: $0, normalized: normalized) }
+        }
+        return out
+    }
+
+    /// Full complex transform of an array.
+    public func transform(_ input: [Complex<T>], _ direction: FFTDirection, normalized: Bool = true) -> [Complex<T>] {
+        var data = input
+        data.withUnsafeMutableBufferPointer { transform($0, direction, normalized: normalized) }
+        return data
+    }
+
+    // MARK: Implementation details
+
+    private func run(_ kind: FFTKind, _ input: UnsafeMutableRawPointer, _ output: UnsafeMutableRawPointer,
+                     inPlace: Bool) {
+        let aligned = FFTPlan.isAligned(input, T.fftPrecision) && FFTPlan.isAligned(output, T.fftPrecision)
+        let key = FFTPlan.Key(shape: shape, kind: kind, precision: T.fftPrecision, inPlace: inPlace,
+                              aligned: aligned, threads: Parallelism.threadCount, planning: planning)
+        // Planning fails only if FFTW cannot allocate; that is not recoverable for the caller.
+        let plan: FFTPlan
+        do { plan = try FFTPlanCache.shared.plan(key) } catch { fatalError("\(error)") }
+        plan.execute(input, output)
+        FFTStatistics.counter.add(1, ordering: .relaxed)
+    }
+
+    static func scale(_ buffer: UnsafeMutableBufferPointer<T>, by factor: T, count: Int) {
+        let p = SendablePointer(buffer.baseAddress!)
+        parallelFor(0..<count) { range in for i in range { p[i] *= factor } }
+    }
+}
+
+/// Direction of a complex FFT.
+public enum FFTDirection: Sendable {
+    /// exp(−2πi k·x/N), unnormalised.
+    case forward
+    /// exp(+2πi k·x/N), normalised by 1/N by default.
+    case backward
+}
+
+/// Counts executed 3-D transforms, so benchmarks can report time ÷ (FFT count × one FFT's time).
+public enum FFTStatistics {
+    static let counter = Atomic<Int>(0)
+    /// Transforms executed by this process so far.
+    public static var executedTransforms: Int { counter.load(ordering: .relaxed) }
+    /// Number of plans currently cached.
+    public static var cachedPlans: Int { FFTPlanCache.shared.count }
+    /// Destroys every cached plan (the next transform of each shape plans again).
+    public static func removeCachedPlans() { FFTPlanCache.shared.removeAll() }
+}

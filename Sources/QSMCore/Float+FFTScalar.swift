@@ -1,0 +1,6 @@
+import RealModule
+
+extension Float: FFTScalar {
+    /// `fftwf_*`.
+    public static var fftPrecision: FFTPrecision { .single }
+}
