@@ -1,0 +1,69 @@
+extension HDF5File {
+    /// An indented listing of every group and dataset with shapes, types, storage and attributes.
+    ///
+    /// Shapes are in HDF5 order (slowest first), as h5py and h5dump print them. Example:
+    /// ```
+    /// /
+    ///   @created_by = "qsmbench"
+    ///   chi  float32 (64, 64, 64), chunks (64, 64, 64), shuffle, deflate 4, 412345 bytes
+    ///     @voxel_size = [1.0, 1.0, 1.0]
+    ///   runs/
+    /// ```
+    public func describeTree() throws(QSMError) -> String {
+        var lines: [String] = ["/"]
+        try describeGroup(try root, depth: 1, into: &lines)
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func describeGroup(_ group: HDF5Group, depth: Int, into lines: inout [String]) throws(QSMError) {
+        let indent = String(repeating: "  ", count: depth)
+        for name in try group.attributeNames() {
+            lines.append(indent + attributeLine(name) { () throws(QSMError) in
+                (try group.attribute(name), try group.attributeType(name))
+            })
+        }
+        for child in try group.children() {
+            let childPath = group.path == "/" ? "/" + child.name : group.path + "/" + child.name
+            switch child.kind {
+            case .group:
+                lines.append(indent + child.name + "/")
+                try describeGroup(try self.group(childPath), depth: depth + 1, into: &lines)
+            case .dataset:
+                let dataset = try dataset(childPath)
+                lines.append(indent + child.name + "  " + (try datasetSummary(dataset)))
+                for name in try dataset.attributeNames() {
+                    lines.append(indent + "  " + attributeLine(name) { () throws(QSMError) in
+                        (try dataset.attribute(name), try dataset.attributeType(name))
+                    })
+                }
+            case .other:
+                lines.append(indent + child.name + "  (not a group or dataset)")
+            }
+        }
+    }
+
+    private func datasetSummary(_ dataset: HDF5Dataset) throws(QSMError) -> String {
+        var parts = ["\(dataset.elementType) " + (dataset.shape.isEmpty ? "scalar" : shapeText(dataset.shape))]
+        let (options, others) = try dataset.storageDetails()
+        if let chunk = options.chunkShape { parts.append("chunks " + shapeText(chunk)) }
+        if options.shuffle { parts.append("shuffle") }
+        if let level = options.deflateLevel { parts.append("deflate \(level)") }
+        parts += others
+        parts.append("\(dataset.storageSize) bytes")
+        return parts.joined(separator: ", ")
+    }
+
+    /// "@name = value"; an attribute `HDF5Value` cannot hold is named with its type instead.
+    private func attributeLine(_ name: String, _ read: () throws(QSMError) -> (HDF5Value, HDF5ElementType)) -> String {
+        do {
+            let (value, type) = try read()
+            return "@\(name) = \(value)  (\(type))"
+        } catch {
+            return "@\(name) = (not shown: \(error))"
+        }
+    }
+
+    private func shapeText(_ shape: [Int]) -> String {
+        "(" + shape.map(String.init).joined(separator: ", ") + ")"
+    }
+}
