@@ -230,6 +230,9 @@ import Testing
         #expect(try file.root.children() == [HDF5Child(name: "a", kind: .group)])
         #expect(file.exists("/") && file.exists("a/b/c") && file.exists("/a/data"))
         #expect(!file.exists("a/x") && !file.exists("x/y/z") && !file.exists("a/data/z"))
+        try file.writeDataset("a/b/c/deep", values: [1.0], shape: [1])
+        try file.writeDataset("top", values: [1.0], shape: [1])
+        #expect(try file.datasetPaths() == ["/top", "/a/data", "/a/b/c/deep"])
         try file.close()
     }
 

@@ -15,6 +15,25 @@ extension HDF5File {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// Absolute paths of every dataset: each group's own datasets, then its subgroups (name order).
+    public func datasetPaths() throws(QSMError) -> [String] {
+        var paths: [String] = []
+        var pending = ["/"]
+        while let group = pending.popLast() {
+            var subgroups: [String] = []
+            for child in try children(of: group) {
+                let childPath = group == "/" ? "/" + child.name : group + "/" + child.name
+                switch child.kind {
+                case .dataset: paths.append(childPath)
+                case .group: subgroups.append(childPath)
+                case .other: break
+                }
+            }
+            pending += subgroups.reversed()
+        }
+        return paths
+    }
+
     private func describeGroup(_ group: HDF5Group, depth: Int, into lines: inout [String]) throws(QSMError) {
         let indent = String(repeating: "  ", count: depth)
         for name in try group.attributeNames() {
