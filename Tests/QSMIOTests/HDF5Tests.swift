@@ -441,6 +441,43 @@ import Testing
         #expect(json["labels_as_str"] as? [String] == ["χ", "ppm"])
     }
 
+    @Test(.enabled(if: ExternalTool.pythonHasH5py, "python3 with h5py is not available"))
+    func filesWrittenByH5pyAreRead() throws {
+        let directory = try HDF5Scratch()
+        let path = directory.file("from-h5py.h5")
+        let script = """
+            import sys, h5py, numpy as np
+            with h5py.File(sys.argv[1], "w") as f:
+                d = f.create_dataset("grp/int16", data=np.arange(-3, 3, dtype=np.int16).reshape(2, 3),
+                                     compression="gzip", compression_opts=6, shuffle=True)
+                d.attrs["fixed"] = np.bytes_(b"abc")
+                d.attrs["flag"] = np.bool_(True)
+                d.attrs["f32"] = np.float32(0.5)
+                d.attrs["u64"] = np.array([2**63 + 1], dtype=np.uint64)
+                f["grp"].attrs["note"] = "χ map"
+                f.create_dataset("fixed_strings", data=np.array([b"ab", b"c"], dtype="S4"))
+            """
+        _ = try ExternalTool.run(ExternalTool.path("python3")!, ["-c", script, path])
+        let file = try HDF5File.open(path)
+        let dataset = try file.dataset("grp/int16")
+        #expect(dataset.elementType == .integer(bits: 16, signed: true))
+        #expect(try dataset.read(as: Int32.self) == [-3, -2, -1, 0, 1, 2])
+        #expect(try dataset.read(as: Float.self) == [-3, -2, -1, 0, 1, 2])
+        #expect(try dataset.storageOptions() == HDF5DatasetOptions(chunkShape: [2, 3], deflateLevel: 6, shuffle: true))
+        #expect(try dataset.attribute("fixed") == .string("abc"))
+        #expect(try dataset.attribute("f32") == .double(0.5))
+        #expect(try file.group("grp").attribute("note") == .string("χ map"))
+        #expect(try file.dataset("fixed_strings").readStrings() == ["ab", "c"])
+        // h5py stores numpy bools as an HDF5 enum, and 2⁶³+1 does not fit Int: both are refused by
+        // name, and the tree listing shows their types instead of failing.
+        #expect(throws: QSMError.self) { _ = try dataset.attribute("flag") }
+        #expect(throws: QSMError.self) { _ = try dataset.attribute("u64") }
+        let tree = try file.describeTree()
+        #expect(tree.contains("@flag  (enum, value not shown)"), "\(tree)")
+        #expect(tree.contains("@u64  (uint64, value not shown)"), "\(tree)")
+        #expect(tree.contains("int16  int16 (2, 3), chunks (2, 3), shuffle, deflate 6"), "\(tree)")
+    }
+
     /// A small file with a compressed float32 dataset, string and numeric attributes, strings.
     private func writePeerFile(_ path: String) throws {
         let file = try HDF5File.create(path)

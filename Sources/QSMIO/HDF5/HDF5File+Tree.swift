@@ -37,9 +37,8 @@ extension HDF5File {
     private func describeGroup(_ group: HDF5Group, depth: Int, into lines: inout [String]) throws(QSMError) {
         let indent = String(repeating: "  ", count: depth)
         for name in try group.attributeNames() {
-            lines.append(indent + attributeLine(name) { () throws(QSMError) in
-                (try group.attribute(name), try group.attributeType(name))
-            })
+            lines.append(indent + attributeLine(name, { () throws(QSMError) in try group.attribute(name) },
+                                                { () throws(QSMError) in try group.attributeType(name) }))
         }
         for child in try group.children() {
             let childPath = group.path == "/" ? "/" + child.name : group.path + "/" + child.name
@@ -51,9 +50,8 @@ extension HDF5File {
                 let dataset = try dataset(childPath)
                 lines.append(indent + child.name + "  " + (try datasetSummary(dataset)))
                 for name in try dataset.attributeNames() {
-                    lines.append(indent + "  " + attributeLine(name) { () throws(QSMError) in
-                        (try dataset.attribute(name), try dataset.attributeType(name))
-                    })
+                    lines.append(indent + "  " + attributeLine(name, { () throws(QSMError) in try dataset.attribute(name) },
+                                                               { () throws(QSMError) in try dataset.attributeType(name) }))
                 }
             case .other:
                 lines.append(indent + child.name + "  (not a group or dataset)")
@@ -72,14 +70,12 @@ extension HDF5File {
         return parts.joined(separator: ", ")
     }
 
-    /// "@name = value"; an attribute `HDF5Value` cannot hold is named with its type instead.
-    private func attributeLine(_ name: String, _ read: () throws(QSMError) -> (HDF5Value, HDF5ElementType)) -> String {
-        do {
-            let (value, type) = try read()
-            return "@\(name) = \(value)  (\(type))"
-        } catch {
-            return "@\(name) = (not shown: \(error))"
-        }
+    /// "@name = value  (type)"; an attribute `HDF5Value` cannot hold shows only its type.
+    private func attributeLine(_ name: String, _ read: () throws(QSMError) -> HDF5Value,
+                               _ type: () throws(QSMError) -> HDF5ElementType) -> String {
+        let typeText = (try? type()).map { "\($0)" } ?? "unreadable type"
+        guard let value = try? read() else { return "@\(name)  (\(typeText), value not shown)" }
+        return "@\(name) = \(value)  (\(typeText))"
     }
 
     private func shapeText(_ shape: [Int]) -> String {
