@@ -3,9 +3,9 @@
 /// Fong DC-L, Saunders M. "LSMR: An iterative algorithm for sparse least-squares problems."
 /// SIAM J Sci Comput 2011;33:2950–2971. doi:10.1137/10079687X. Undamped (λ = 0); the iteration count
 /// is the regulariser (RTS step 1 runs 4 iterations, QSM.md §7.7).
-enum DiagonalLSMR {
+package enum DiagonalLSMR {
     /// x after `iterations` steps, starting from 0; `diagonal[k]` multiplies entries 2k and 2k+1.
-    static func solve(diagonal: [Float], rhs b: [Float], iterations: Int) -> [Float] {
+    package static func solve(diagonal: [Float], rhs b: [Float], iterations: Int) -> [Float] {
         let n = b.count
         func apply(_ v: [Float]) -> [Float] { (0..<n).map { v[$0] * diagonal[$0 / 2] } }
         func norm(_ v: [Float]) -> Double { v.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() }
