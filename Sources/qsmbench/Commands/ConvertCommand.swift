@@ -50,13 +50,43 @@ enum VolumeFileFormat {
 /// The HDF5 side of `info` and `convert`: one volume per file. This branch has no HDF5 reader
 /// or writer; the integration fills these two functions with the QSMIO HDF5 API.
 enum HDF5Volumes {
-    /// Reads the volume (grid, frames, values) stored in an HDF5 file.
+    /// The dataset `convert` writes to and prefers when reading.
+    static let datasetPath = "/volume"
+
+    /// Reads the volume (grid, frames, values) stored in an HDF5 file: `/volume`, or its only 3-D/4-D dataset.
     static func read(_ path: String) throws(QSMError) -> Volume<Float> {
-        throw .invalidFile(path, "HDF5 support is not built in this branch")
+        let file = try HDF5File.open(path)
+        defer { try? file.close() }
+        return try file.readVolume(try volumePath(in: file, path: path), as: Float.self)
     }
 
-    /// Writes a volume (grid, frames, values) to an HDF5 file.
+    /// Whether the file holds `/volume` or exactly one 3-D/4-D dataset.
+    static func holdsVolume(_ path: String) throws(QSMError) -> Bool {
+        let file = try HDF5File.open(path)
+        defer { try? file.close() }
+        do { _ = try volumePath(in: file, path: path); return true } catch { return false }
+    }
+
+    /// The dataset holding the volume, or an error naming the candidates.
+    static func volumePath(in file: HDF5File, path: String) throws(QSMError) -> String {
+        if file.exists(datasetPath) { return datasetPath }
+        var candidates: [String] = []
+        for dataset in try file.datasetPaths() where [3, 4].contains(try file.dataset(dataset).shape.count) {
+            candidates.append(dataset)
+        }
+        guard candidates.count == 1 else {
+            throw .invalidFile(path, candidates.isEmpty
+                ? "holds no 3-D or 4-D dataset"
+                : "holds several volumes (\(candidates.joined(separator: ", "))); none is \(datasetPath)")
+        }
+        return candidates[0]
+    }
+
+    /// Writes a volume (grid, frames, values) to `/volume` of a new HDF5 file, atomically.
     static func write(_ volume: Volume<Float>, to path: String) throws(QSMError) {
-        throw .invalidFile(path, "HDF5 support is not built in this branch")
+        let file = try HDF5File.create(path, atomic: true)
+        try file.writeVolume(volume, to: datasetPath)
+        try file.root.setAttribute("created_by", value: "qsmbench \(QSMBenchVersion.string)")
+        try file.close()
     }
 }

@@ -14,6 +14,18 @@ struct InfoCommand: ParsableCommand {
     @Flag(help: "Print JSON with keys shape, voxel_size, affine, datatype, min, max, mean.") var json = false
 
     func run() throws {
+        if case .hdf5 = try VolumeFileFormat(path: file, role: "FILE"), try !HDF5Volumes.holdsVolume(file) {
+            // Not a single volume (e.g. a results file): the tree is the summary.
+            let handle = try HDF5File.open(file)
+            defer { try? handle.close() }
+            if json {
+                let paths = try handle.datasetPaths().map { "\"\($0)\"" }.joined(separator: ", ")
+                print("{\n  \"format\": \"hdf5\",\n  \"datasets\": [\(paths)]\n}")
+            } else {
+                print(try handle.describeTree(), terminator: "")
+            }
+            return
+        }
         let summary = try VolumeSummary(path: file)
         print(json ? summary.json : summary.text)
     }
@@ -34,7 +46,7 @@ struct VolumeSummary {
     init(path: String) throws(QSMError) {
         switch try VolumeFileFormat(path: path, role: "FILE") {
         case .nifti: try self.init(nifti: path)
-        case .hdf5: self.init(volume: try HDF5Volumes.read(path), datatype: "float32")
+        case .hdf5: try self.init(hdf5: path)
         }
     }
 
@@ -44,6 +56,17 @@ struct VolumeSummary {
         affine = volume.grid.affine
         self.datatype = datatype
         statistics = ValueStatistics(volume.voxels.lazy.map { Double($0) })
+    }
+
+    init(hdf5 path: String) throws(QSMError) {
+        let file = try HDF5File.open(path)
+        defer { try? file.close() }
+        let tree = try file.describeTree()
+        let dataset = try HDF5Volumes.volumePath(in: file, path: path)
+        self.init(volume: try file.readVolume(dataset, as: Float.self),
+                  datatype: "\(try file.dataset(dataset).elementType)")
+        details = [("format", "HDF5"), ("dataset", dataset), ("tree", "\n" + tree)]
+        extraJSON = [("format", "\"hdf5\""), ("dataset", "\"\(dataset)\"")]
     }
 
     init(nifti path: String) throws(QSMError) {
