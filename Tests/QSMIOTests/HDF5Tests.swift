@@ -494,7 +494,7 @@ import Testing
 // MARK: - Test helpers
 
 /// A temporary directory removed when the value goes away.
-final class HDF5Scratch {
+private final class HDF5Scratch {
     let path: String
 
     init() throws {
@@ -508,7 +508,7 @@ final class HDF5Scratch {
 }
 
 /// Runs `body` on a newly created thread and returns its result.
-func onNewThread<R: Sendable>(_ body: @escaping @Sendable () -> R) -> R {
+private func onNewThread<R: Sendable>(_ body: @escaping @Sendable () -> R) -> R {
     let box = ResultBox<R>()
     let done = DispatchSemaphore(value: 0)
     let thread = Thread {
@@ -521,12 +521,12 @@ func onNewThread<R: Sendable>(_ body: @escaping @Sendable () -> R) -> R {
 }
 
 /// Carries a result from another thread; the semaphore orders the write before the read.
-final class ResultBox<R>: @unchecked Sendable {
+private final class ResultBox<R>: @unchecked Sendable {
     var value: R?
 }
 
 /// Redirects file descriptor 2 to a file while `body` runs.
-enum StandardErrorCapture {
+private enum StandardErrorCapture {
     /// `body`'s result and everything written to stderr meanwhile (by this or any thread).
     static func run<R>(_ body: () throws -> R) throws -> (R, String) {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("stderr-\(UUID().uuidString)")
@@ -552,7 +552,7 @@ enum StandardErrorCapture {
 }
 
 /// Optional command-line peers (h5dump, python3 + h5py).
-enum ExternalTool {
+private enum ExternalTool {
     /// The full path of `name` on PATH, or nil.
     static func path(_ name: String) -> String? {
         let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
