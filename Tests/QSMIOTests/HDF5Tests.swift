@@ -335,6 +335,24 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: AtomicFile.temporaryPath(for: abandoned)))
     }
 
+    @Test(.enabled(if: ExternalTool.path("h5dump") != nil, "h5dump (hdf5-tools) is not installed"))
+    func closeReleasesTheFileEvenWhileDatasetsAreStillReferenced() throws {
+        let directory = try HDF5Scratch()
+        let path = directory.file("held.h5")
+        let file = try HDF5File.create(path, atomic: true)
+        var dataset: HDF5Dataset? = try file.writeDataset("x", values: [Float(1.5), 2.5], shape: [2])
+        try file.close()
+        // Another process can open and read the finished file while `dataset` is alive: the
+        // HDF5 file (and its write lock) is really closed, not waiting for the dataset.
+        let output = try ExternalTool.run(ExternalTool.path("h5dump")!, ["-d", "/x", path])
+        #expect(output.contains("(0): 1.5, 2.5"), "\(output)")
+        let error = #expect(throws: QSMError.self) { _ = try dataset?.read(as: Float.self) }
+        #expect(error == .invalidFile(path, "/x: the file is already closed"))
+        // Releasing the dataset afterwards must not close its (already closed) id again.
+        let (_, printed) = try StandardErrorCapture.run { dataset = nil }
+        #expect(!printed.contains("HDF5-DIAG"), "\(printed)")
+    }
+
     // MARK: - Unusable files
 
     @Test func unusableFilesGiveOneLineErrorsAndHDF5PrintsNothing() throws {

@@ -18,7 +18,8 @@ public final class HDF5File {
 
     private let id: hid_t
     private let temporaryPath: String?
-    private var isClosed = false
+    /// Set by `close()`; the strong close has then closed every group and dataset id as well.
+    private(set) var isClosed = false
 
     private init(path: String, id: hid_t, isWritable: Bool, temporaryPath: String?) {
         self.path = path
@@ -79,16 +80,23 @@ public final class HDF5File {
         return String(message[start.upperBound..<end])
     }
 
-    /// File access properties: file locking on, but ignored where the file system lacks it (NFS).
+    /// File access properties: strong close, and file locking that is skipped where unsupported (NFS).
+    ///
+    /// A strong close closes the groups and datasets still open in the file, so `close()` really
+    /// releases the file and its lock (with HDF5's default weak close, a dataset object still
+    /// referenced somewhere would keep other processes from opening the finished file). Those
+    /// objects then skip their own close in `deinit`.
     private static func accessList(_ context: HDF5Context) throws(QSMError) -> hid_t {
         let access = try context.id(H5Pcreate(chdf5_P_FILE_ACCESS()), "cannot make file access properties")
+        _ = H5Pset_fclose_degree(access, H5F_CLOSE_STRONG)
         _ = H5Pset_file_locking(access, true, true)
         return access
     }
 
     /// Flushes and closes the file; an atomic file is renamed into place. Idempotent.
     ///
-    /// Groups and datasets still referenced keep HDF5's handle alive, but throw if used afterwards.
+    /// Groups and datasets of this file that are still referenced are closed too; using them
+    /// afterwards throws.
     public func close() throws(QSMError) {
         guard !isClosed else { return }
         isClosed = true
