@@ -373,7 +373,7 @@ import Testing
             (missing, "no such file"),
             (directory.path, "is a directory"),
             (garbage, "not an HDF5 file"),
-            (truncated, "truncated or corrupt HDF5 file"),
+            (truncated, "truncated HDF5 file (HDF5: truncated file: eof = "),
         ]
         for (path, problem) in cases {
             // A fresh thread: HDF5's error printing is a per-thread setting in thread-safe builds.
@@ -404,6 +404,33 @@ import Testing
             let error = #expect(throws: QSMError.self) { _ = try HDF5File.create(path, atomic: atomic) }
             #expect(error == .invalidFile(path, "cannot create: No such file or directory"))
         }
+    }
+
+    @Test func corruptMetadataIsReportedWhenOpenedOrRead() throws {
+        let directory = try HDF5Scratch()
+        let path = directory.file("corrupt.h5")
+        do {
+            let file = try HDF5File.create(path)
+            try file.createGroup("runs/tkd").setAttribute("threshold", value: 0.15)
+            try file.writeDataset("runs/tkd/chi", values: [Float](repeating: 1, count: 64), shape: [4, 4, 4])
+            try file.close()
+        }
+        // Overwrite everything after the superblock (object headers, B-trees, heaps): wherever
+        // HDF5 notices first, at open or while walking the tree, it must be a QSMError for the file.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        for index in 96..<bytes.count { bytes[index] = 0xAB }
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let (error, printed) = try StandardErrorCapture.run { () -> QSMError? in
+            do throws(QSMError) {
+                let file = try HDF5File.open(path)
+                _ = try file.describeTree()
+                _ = try file.dataset("runs/tkd/chi").read(as: Float.self)
+                return nil
+            } catch { return error }
+        }
+        let thrown = try #require(error, "a file with its metadata overwritten was read without error")
+        #expect(thrown.description.hasPrefix("\(path): "))
+        #expect(!printed.contains("HDF5-DIAG"))
     }
 
     // MARK: - Peer readers

@@ -58,15 +58,13 @@ public final class HDF5File {
         }
         guard !isDirectory.boolValue else { throw .invalidFile(path, "is a directory, not an HDF5 file") }
         let signature = H5Fis_hdf5(path)
-        guard signature >= 0 else { throw .invalidFile(path, "cannot read: \(HDF5Library.takeErrorMessage())") }
+        guard signature >= 0 else { throw .invalidFile(path, openProblem(HDF5Library.takeErrorMessage())) }
         guard signature > 0 else { throw .invalidFile(path, "not an HDF5 file (no HDF5 signature)") }
         let context = HDF5Context(file: path, object: "/")
         let access = try accessList(context)
         defer { H5Pclose(access) }
         let id = H5Fopen(path, writable ? chdf5_F_ACC_RDWR() : chdf5_F_ACC_RDONLY(), access)
-        guard id >= 0 else {
-            throw .invalidFile(path, "truncated or corrupt HDF5 file (HDF5: \(HDF5Library.takeErrorMessage()))")
-        }
+        guard id >= 0 else { throw .invalidFile(path, openProblem(HDF5Library.takeErrorMessage())) }
         return HDF5File(path: path, id: id, isWritable: writable, temporaryPath: nil)
     }
 
@@ -78,6 +76,16 @@ public final class HDF5File {
         guard let start = message.range(of: "error message = '"),
               let end = message[start.upperBound...].firstIndex(of: "'") else { return message }
         return String(message[start.upperBound..<end])
+    }
+
+    /// Why a file with an HDF5 signature did not open, from HDF5's innermost message.
+    private static func openProblem(_ message: String) -> String {
+        if message.contains("error message = '") { return "cannot open: \(systemReason(message))" }
+        if message.contains("unable to lock file") {
+            return "is locked by another process writing it (HDF5: \(message))"
+        }
+        if message.contains("truncated file") { return "truncated HDF5 file (HDF5: \(message))" }
+        return "corrupt HDF5 file (HDF5: \(message))"
     }
 
     /// File access properties: strong close, and file locking that is skipped where unsupported (NFS).
