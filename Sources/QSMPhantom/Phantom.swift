@@ -45,17 +45,39 @@ public struct Phantom: Sendable {
     public var paddingFactor: SIMD3<Double>
     /// Field strength (T) the R2* values belong to.
     public var fieldStrength: Double
+    /// χ (ppm) of the sources that make the local field, when it is not simply χ inside the mask
+    /// (the head counts the intracranial fraction of partial-volume voxels); nil = χ inside the mask.
+    public var localSources: Volume<Float>?
+
+    /// A phantom from its maps; see the properties for units.
+    public init(name: String, chi: Volume<Float>, mask: Mask, m0: Volume<Float>, r2star: Volume<Float>,
+                segmentation: Volume<UInt8>, labels: [SegmentationLabel], b0Direction: SIMD3<Double> = SIMD3(0, 0, 1),
+                paddingFactor: SIMD3<Double> = SIMD3(repeating: 2), fieldStrength: Double = 3,
+                localSources: Volume<Float>? = nil) {
+        self.name = name
+        self.chi = chi
+        self.mask = mask
+        self.m0 = m0
+        self.r2star = r2star
+        self.segmentation = segmentation
+        self.labels = labels
+        self.b0Direction = b0Direction
+        self.paddingFactor = paddingFactor
+        self.fieldStrength = fieldStrength
+        self.localSources = localSources
+    }
 
     /// The grid of every map.
     public var grid: Grid { chi.grid }
 
-    /// χ inside the mask, 0 outside: the sources of the local field.
-    public var localChi: Volume<Float> { chi.masked(by: mask) }
+    /// The sources of the local field: `localSources`, or χ inside the mask and 0 outside.
+    public var localChi: Volume<Float> { localSources ?? chi.masked(by: mask) }
 
-    /// χ outside the mask, 0 inside: the sources of the background field.
+    /// The sources of the background field: χ − `localChi`.
     public var backgroundChi: Volume<Float> {
         var out = chi
-        for i in out.voxels.indices where mask.voxels[i] { out.voxels[i] = 0 }
+        let local = localChi
+        for i in out.voxels.indices { out.voxels[i] -= local.voxels[i] }
         return out
     }
 }

@@ -119,6 +119,8 @@ public struct Simulator: Sendable {
                 parallelFor(0..<buffer.count) { range in
                     for i in range {
                         let amplitude = Double(m0.voxels[i]) * Double.exp(-te * Double(r2.voxels[i]))
+                        // No signal, no phase: +0 + 0i, whose atan2 is 0 (signed zeros would give ±π).
+                        guard amplitude > 0 else { out[i] = .zero; continue }
                         let angle = Double(phi0.voxels[i]) + perPPM * Double(field.voxels[i])
                         out[i] = Complex(Float(amplitude * Double.cos(angle)), Float(amplitude * Double.sin(angle)))
                     }
