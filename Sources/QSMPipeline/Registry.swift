@@ -52,7 +52,7 @@ public struct MethodDescription: Sendable, Codable, Equatable {
 /// Name → method for every stage, with parameter schemas; builds configured method instances.
 public enum MethodRegistry {
     static let maskingMethods: [any MaskingMethod.Type] = [ThresholdMask.self]
-    static let unwrappingMethods: [any PhaseUnwrapping.Type] = [LaplacianUnwrapping.self]
+    static let unwrappingMethods: [any PhaseUnwrapping.Type] = [LaplacianUnwrapping.self, RegionGrowingUnwrapping.self]
     static let combinationMethods: [any EchoCombination.Type] = [WeightedLinearFit.self]
     static let backgroundMethods: [any BackgroundRemoval.Type] =
         [SHARP.self, VSHARP.self, RESHARP.self, ISMV.self, PDF.self, LBV.self]

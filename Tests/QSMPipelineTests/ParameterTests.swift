@@ -31,6 +31,9 @@ func build(_ method: String, _ setting: String) throws(QSMError) {
         ("lbv", "bgremove.tolerance=0"), ("lbv", "bgremove.maxIterations=0"),
         ("tkd", "inversion.threshold=0.9"), ("tkd", "inversion.threshold=0"), ("tkd", "inversion.threshold=abc"),
         ("mean", "reference.label=-1"),
+        ("region-growing", "unwrap.templateEcho=0"), ("region-growing", "unwrap.individual=2"),
+        ("region-growing", "unwrap.phaseCoherence=x"), ("region-growing", "unwrap.phaseGradientCoherence=x"),
+        ("region-growing", "unwrap.phaseLinearity=x"), ("region-growing", "unwrap.magnitudeCoherence=x"),
         ("tkd", "inversion.lambda=0.1"), ("laplacian", "unwrap.iterations=3"),
     ]
 
@@ -94,7 +97,7 @@ func build(_ method: String, _ setting: String) throws(QSMError) {
 
     @Test func everyMethodIsListedWithDocumentedDefaults() {
         let methods = MethodRegistry.methods
-        #expect(Set(methods.map(\.name)).isSuperset(of: ["threshold", "laplacian", "linear-fit", "sharp", "vsharp", "resharp",
+        #expect(Set(methods.map(\.name)).isSuperset(of: ["threshold", "laplacian", "region-growing", "linear-fit", "sharp", "vsharp", "resharp",
                                                         "ismv", "pdf", "lbv", "tkd", "mean"]))
         for m in methods {
             for p in m.parameters {

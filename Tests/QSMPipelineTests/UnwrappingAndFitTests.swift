@@ -1,15 +1,15 @@
 import Testing
 import QSMPipeline
 
-/// A smooth phase with many wraps: a Gaussian bump of 30 rad (σ = 8 voxels) plus 3 rad of a
-/// second bump, on 48³. Every neighbour difference is below π (max |∇φ| ≈ 30/8·e^-½ ≈ 2.3 rad).
+/// A smooth phase with many wraps: a Gaussian bump of `amplitude` rad (σ = 8 voxels) plus a tenth
+/// of that in a second bump, on 48³. Every neighbour difference is below π (max |∇φ| ≈ 30/8·e^-½ ≈ 2.3 rad).
 func smoothPhase(_ grid: Grid, amplitude: Double = 30) -> [Double] {
     let c = (SIMD3<Double>(grid.shape) - 1) / 2
     var out = [Double](repeating: 0, count: grid.count)
     for z in 0..<grid.shape.z { for y in 0..<grid.shape.y { for x in 0..<grid.shape.x {
         let d = SIMD3(Double(x), Double(y), Double(z)) - c
         let e = d - SIMD3(5, -4, 3)
-        out[grid.index(x, y, z)] = amplitude * Double.exp(-(d * d).sum() / 128) + 3 * Double.exp(-(e * e).sum() / 50)
+        out[grid.index(x, y, z)] = amplitude * Double.exp(-(d * d).sum() / 128) + amplitude / 10 * Double.exp(-(e * e).sum() / 50)
     } } }
     return out
 }
