@@ -19,8 +19,8 @@ struct SyntheticHead {
     }
 
     /// A spherical "brain" of radius `brainRadius` voxels in an n³ grid, with four χ spheres inside,
-    /// an air-like sphere (−9 ppm) and a bone-like sphere (−2 ppm) outside, and a 0.02 ppm/voxel gradient.
-    init(size n: Int = 64, brainRadius: Double = 20) {
+    /// an air-like sphere (−9 ppm) and a bone-like sphere (−2 ppm) outside (times `exteriorScale`), and a 0.02 ppm/voxel gradient.
+    init(size n: Int = 64, brainRadius: Double = 20, exteriorScale: Double = 1) {
         grid = Grid(shape: SIMD3(repeating: n))
         let c = Double(n - 1) / 2
         func sphere(_ center: SIMD3<Double>, _ radius: Double) -> (Int, Int, Int) -> Bool {
@@ -35,8 +35,8 @@ struct SyntheticHead {
             (sphere(SIMD3(c, c - 8, c + 6), 3.5), 0.08), (sphere(SIMD3(c + 1, c + 7, c - 8), 2.5), 0.15),
         ]
         let outside: [((Int, Int, Int) -> Bool, Double)] = [
-            (sphere(SIMD3(c, c + brainRadius + 6, c - 6), 4), -9.0),
-            (sphere(SIMD3(c + brainRadius + 4, c - 4, c + 5), 3), -2.0),
+            (sphere(SIMD3(c, c + brainRadius + 6, c - 6), 4), -9.0 * exteriorScale),
+            (sphere(SIMD3(c + brainRadius + 4, c - 4, c + 5), 3), -2.0 * exteriorScale),
         ]
         var m = [Bool](repeating: false, count: grid.count)
         var chiIn = [Double](repeating: 0, count: grid.count), chiOut = chiIn
