@@ -157,7 +157,9 @@ public struct Pipeline: Sendable {
             localMask = l.mask
         }
         let chi = try timed(.inversion, nameOf(inversion)) { () throws(QSMError) in
-            try inversion.apply(localField: localField, mask: localMask, context: context)
+            try inversion.apply(localField: localField, mask: localMask, context: context,
+                                support: InversionSupport(magnitude: inputs.magnitude.map(rootSumOfSquares),
+                                                          noise: estimate?.noise))
         }
         let referenced = try timed(.referencing, nameOf(referencing)) { () throws(QSMError) in
             try referencing.apply(susceptibility: chi, mask: localMask, segmentation: inputs.segmentation, context: context)
@@ -165,4 +167,16 @@ public struct Pipeline: Sendable {
         return PipelineResult(mask: mask, unwrappedPhase: unwrapped, fieldEstimate: estimate, localField: local,
                               unreferencedSusceptibility: chi, susceptibility: referenced, records: records)
     }
+}
+
+/// √(Σ frames²) voxel-wise: one magnitude image from all echoes.
+func rootSumOfSquares(_ magnitude: Volume<Float>) -> Volume<Float> {
+    guard magnitude.frames > 1 else { return magnitude }
+    let n = magnitude.grid.count
+    var out = Volume<Float>(zeros: magnitude.grid)
+    for f in 0..<magnitude.frames {
+        for i in 0..<n { let v = magnitude.voxels[f * n + i]; out.voxels[i] += v * v }
+    }
+    for i in 0..<n { out.voxels[i] = out.voxels[i].squareRoot() }
+    return out
 }

@@ -146,10 +146,34 @@ public protocol BackgroundRemoval: Stage {
     func apply(totalField: Volume<Float>, mask: Mask, context: StageContext) throws(QSMError) -> LocalField
 }
 
+/// Per-voxel information that some inversions use beside the field (MEDI: edges and data weights).
+public struct InversionSupport: Sendable {
+    /// Magnitude image (one frame; e.g. the root-sum-of-squares over echoes).
+    public var magnitude: Volume<Float>?
+    /// Standard deviation of the field estimate, ppm.
+    public var noise: Volume<Float>?
+    /// Bundles what is available.
+    public init(magnitude: Volume<Float>? = nil, noise: Volume<Float>? = nil) {
+        self.magnitude = magnitude
+        self.noise = noise
+    }
+}
+
 /// Dipole inversion: local field (ppm) → χ (ppm), zero outside `mask`.
 public protocol DipoleInversion: Stage {
     /// χ in ppm on the field's grid.
     func apply(localField: Volume<Float>, mask: Mask, context: StageContext) throws(QSMError) -> Volume<Float>
+    /// χ in ppm, using magnitude and noise where the method has a use for them.
+    func apply(localField: Volume<Float>, mask: Mask, context: StageContext, support: InversionSupport)
+        throws(QSMError) -> Volume<Float>
+}
+
+extension DipoleInversion {
+    /// Methods without a use for magnitude or noise ignore them.
+    public func apply(localField: Volume<Float>, mask: Mask, context: StageContext, support: InversionSupport)
+        throws(QSMError) -> Volume<Float> {
+        try apply(localField: localField, mask: mask, context: context)
+    }
 }
 
 /// Referencing: χ → χ minus the mean of a reference region.
