@@ -110,6 +110,7 @@ public enum NIfTI {
     /// The file is little endian whatever the byte order it was read in.
     public static func write(_ image: NIfTIImage, to path: String) throws(QSMError) {
         var header = image.header
+        try header.checkWritable(path: path)
         guard image.values.voxels.count == header.voxelCount else {
             throw .mismatch(path, "image values (\(image.values.voxels.count)) do not fill the header's \(header.shapeText)")
         }

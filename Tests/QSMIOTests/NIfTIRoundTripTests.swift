@@ -129,6 +129,22 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: scratch.path("labels.nii")))  // nothing partial
     }
 
+    @Test func handEditedHeadersAreCheckedBeforeWriting() throws {
+        let scratch = NIfTIScratch()
+        let grid = Grid(shape: SIMD3(2, 2, 2))
+        var header = NIfTIHeader()
+        header.dim = [3, 2, 2]  // too short
+        let image = NIfTIImage(header: header, values: Volume(grid: grid, repeating: 0))
+        #expect(throws: QSMError.self) { try NIfTI.write(image, to: scratch.path("bad.nii")) }
+        var negative = image
+        negative.header.dim = [3, 2, -2, 2, 1, 1, 1, 1]
+        #expect(throws: QSMError.self) { try NIfTI.write(negative, to: scratch.path("bad.nii")) }
+        var mismatched = image
+        mismatched.header.dim = [3, 2, 2, 3, 1, 1, 1, 1]  // 12 voxels described, 8 given
+        #expect(throws: QSMError.self) { try NIfTI.write(mismatched, to: scratch.path("bad.nii")) }
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("bad.nii")))
+    }
+
     @Test func complexImagesRoundTripThroughTheImageWriter() throws {
         let scratch = NIfTIScratch()
         let grid = Grid(shape: SIMD3(3, 3, 2))
