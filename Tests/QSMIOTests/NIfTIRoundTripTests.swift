@@ -168,10 +168,11 @@ import Testing
         }
     }
 
-    /// A 256×256×176 float32 volume (the size of a typical 1 mm head scan) through .nii.gz.
-    @Test func fullHeadSizedGzipRoundTripIsFast() throws {
+    /// An eighth of a 1 mm head scan (128×128×88 float32, 5.8 MB) through .nii.gz; the full
+    /// 256×256×176 took 0.8 s to write and 0.3 s to read on the shared 2-core build machine.
+    @Test func gzipRoundTripIsFast() throws {
         let scratch = NIfTIScratch()
-        let grid = Grid(shape: SIMD3(256, 256, 176))
+        let grid = Grid(shape: SIMD3(128, 128, 88))
         var generator = SeededGenerator(seed: 7)
         let voxels = (0..<grid.count).map { i in Float(i % 256) * 0.01 + Float(generator.next() % 1000) * 1e-5 }
         let volume = try Volume(grid: grid, voxels: voxels)
@@ -183,8 +184,8 @@ import Testing
         let read = Date()
         #expect(back.voxels == voxels)
         let writeSeconds = written.timeIntervalSince(start), readSeconds = read.timeIntervalSince(written)
-        print("NIfTI 256×256×176 float32 .nii.gz: write \(writeSeconds) s, read \(readSeconds) s")
-        // Generous bound for a shared 2-core machine: zlib level 1 deflates ~50–100 MB/s.
-        #expect(writeSeconds + readSeconds < 10)
+        print("NIfTI 128×128×88 float32 .nii.gz: write \(writeSeconds) s, read \(readSeconds) s")
+        // Generous bound for a loaded shared 2-core machine (measured ~0.15 s in total).
+        #expect(writeSeconds + readSeconds < 2)
     }
 }
