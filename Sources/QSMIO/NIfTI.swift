@@ -178,7 +178,8 @@ public enum NIfTI {
     // MARK: - Files
 
     /// The file's bytes, decompressed if gzip; with `prefix`, at most about that many bytes.
-    static func fileBytes(_ path: String, prefix: Int? = nil) throws(QSMError) -> [UInt8] {
+    /// Plain files come back as the `Data` read (no copy), gzip files as the inflated array.
+    static func fileBytes(_ path: String, prefix: Int? = nil) throws(QSMError) -> any ContiguousBytes {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw .invalidFile(path, "no such file")
@@ -199,12 +200,10 @@ public enum NIfTI {
         } catch {
             throw .invalidFile(path, "cannot read: \(error.localizedDescription)")
         }
-        return try raw.withRawBytes { buffer throws(QSMError) -> [UInt8] in
-            if Gzip.isCompressed(buffer) {
-                return try Gzip.decompress(buffer, name: path, limit: prefix)
-            }
-            return Array(buffer)
+        let inflated = try raw.withRawBytes { buffer throws(QSMError) -> [UInt8]? in
+            Gzip.isCompressed(buffer) ? try Gzip.decompress(buffer, name: path, limit: prefix) : nil
         }
+        return inflated ?? raw
     }
 
     /// The voxel bytes after `vox_offset`; throws if the file is shorter than the header says.

@@ -28,13 +28,13 @@ public struct NIfTIHeader: Sendable, Equatable {
     public var units = 10
     /// `dim_info`: frequency, phase and slice dimensions packed in 2 bits each.
     public var dimensionInfo = 0
-    /// `intent_code`, `intent_p1…3`, `intent_name`.
+    /// `intent_code` (statistic or meaning of the values; 0 none).
     public var intentCode = 0
     /// `intent_p1`, `intent_p2`, `intent_p3`.
     public var intentParameters: [Double] = [0, 0, 0]
     /// `intent_name` (at most 15 bytes are kept).
     public var intentName = ""
-    /// `slice_code`, `slice_start`, `slice_end`, `slice_duration`: slice timing.
+    /// `slice_code`, `slice_start`, `slice_end`: slice acquisition order and range.
     public var sliceCode = 0, sliceStart = 0, sliceEnd = 0
     /// `slice_duration` in the temporal unit.
     public var sliceDuration = 0.0

@@ -129,6 +129,20 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: scratch.path("labels.nii")))  // nothing partial
     }
 
+    /// NIfTI-1 dimensions are int16: a longer axis switches to NIfTI-2 (the image writer refuses).
+    @Test func longAxesUseNIfTI2() throws {
+        let scratch = NIfTIScratch()
+        let grid = Grid(shape: SIMD3(40_000, 1, 2))
+        let volume = try Volume(grid: grid, voxels: (0..<grid.count).map { Float($0 % 1000) })
+        try NIfTI.write(volume, to: scratch.path("long.nii.gz"))
+        let image = try NIfTI.read(scratch.path("long.nii.gz"))
+        #expect(image.header.version == .nifti2 && image.header.dim[1] == 40_000)
+        #expect(image.values.voxels == volume.voxels.map(Double.init))
+        var forced = image
+        forced.header.version = .nifti1
+        #expect(throws: QSMError.self) { try NIfTI.write(forced, to: scratch.path("long1.nii")) }
+    }
+
     @Test func handEditedHeadersAreCheckedBeforeWriting() throws {
         let scratch = NIfTIScratch()
         let grid = Grid(shape: SIMD3(2, 2, 2))

@@ -81,7 +81,7 @@ struct VolumeSummary {
     var text: String {
         var lines = [
             "shape: " + shape.map(String.init).joined(separator: "×"),
-            "voxel size: \(voxelSize.x) × \(voxelSize.y) × \(voxelSize.z) mm",
+            "voxel size: \(shortest(voxelSize.x)) × \(shortest(voxelSize.y)) × \(shortest(voxelSize.z)) mm",
             "datatype: \(datatype)",
         ]
         lines += details.map { "\($0.label): \($0.value)" }
@@ -90,7 +90,8 @@ struct VolumeSummary {
             lines.append("  " + (0..<4).map { format(affine[row, $0], digits: 4) }.joined(separator: "  "))
         }
         if statistics.finiteCount > 0 {
-            lines.append("values: min \(statistics.minimum), max \(statistics.maximum), mean \(statistics.mean)"
+            lines.append("values: min \(shortest(statistics.minimum)), max \(shortest(statistics.maximum)), "
+                + "mean \(shortest(statistics.mean))"
                 + (statistics.nonFiniteCount > 0 ? " (\(statistics.nonFiniteCount) non-finite voxels excluded)" : ""))
         } else {
             lines.append("values: no finite voxels")
@@ -133,9 +134,16 @@ struct ValueStatistics {
     }
 }
 
-/// A JSON number (shortest round-trip form); non-finite values become null.
+/// The shortest text that reads back as `value`; a value that is exactly a Float (NIfTI-1 fields,
+/// float32 voxels) prints as that Float, so 0.8 stored as float32 shows as 0.8.
+func shortest(_ value: Double) -> String {
+    if value.isFinite, Double(Float(value)) == value { return "\(Float(value))" }
+    return "\(value)"
+}
+
+/// A JSON number (shortest form as `shortest`, integers without ".0"); non-finite values become null.
 func jsonNumber(_ value: Double) -> String {
     guard value.isFinite else { return "null" }
     if value == value.rounded(), abs(value) < 1e15 { return String(Int(value)) }
-    return "\(value)"
+    return shortest(value)
 }
