@@ -97,7 +97,9 @@ final class GzipStream {
             capacity = max(limit, 1 << 12)
         } else if input.count >= 18 {
             let hint = Int(input.loadUnaligned(fromByteOffset: input.count - 4, as: UInt32.self).littleEndian)
-            if hint > capacity { capacity = min(hint, input.count * 1100) }
+            // deflate never exceeds ~1032:1; the 1 GiB cap keeps a damaged trailer from reserving
+            // absurd memory up front (the buffer still grows as needed).
+            if hint > capacity { capacity = min(hint, input.count * 1100, 1 << 30) }
         }
         var output = [UInt8](repeating: 0, count: capacity)
         var produced = 0

@@ -44,7 +44,7 @@ import Testing
             #expect(floats.grid.shape == Self.shape)
             // sform is float32 in NIfTI-1 (relative rounding 6e-8 of entries ≤ 30 → < 4e-6).
             let tolerance = version == .nifti1 ? 4e-6 : 1e-12
-            #expect(maxDifference(floats.grid.affine, affine) < tolerance)
+            #expect(largestEntryDifference(floats.grid.affine, affine) < tolerance)
             #expect(abs(floats.grid.voxelSize.y - 1.5) < 1e-6)
         }
     }

@@ -66,6 +66,7 @@ struct VolumeSummary {
             ("format", "NIfTI-\(header.version.rawValue), \(header.isLittleEndian ? "little" : "big") endian"
                 + (compressed ? ", gzip" : "")),
             ("scaling", scaling),
+            ("units (xyzt_units, not applied)", unitNames(header.units)),
             ("affine from", "\(header.bestAffineSource.rawValue) (\(codes))"),
         ]
         if !header.description.isEmpty { details.append(("description", header.description)) }
@@ -114,6 +115,14 @@ struct VolumeSummary {
         members += extraJSON
         return "{\n" + members.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n") + "\n}"
     }
+}
+
+/// "mm, s" from `xyzt_units` (spatial code in bits 0–2, temporal in bits 3–5).
+private func unitNames(_ code: Int) -> String {
+    let spatial = [0: "unspecified", 1: "m", 2: "mm", 3: "µm"][code & 0x07] ?? "code \(code & 0x07)"
+    let temporal = [0: "unspecified", 8: "s", 16: "ms", 24: "µs", 32: "Hz", 40: "ppm", 48: "rad/s"][code & 0x38]
+        ?? "code \(code & 0x38)"
+    return "\(spatial), \(temporal)"
 }
 
 /// Minimum, maximum and mean (accumulated in Double) of the finite values.
