@@ -10,7 +10,7 @@ struct InfoCommand: ParsableCommand {
             cover the finite voxels of all frames (complex data: the magnitude).
             """)
 
-    @Argument(help: "A .nii, .nii.gz or .h5 file.") var file: String
+    @Argument(help: ArgumentHelp("A .nii, .nii.gz or .h5 file.", valueName: "FILE")) var file: String
     @Flag(help: "Print JSON with keys shape, voxel_size, affine, datatype, min, max, mean.") var json = false
 
     func run() throws {
