@@ -20,6 +20,7 @@ private struct NibabelReport: Decodable {
         let intercept: Double
         let values: [Double]
         let imaginary: [Double]?
+        let vox_offset: Int
     }
     let generator: String
     let fixtures: [Fixture]
@@ -38,7 +39,7 @@ private func affine(_ rows: [[Double]]) -> Affine { Affine(rowMajor: rows.flatMa
     static let files = [
         "uint8_sform.nii", "int16_scaled_qform.nii.gz", "int32_nifti2.nii", "float32_big_endian.nii",
         "float64_4d_nifti2.nii.gz", "complex64.nii", "int16_slope_zero.nii", "float32_no_codes.nii",
-        "float32_multimember.nii.gz",
+        "float32_multimember.nii.gz", "float32_extension.nii",
     ]
 
     @Test func everyFixtureHasANibabelReport() throws {
@@ -61,6 +62,7 @@ private func affine(_ rows: [[Double]]) -> Affine { Affine(rowMajor: rows.flatMa
         #expect(header.datatype.description == expected.datatype)
         #expect(Array(header.dim[0...header.dim[0]]) == expected.dim)
         #expect(header.qformCode == expected.qform_code && header.sformCode == expected.sform_code)
+        #expect(header.voxelOffset == expected.vox_offset)
 
         // Both sides widen the same float32 (NIfTI-1) or float64 (NIfTI-2) fields to float64; the
         // quaternion-to-matrix formulas differ only by double rounding (≪ 1e-9).
