@@ -11,8 +11,9 @@ struct ConvertCommand: ParsableCommand {
             NIfTI extensions are not copied.
             """)
 
-    @Argument(help: "Input file (.nii, .nii.gz or .h5).") var input: String
-    @Argument(help: "Output file (.nii, .nii.gz or .h5); written atomically.") var output: String
+    @Argument(help: ArgumentHelp("Input file (.nii, .nii.gz or .h5).", valueName: "IN")) var input: String
+    @Argument(help: ArgumentHelp("Output file (.nii, .nii.gz or .h5); written atomically.", valueName: "OUT"))
+    var output: String
 
     func run() throws {
         let from = try VolumeFileFormat(path: input, role: "IN")
