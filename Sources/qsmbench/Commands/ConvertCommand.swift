@@ -48,8 +48,7 @@ enum VolumeFileFormat {
     }
 }
 
-/// The HDF5 side of `info` and `convert`: one volume per file. This branch has no HDF5 reader
-/// or writer; the integration fills these two functions with the QSMIO HDF5 API.
+/// The HDF5 side of `info` and `convert`: one volume per file, stored as `/volume` with its geometry.
 enum HDF5Volumes {
     /// The dataset `convert` writes to and prefers when reading.
     static let datasetPath = "/volume"
