@@ -125,7 +125,8 @@ public struct SVGPlot: Sendable {
         for (value, label) in zip(yTicks.values, yTicks.labels) {
             let y = n(py(value))
             svg += "<line class=\"grid\" x1=\"\(n(a.left))\" y1=\"\(y)\" x2=\"\(n(a.right))\" y2=\"\(y)\" stroke=\"#e0e0e0\"/>\n"
-            svg += "<text class=\"y-tick\" x=\"\(n(a.left - 6))\" y=\"\(n(py(value) + 4))\" text-anchor=\"end\">\(label.xmlEscaped)</text>\n"
+            svg += "<text class=\"y-tick\" x=\"\(n(a.left - 6))\" y=\"\(y)\" text-anchor=\"end\" "
+                + "dominant-baseline=\"central\">\(label.xmlEscaped)</text>\n"
         }
         svg += "<rect class=\"frame\" x=\"\(n(a.left))\" y=\"\(n(a.top))\" width=\"\(n(a.right - a.left))\" "
             + "height=\"\(n(a.bottom - a.top))\" fill=\"none\" stroke=\"#000000\"/>\n"
