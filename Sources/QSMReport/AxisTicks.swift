@@ -41,8 +41,8 @@ public struct AxisTicks: Sendable, Equatable {
         return AxisTicks(values: values, labels: values.map { label($0, decimals: decimals) })
     }
 
-    /// Ticks at powers of ten covering `minimum…maximum` (both > 0), with 2× and 5× ticks added
-    /// when the range spans at most two decades.
+    /// Ticks at powers of ten covering `minimum…maximum` (both > 0); when that spans at most two
+    /// decades, 2× and 5× ticks are added and the axis ends at the ticks nearest outside the data.
     public static func logarithmic(covering minimum: Double, _ maximum: Double) throws(QSMError) -> AxisTicks {
         guard minimum.isFinite, maximum.isFinite, minimum > 0, minimum <= maximum else {
             throw .invalidParameter("axis", "range \(minimum)…\(maximum) is not positive, as a logarithmic axis needs")
@@ -59,7 +59,12 @@ public struct AxisTicks: Sendable, Equatable {
                 labels.append(abs(decade) <= 5 ? label(value, decimals: max(0, -decade)) : "\(Int(multiple))e\(decade)")
             }
         }
-        return AxisTicks(values: values, labels: labels)
+        // With 2× and 5× ticks the axis can end at the ticks just outside the data (5…50 rather
+        // than 1…100), which wastes less of the plot on a short sweep.
+        let first = values.lastIndex { $0 <= minimum * (1 + 1e-12) } ?? 0
+        var last = values.firstIndex { $0 >= maximum * (1 - 1e-12) } ?? values.count - 1
+        if last == first { last = min(first + 1, values.count - 1) }  // a single value still needs an axis
+        return AxisTicks(values: Array(values[first...last]), labels: Array(labels[first...last]))
     }
 
     /// The nice number (1, 2, 5 or 10 × 10^k) nearest `x` when rounding, else the smallest ≥ `x`.

@@ -108,7 +108,7 @@ public struct SliceMontage: Sendable {
         }
         let centre = center ?? grid.shape / 2
         guard all(centre .>= SIMD3(repeating: 0)), all(centre .< grid.shape) else {
-            throw .invalidParameter("montage centre", "voxel \(centre) is outside the grid \(grid.shapeText)")
+            throw .invalidParameter("montage centre", "voxel (\(centre.x), \(centre.y), \(centre.z)) is outside the grid \(grid.shapeText)")
         }
         return (grid, centre)
     }
@@ -223,9 +223,9 @@ public struct SliceMontage: Sendable {
         }
         for tick in tickLabels(map) {
             let y = bar.y + Int(((map.upper - tick.value) / (map.upper - map.lower) * Double(span)).rounded())
-            image.fillRectangle(x: bar.x + bar.width, y: y, width: textScale * 2, height: max(1, textScale / 2),
-                                color: .black)
-            image.drawText(tick.text, x: bar.x + bar.width + textScale * 3, y: y - textHeight / 2, scale: textScale)
+            // A short tick, then a clear gap, so the tick is not read as a minus sign.
+            image.fillRectangle(x: bar.x + bar.width, y: y, width: textScale, height: max(1, textScale / 2), color: .black)
+            image.drawText(tick.text, x: bar.x + bar.width + textScale * 4, y: y - textHeight / 2, scale: textScale)
         }
     }
 }
