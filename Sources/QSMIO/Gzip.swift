@@ -19,12 +19,25 @@ public enum Gzip {
         return try stream.inflateAll(input, limit: limit)
     }
 
+    /// How deflate looks for repeated data.
+    public enum Strategy: Sendable {
+        /// zlib's default string matching.
+        case standard
+        /// Only runs of one repeated byte (zlib `Z_RLE`). On float32 MRI volumes (zero background,
+        /// noisy inside) this compressed as well as level 1 (ratio 0.33 vs 0.33 on a 256×256×176
+        /// head-like volume) in less than half the time (0.38 s vs 0.84 s with Python's zlib).
+        case runLength
+    }
+
     /// Compresses `input` into one gzip member at zlib `level` (1 fastest … 9 smallest).
     ///
-    /// Level 1 is the default because volumes of noisy floats barely shrink further at higher
-    /// levels while deflate time grows several-fold (nibabel also writes level 1).
-    public static func compress(_ input: UnsafeRawBufferPointer, level: Int32 = 1, name: String) throws(QSMError) -> [UInt8] {
+    /// Defaults favour speed: volumes of noisy floats barely shrink further at higher levels or
+    /// with full string matching while deflate time grows several-fold (nibabel writes level 1).
+    public static func compress(
+        _ input: UnsafeRawBufferPointer, level: Int32 = 1, strategy: Strategy = .runLength, name: String
+    ) throws(QSMError) -> [UInt8] {
         let stream = try GzipStream(mode: .deflate(level: level), name: name)
+        if strategy == .runLength { try stream.useRunLengthMatching(level: level) }
         return try stream.deflateAll(input)
     }
 }
@@ -84,7 +97,9 @@ final class GzipStream {
             capacity = max(limit, 1 << 12)
         } else if input.count >= 18 {
             let hint = Int(input.loadUnaligned(fromByteOffset: input.count - 4, as: UInt32.self).littleEndian)
-            if hint > capacity { capacity = min(hint, input.count * 1100) }
+            // deflate never exceeds ~1032:1; the 1 GiB cap keeps a damaged trailer from reserving
+            // absurd memory up front (the buffer still grows as needed).
+            if hint > capacity { capacity = min(hint, input.count * 1100, 1 << 30) }
         }
         var output = [UInt8](repeating: 0, count: capacity)
         var produced = 0
@@ -142,6 +157,13 @@ final class GzipStream {
         }
         output.removeSubrange(produced...)
         return output
+    }
+
+    /// Switches a fresh deflate stream to run-length matching (before any data).
+    func useRunLengthMatching(level: Int32) throws(QSMError) {
+        guard deflateParams(stream, level, Z_RLE) == Z_OK else {
+            throw .library("zlib", "cannot select run-length matching for \(name)")
+        }
     }
 
     /// Deflates `input` into one gzip member.

@@ -100,8 +100,12 @@ public enum NIfTI {
         var header = try header(for: volume.grid, frames: volume.frames, datatype: datatype, slope: slope,
                                 intercept: intercept, version: version, path: path)
         header.description = description
+        // Encode with the scaling exactly as stored (float32 in NIfTI-1) so reading reproduces the
+        // values as closely as the stored integers allow.
+        let (fileSlope, fileIntercept) = (header.slope, header.intercept)
         try write(header: header, to: path) { destination in
-            encode(volume.voxels, imaginary: nil, datatype: datatype, slope: slope, intercept: intercept, into: destination)
+            encode(volume.voxels, imaginary: nil, datatype: datatype, slope: fileSlope, intercept: fileIntercept,
+                   into: destination)
         }
     }
 
@@ -110,6 +114,7 @@ public enum NIfTI {
     /// The file is little endian whatever the byte order it was read in.
     public static func write(_ image: NIfTIImage, to path: String) throws(QSMError) {
         var header = image.header
+        try header.checkWritable(path: path)
         guard image.values.voxels.count == header.voxelCount else {
             throw .mismatch(path, "image values (\(image.values.voxels.count)) do not fill the header's \(header.shapeText)")
         }
@@ -118,6 +123,10 @@ public enum NIfTI {
         }
         header.isLittleEndian = true
         header.voxelOffset = header.version.dataOffset
+        if header.version == .nifti1 {  // float32 fields: encode with what will be stored
+            header.slope = Double(Float(header.slope))
+            header.intercept = Double(Float(header.intercept))
+        }
         let (slope, intercept) = header.scaling ?? (1, 0)
         try write(header: header, to: path) { destination in
             encode(image.values.voxels, imaginary: image.imaginary?.voxels, datatype: header.datatype,
@@ -143,8 +152,12 @@ public enum NIfTI {
         header.bitsPerVoxel = datatype.byteCount * 8
         header.dim = [frames > 1 ? 4 : 3] + sizes + [1, 1, 1]
         header.voxelOffset = header.version.dataOffset
-        header.slope = slope
-        header.intercept = intercept
+        // NIfTI-1 keeps scl_slope/scl_inter as float32.
+        header.slope = header.version == .nifti1 ? Double(Float(slope)) : slope
+        header.intercept = header.version == .nifti1 ? Double(Float(intercept)) : intercept
+        guard header.slope.isFinite, header.slope != 0, header.intercept.isFinite else {
+            throw .invalidParameter("slope", "scaling slope \(slope) and intercept \(intercept) do not fit NIfTI-1's float32 fields (\(path))")
+        }
         header.units = 2 | 8  // NIFTI_UNITS_MM | NIFTI_UNITS_SEC
         header.setGeometry(grid.affine, code: 1)
         return header
@@ -177,7 +190,8 @@ public enum NIfTI {
     // MARK: - Files
 
     /// The file's bytes, decompressed if gzip; with `prefix`, at most about that many bytes.
-    static func fileBytes(_ path: String, prefix: Int? = nil) throws(QSMError) -> [UInt8] {
+    /// Plain files come back as the `Data` read (no copy), gzip files as the inflated array.
+    static func fileBytes(_ path: String, prefix: Int? = nil) throws(QSMError) -> any ContiguousBytes {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw .invalidFile(path, "no such file")
@@ -198,12 +212,10 @@ public enum NIfTI {
         } catch {
             throw .invalidFile(path, "cannot read: \(error.localizedDescription)")
         }
-        return try raw.withRawBytes { buffer throws(QSMError) -> [UInt8] in
-            if Gzip.isCompressed(buffer) {
-                return try Gzip.decompress(buffer, name: path, limit: prefix)
-            }
-            return Array(buffer)
+        let inflated = try raw.withRawBytes { buffer throws(QSMError) -> [UInt8]? in
+            Gzip.isCompressed(buffer) ? try Gzip.decompress(buffer, name: path, limit: prefix) : nil
         }
+        return inflated ?? raw
     }
 
     /// The voxel bytes after `vox_offset`; throws if the file is shorter than the header says.

@@ -28,13 +28,13 @@ public struct NIfTIHeader: Sendable, Equatable {
     public var units = 10
     /// `dim_info`: frequency, phase and slice dimensions packed in 2 bits each.
     public var dimensionInfo = 0
-    /// `intent_code`, `intent_p1…3`, `intent_name`.
+    /// `intent_code` (statistic or meaning of the values; 0 none).
     public var intentCode = 0
     /// `intent_p1`, `intent_p2`, `intent_p3`.
     public var intentParameters: [Double] = [0, 0, 0]
     /// `intent_name` (at most 15 bytes are kept).
     public var intentName = ""
-    /// `slice_code`, `slice_start`, `slice_end`, `slice_duration`: slice timing.
+    /// `slice_code`, `slice_start`, `slice_end`: slice acquisition order and range.
     public var sliceCode = 0, sliceStart = 0, sliceEnd = 0
     /// `slice_duration` in the temporal unit.
     public var sliceDuration = 0.0
@@ -62,17 +62,20 @@ public struct NIfTIHeader: Sendable, Equatable {
 
     /// Number of voxels along x, y, z (1 for axes beyond `dim[0]`).
     public var shape: SIMD3<Int> {
-        SIMD3((1...3).map { $0 <= dim[0] ? dim[$0] : 1 })
+        SIMD3((1...3).map { $0 <= rank ? dim[$0] : 1 })
     }
+
+    /// `dim[0]` clamped to the 0…7 the array can hold (hand-edited headers may hold anything).
+    private var rank: Int { dim.count == 8 ? min(max(dim[0], 0), 7) : 0 }
 
     /// Number of 3-D frames: the product of `dim[4…dim[0]]`.
     public var frames: Int {
-        dim[0] < 4 ? 1 : (4...dim[0]).reduce(1) { $0 * dim[$1] }
+        rank < 4 ? 1 : (4...rank).reduce(1) { $0 &* dim[$1] }
     }
 
     /// Voxel size (mm): |pixdim[1…3]| (1 for axes beyond `dim[0]`, as nibabel's zooms).
     public var voxelSize: SIMD3<Double> {
-        SIMD3((1...3).map { $0 <= dim[0] ? abs(pixdim[$0]) : 1 })
+        SIMD3((1...3).map { $0 <= rank && pixdim.count == 8 ? abs(pixdim[$0]) : 1 })
     }
 
     /// The `(slope, intercept)` to apply to stored values, or nil when none applies: nibabel ignores
@@ -96,6 +99,7 @@ public struct NIfTIHeader: Sendable, Equatable {
             [2 * (b * c + a * d), a * a + c * c - b * b - d * d, 2 * (c * d - a * b)],
             [2 * (b * d - a * c), 2 * (c * d + a * b), a * a + d * d - b * b - c * c],
         ]
+        let pixdim = self.pixdim.count == 8 ? self.pixdim : [1, 1, 1, 1, 1, 1, 1, 1]
         let qfac: Double = pixdim[0] < 0 ? -1 : 1
         let scale = [abs(pixdim[1]), abs(pixdim[2]), abs(pixdim[3]) * qfac]
         var entries = [Double](repeating: 0, count: 16)
@@ -108,7 +112,9 @@ public struct NIfTIHeader: Sendable, Equatable {
     }
 
     /// The affine from `srow_x/y/z` (NIfTI-1 method 3), regardless of `sformCode`.
-    public var sformAffine: Affine { Affine(rowMajor: sformRows + [0, 0, 0, 1]) }
+    public var sformAffine: Affine {
+        sformRows.count == 12 ? Affine(rowMajor: sformRows + [0, 0, 0, 1]) : .scaling(.one)
+    }
 
     /// The diagonal affine from |pixdim[1…3]| with the origin at voxel 0 (NIfTI-1 method 1).
     public var pixdimAffine: Affine { .scaling(voxelSize) }
@@ -141,10 +147,25 @@ public struct NIfTIHeader: Sendable, Equatable {
         }
     }
 
+    /// Throws unless the array fields have their fixed lengths and the dimensions are usable
+    /// (guards `write(_: NIfTIImage)` against hand-edited headers).
+    func checkWritable(path: String) throws(QSMError) {
+        guard dim.count == 8, pixdim.count == 8, sformRows.count == 12, intentParameters.count == 3 else {
+            throw .invalidFile(path, "cannot write: header arrays need 8 dim, 8 pixdim, 12 srow and 3 intent values")
+        }
+        guard (1...7).contains(dim[0]), dim[1...dim[0]].allSatisfy({ $0 > 0 }), dataByteCount != nil else {
+            throw .invalidFile(path, "cannot write: dim \(dim) does not describe a non-empty array")
+        }
+        if version == .nifti1, dim[1...dim[0]].contains(where: { $0 > Int(Int16.max) }) {
+            throw .invalidFile(path, "cannot write: a dimension exceeds NIfTI-1's 32767; use NIfTI-2")
+        }
+    }
+
     /// Total voxel count over all dimensions; nil if it overflows.
     var voxelCount: Int? {
+        guard rank > 0 else { return nil }
         var count = 1
-        for axis in 1...max(1, dim[0]) {
+        for axis in 1...rank {
             let (product, overflow) = count.multipliedReportingOverflow(by: dim[axis])
             if overflow { return nil }
             count = product
@@ -161,7 +182,7 @@ public struct NIfTIHeader: Sendable, Equatable {
 
     /// "64×64×32" or "64×64×32×4".
     var shapeText: String {
-        (1...max(1, dim[0])).map { "\(dim[$0])" }.joined(separator: "×")
+        rank > 0 ? (1...rank).map { "\(dim[$0])" }.joined(separator: "×") : "\(dim)"
     }
 }
 

@@ -313,16 +313,20 @@ import Testing
     @Test func atomicFilesAppearOnlyWhenClosed() throws {
         let directory = try HDF5Scratch()
         let path = directory.file("results.h5")
-        let temporary = AtomicFile.temporaryPath(for: path)
+        // Temporary names are unique per write: look for any partial file beside the target.
+        func partials() -> [String] {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.file(""))) ?? []
+            return names.filter { $0.contains(".partial-") }
+        }
         do {
             let file = try HDF5File.create(path, atomic: true)
             try file.writeDataset("x", values: [1.0], shape: [1])
             #expect(!FileManager.default.fileExists(atPath: path))
-            #expect(FileManager.default.fileExists(atPath: temporary))
+            #expect(partials().count == 1 && partials().first?.hasPrefix(".results.h5.partial-") == true)
             try file.close()
         }
         #expect(FileManager.default.fileExists(atPath: path))
-        #expect(!FileManager.default.fileExists(atPath: temporary))
+        #expect(partials().isEmpty)
         #expect(try HDF5File.open(path).dataset("x").read(as: Double.self) == [1.0])
 
         // An atomic file that is never closed (an error mid-way) disappears and leaves `path` alone.
@@ -332,7 +336,25 @@ import Testing
             try file.writeDataset("x", values: [1.0], shape: [1])
         }
         #expect(!FileManager.default.fileExists(atPath: abandoned))
-        #expect(!FileManager.default.fileExists(atPath: AtomicFile.temporaryPath(for: abandoned)))
+        #expect(partials().isEmpty)
+    }
+
+    @Test(.enabled(if: ExternalTool.path("h5dump") != nil, "h5dump (hdf5-tools) is not installed"))
+    func closeReleasesTheFileEvenWhileDatasetsAreStillReferenced() throws {
+        let directory = try HDF5Scratch()
+        let path = directory.file("held.h5")
+        let file = try HDF5File.create(path, atomic: true)
+        var dataset: HDF5Dataset? = try file.writeDataset("x", values: [Float(1.5), 2.5], shape: [2])
+        try file.close()
+        // Another process can open and read the finished file while `dataset` is alive: the
+        // HDF5 file (and its write lock) is really closed, not waiting for the dataset.
+        let output = try ExternalTool.run(ExternalTool.path("h5dump")!, ["-d", "/x", path])
+        #expect(output.contains("(0): 1.5, 2.5"), "\(output)")
+        let error = #expect(throws: QSMError.self) { _ = try dataset?.read(as: Float.self) }
+        #expect(error == .invalidFile(path, "/x: the file is already closed"))
+        // Releasing the dataset afterwards must not close its (already closed) id again.
+        let (_, printed) = try StandardErrorCapture.run { dataset = nil }
+        #expect(!printed.contains("HDF5-DIAG"), "\(printed)")
     }
 
     // MARK: - Unusable files
@@ -355,7 +377,7 @@ import Testing
             (missing, "no such file"),
             (directory.path, "is a directory"),
             (garbage, "not an HDF5 file"),
-            (truncated, "truncated or corrupt HDF5 file"),
+            (truncated, "truncated HDF5 file (HDF5: truncated file: eof = "),
         ]
         for (path, problem) in cases {
             // A fresh thread: HDF5's error printing is a per-thread setting in thread-safe builds.
@@ -386,6 +408,33 @@ import Testing
             let error = #expect(throws: QSMError.self) { _ = try HDF5File.create(path, atomic: atomic) }
             #expect(error == .invalidFile(path, "cannot create: No such file or directory"))
         }
+    }
+
+    @Test func corruptMetadataIsReportedWhenOpenedOrRead() throws {
+        let directory = try HDF5Scratch()
+        let path = directory.file("corrupt.h5")
+        do {
+            let file = try HDF5File.create(path)
+            try file.createGroup("runs/tkd").setAttribute("threshold", value: 0.15)
+            try file.writeDataset("runs/tkd/chi", values: [Float](repeating: 1, count: 64), shape: [4, 4, 4])
+            try file.close()
+        }
+        // Overwrite everything after the superblock (object headers, B-trees, heaps): wherever
+        // HDF5 notices first, at open or while walking the tree, it must be a QSMError for the file.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        for index in 96..<bytes.count { bytes[index] = 0xAB }
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let (error, printed) = try StandardErrorCapture.run { () -> QSMError? in
+            do throws(QSMError) {
+                let file = try HDF5File.open(path)
+                _ = try file.describeTree()
+                _ = try file.dataset("runs/tkd/chi").read(as: Float.self)
+                return nil
+            } catch { return error }
+        }
+        let thrown = try #require(error, "a file with its metadata overwritten was read without error")
+        #expect(thrown.description.hasPrefix("\(path): "))
+        #expect(!printed.contains("HDF5-DIAG"))
     }
 
     // MARK: - Peer readers
@@ -494,7 +543,7 @@ import Testing
 // MARK: - Test helpers
 
 /// A temporary directory removed when the value goes away.
-final class HDF5Scratch {
+private final class HDF5Scratch {
     let path: String
 
     init() throws {
@@ -508,7 +557,7 @@ final class HDF5Scratch {
 }
 
 /// Runs `body` on a newly created thread and returns its result.
-func onNewThread<R: Sendable>(_ body: @escaping @Sendable () -> R) -> R {
+private func onNewThread<R: Sendable>(_ body: @escaping @Sendable () -> R) -> R {
     let box = ResultBox<R>()
     let done = DispatchSemaphore(value: 0)
     let thread = Thread {
@@ -521,12 +570,12 @@ func onNewThread<R: Sendable>(_ body: @escaping @Sendable () -> R) -> R {
 }
 
 /// Carries a result from another thread; the semaphore orders the write before the read.
-final class ResultBox<R>: @unchecked Sendable {
+private final class ResultBox<R>: @unchecked Sendable {
     var value: R?
 }
 
 /// Redirects file descriptor 2 to a file while `body` runs.
-enum StandardErrorCapture {
+private enum StandardErrorCapture {
     /// `body`'s result and everything written to stderr meanwhile (by this or any thread).
     static func run<R>(_ body: () throws -> R) throws -> (R, String) {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("stderr-\(UUID().uuidString)")
@@ -552,7 +601,7 @@ enum StandardErrorCapture {
 }
 
 /// Optional command-line peers (h5dump, python3 + h5py).
-enum ExternalTool {
+private enum ExternalTool {
     /// The full path of `name` on PATH, or nil.
     static func path(_ name: String) -> String? {
         let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")

@@ -114,11 +114,19 @@ import Testing
         for i in 0..<4 { bytes[108 + i] = 0 }  // vox_offset = 0
         Self.expectRejected(bytes, "vox_offset", name: "voxoffset.nii", scratch)
 
-        let two = try Self.validBytes(scratch, version: .nifti2)
-        var big = two
+        bytes = original
+        let two = Float(2).bitPattern, nan = Float.nan.bitPattern
+        for i in 0..<4 {  // scl_slope = 2 with scl_inter = NaN: nibabel refuses this too
+            bytes[112 + i] = UInt8(truncatingIfNeeded: two >> (8 * UInt32(i)))
+            bytes[116 + i] = UInt8(truncatingIfNeeded: nan >> (8 * UInt32(i)))
+        }
+        Self.expectRejected(bytes, "scl_inter", name: "intercept.nii", scratch)
+
+        let version2 = try Self.validBytes(scratch, version: .nifti2)
+        var big = version2
         Self.setInt64(&big, 24, -7)  // dim[1]
         Self.expectRejected(big, "dim[1] is -7", name: "negative2.nii", scratch)
-        big = two
+        big = version2
         for axis in 1...3 { Self.setInt64(&big, 16 + 8 * axis, 1 << 40) }
         Self.expectRejected(big, "overflow", name: "huge2.nii", scratch)
     }

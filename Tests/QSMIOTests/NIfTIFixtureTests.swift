@@ -20,6 +20,7 @@ private struct NibabelReport: Decodable {
         let intercept: Double
         let values: [Double]
         let imaginary: [Double]?
+        let vox_offset: Int
     }
     let generator: String
     let fixtures: [Fixture]
@@ -38,7 +39,7 @@ private func affine(_ rows: [[Double]]) -> Affine { Affine(rowMajor: rows.flatMa
     static let files = [
         "uint8_sform.nii", "int16_scaled_qform.nii.gz", "int32_nifti2.nii", "float32_big_endian.nii",
         "float64_4d_nifti2.nii.gz", "complex64.nii", "int16_slope_zero.nii", "float32_no_codes.nii",
-        "float32_multimember.nii.gz",
+        "float32_multimember.nii.gz", "float32_extension.nii",
     ]
 
     @Test func everyFixtureHasANibabelReport() throws {
@@ -61,19 +62,20 @@ private func affine(_ rows: [[Double]]) -> Affine { Affine(rowMajor: rows.flatMa
         #expect(header.datatype.description == expected.datatype)
         #expect(Array(header.dim[0...header.dim[0]]) == expected.dim)
         #expect(header.qformCode == expected.qform_code && header.sformCode == expected.sform_code)
+        #expect(header.voxelOffset == expected.vox_offset)
 
         // Both sides widen the same float32 (NIfTI-1) or float64 (NIfTI-2) fields to float64; the
         // quaternion-to-matrix formulas differ only by double rounding (≪ 1e-9).
-        #expect(maxDifference(header.qformAffine, affine(expected.qform)) < 1e-9)
-        #expect(maxDifference(header.sformAffine, affine(expected.sform)) < 1e-12)
+        #expect(largestEntryDifference(header.qformAffine, affine(expected.qform)) < 1e-9)
+        #expect(largestEntryDifference(header.sformAffine, affine(expected.sform)) < 1e-12)
         let grid = image.values.grid
         if expected.sform_code > 0 || expected.qform_code > 0 {
-            #expect(maxDifference(grid.affine, affine(expected.nibabel_affine)) < 1e-9)
+            #expect(largestEntryDifference(grid.affine, affine(expected.nibabel_affine)) < 1e-9)
         } else {
             // Both codes 0: the NIfTI-1 standard's method 1, diag(pixdim), where nibabel reports an
             // Analyze-style x-flipped, centred affine (a documented difference, docs/NIFTI.md).
             let zooms = SIMD3(expected.zooms[0], expected.zooms[1], expected.zooms[2])
-            #expect(maxDifference(grid.affine, .scaling(zooms)) < 1e-12)
+            #expect(largestEntryDifference(grid.affine, .scaling(zooms)) < 1e-12)
             #expect(expected.nibabel_affine[0][0] == -expected.zooms[0])
         }
         for axis in 0..<3 { #expect(abs(grid.voxelSize[axis] - expected.zooms[axis]) < 1e-6) }
@@ -91,7 +93,7 @@ private func affine(_ rows: [[Double]]) -> Affine { Affine(rowMajor: rows.flatMa
             #expect(image.imaginary == nil)
             let floats = try NIfTI.readVolume(path)
             #expect(zip(floats.voxels, expected.values).allSatisfy { close(Double($0), $1) })
-            #expect(maxDifference(floats.grid.affine, grid.affine) == 0)
+            #expect(largestEntryDifference(floats.grid.affine, grid.affine) == 0)
         }
 
         // Scaling as nibabel applies it (slope 1, intercept 0 when the file has none or slope 0).

@@ -35,13 +35,13 @@ import Testing
             // 170°). NIfTI-2 stores float64: 1e-9 leaves room only for double rounding.
             let qformTolerance = version == .nifti2 ? 1e-9 : 1e-5
             let sformTolerance = version == .nifti2 ? 1e-12 : 1e-5
-            #expect(maxDifference(header.qformAffine, affine) < qformTolerance, "\(version)")
-            #expect(maxDifference(header.sformAffine, affine) < sformTolerance, "\(version)")
+            #expect(largestEntryDifference(header.qformAffine, affine) < qformTolerance, "\(version)")
+            #expect(largestEntryDifference(header.sformAffine, affine) < sformTolerance, "\(version)")
             #expect((header.pixdim[0] == -1) == geometry.reflect)
             let b = header.quaternion
             #expect((b * b).sum() <= 1 + 1e-6)
             let back = try NIfTI.readVolume(path)
-            #expect(maxDifference(back.grid.affine, affine) < sformTolerance)
+            #expect(largestEntryDifference(back.grid.affine, affine) < sformTolerance)
             for axis in 0..<3 { #expect(abs(back.grid.voxelSize[axis] - geometry.zooms[axis]) < 1e-6) }
         }
     }
@@ -67,14 +67,14 @@ import Testing
         nifTIWriteBytes(bytes, path)
         header = try NIfTI.readHeader(path)
         #expect(header.bestAffineSource == .qform)
-        #expect(maxDifference(try NIfTI.readVolume(path).grid.affine, affine) < 1e-5)
+        #expect(largestEntryDifference(try NIfTI.readVolume(path).grid.affine, affine) < 1e-5)
 
         bytes[252] = 0  // qform_code = 0
         nifTIWriteBytes(bytes, path)
         header = try NIfTI.readHeader(path)
         #expect(header.bestAffineSource == .pixdim)
         let expected = Affine.scaling(SIMD3(0.7, 0.8, 1.6))
-        #expect(maxDifference(try NIfTI.readVolume(path).grid.affine, expected) < 1e-6)
+        #expect(largestEntryDifference(try NIfTI.readVolume(path).grid.affine, expected) < 1e-6)
     }
 
     /// Quaternion → matrix against hand-computed rotations (nifti1.h conventions).
@@ -85,19 +85,19 @@ import Testing
         header.quaternion = SIMD3(0, 0, 0.5.squareRoot())
         header.quaternionOffset = SIMD3(10, 20, 30)
         let expected = Affine(rowMajor: [0, -3, 0, 10, 2, 0, 0, 20, 0, 0, 4, 30, 0, 0, 0, 1])
-        #expect(maxDifference(header.qformAffine, expected) < 1e-12)
+        #expect(largestEntryDifference(header.qformAffine, expected) < 1e-12)
         // qfac = −1 (pixdim[0] < 0) flips the third column.
         header.pixdim[0] = -1
         let flipped = Affine(rowMajor: [0, -3, 0, 10, 2, 0, 0, 20, 0, 0, -4, 30, 0, 0, 0, 1])
-        #expect(maxDifference(header.qformAffine, flipped) < 1e-12)
+        #expect(largestEntryDifference(header.qformAffine, flipped) < 1e-12)
         // pixdim[0] = 0 is treated as qfac = +1, as the standard says.
         header.pixdim[0] = 0
-        #expect(maxDifference(header.qformAffine, expected) < 1e-12)
+        #expect(largestEntryDifference(header.qformAffine, expected) < 1e-12)
         // 180° about x: (0, 1, 0, 0) → diag(1, −1, −1).
         header.quaternion = SIMD3(1, 0, 0)
         header.pixdim = [1, 1, 1, 1, 1, 1, 1, 1]
         header.quaternionOffset = .zero
-        #expect(maxDifference(header.qformAffine, Affine(rowMajor: [1, 0, 0, 0, 0, -1, 0, 0, 0, 0, -1, 0, 0, 0, 0, 1])) < 1e-12)
+        #expect(largestEntryDifference(header.qformAffine, Affine(rowMajor: [1, 0, 0, 0, 0, -1, 0, 0, 0, 0, -1, 0, 0, 0, 0, 1])) < 1e-12)
     }
 
     /// A sheared affine survives exactly in the sform; the qform holds the nearest rotation.
@@ -109,7 +109,7 @@ import Testing
         try NIfTI.write(try Volume(grid: grid, voxels: [Float](repeating: 0, count: 27)), to: path, datatype: .float32,
                         version: .nifti2)
         let header = try NIfTI.readHeader(path)
-        #expect(maxDifference(header.sformAffine, sheared) < 1e-12)
+        #expect(largestEntryDifference(header.sformAffine, sheared) < 1e-12)
         let q = header.qformAffine
         // Columns of the qform rotation are orthonormal (to 1e-9 after dividing out pixdim).
         for c1 in 0..<3 {

@@ -90,8 +90,8 @@ struct NIfTINibabelCrossCheckTests {
             let tolerance = name.hasPrefix("float64") ? 1e-9 : 1e-5
             let affine = Affine(rowMajor: view.affine.flatMap { $0 })
             let qform = Affine(rowMajor: view.qform.flatMap { $0 })
-            #expect(maxDifference(affine, oblique) < tolerance, "\(name) sform")
-            #expect(maxDifference(qform, oblique) < tolerance, "\(name) qform (quaternion, qfac)")
+            #expect(largestEntryDifference(affine, oblique) < tolerance, "\(name) sform")
+            #expect(largestEntryDifference(qform, oblique) < tolerance, "\(name) qform (quaternion, qfac)")
             for axis in 0..<3 { #expect(abs(view.zooms[axis] - grid.voxelSize[axis]) < 1e-6) }
             // Values: float types are stored exactly; int16 scaling may run in float32 in nibabel.
             #expect(view.values.count == file.values.count)

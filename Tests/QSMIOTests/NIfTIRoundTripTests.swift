@@ -44,7 +44,7 @@ import Testing
             #expect(floats.grid.shape == Self.shape)
             // sform is float32 in NIfTI-1 (relative rounding 6e-8 of entries ≤ 30 → < 4e-6).
             let tolerance = version == .nifti1 ? 4e-6 : 1e-12
-            #expect(maxDifference(floats.grid.affine, affine) < tolerance)
+            #expect(largestEntryDifference(floats.grid.affine, affine) < tolerance)
             #expect(abs(floats.grid.voxelSize.y - 1.5) < 1e-6)
         }
     }
@@ -129,6 +129,36 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: scratch.path("labels.nii")))  // nothing partial
     }
 
+    /// NIfTI-1 dimensions are int16: a longer axis switches to NIfTI-2 (the image writer refuses).
+    @Test func longAxesUseNIfTI2() throws {
+        let scratch = NIfTIScratch()
+        let grid = Grid(shape: SIMD3(40_000, 1, 2))
+        let volume = try Volume(grid: grid, voxels: (0..<grid.count).map { Float($0 % 1000) })
+        try NIfTI.write(volume, to: scratch.path("long.nii.gz"))
+        let image = try NIfTI.read(scratch.path("long.nii.gz"))
+        #expect(image.header.version == .nifti2 && image.header.dim[1] == 40_000)
+        #expect(image.values.voxels == volume.voxels.map(Double.init))
+        var forced = image
+        forced.header.version = .nifti1
+        #expect(throws: QSMError.self) { try NIfTI.write(forced, to: scratch.path("long1.nii")) }
+    }
+
+    @Test func handEditedHeadersAreCheckedBeforeWriting() throws {
+        let scratch = NIfTIScratch()
+        let grid = Grid(shape: SIMD3(2, 2, 2))
+        var header = NIfTIHeader()
+        header.dim = [3, 2, 2]  // too short
+        let image = NIfTIImage(header: header, values: Volume(grid: grid, repeating: 0))
+        #expect(throws: QSMError.self) { try NIfTI.write(image, to: scratch.path("bad.nii")) }
+        var negative = image
+        negative.header.dim = [3, 2, -2, 2, 1, 1, 1, 1]
+        #expect(throws: QSMError.self) { try NIfTI.write(negative, to: scratch.path("bad.nii")) }
+        var mismatched = image
+        mismatched.header.dim = [3, 2, 2, 3, 1, 1, 1, 1]  // 12 voxels described, 8 given
+        #expect(throws: QSMError.self) { try NIfTI.write(mismatched, to: scratch.path("bad.nii")) }
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("bad.nii")))
+    }
+
     @Test func complexImagesRoundTripThroughTheImageWriter() throws {
         let scratch = NIfTIScratch()
         let grid = Grid(shape: SIMD3(3, 3, 2))
@@ -152,10 +182,11 @@ import Testing
         }
     }
 
-    /// A 256×256×176 float32 volume (the size of a typical 1 mm head scan) through .nii.gz.
-    @Test func fullHeadSizedGzipRoundTripIsFast() throws {
+    /// An eighth of a 1 mm head scan (128×128×88 float32, 5.8 MB) through .nii.gz; the full
+    /// 256×256×176 took 0.8 s to write and 0.3 s to read on the shared 2-core build machine.
+    @Test func gzipRoundTripIsFast() throws {
         let scratch = NIfTIScratch()
-        let grid = Grid(shape: SIMD3(256, 256, 176))
+        let grid = Grid(shape: SIMD3(128, 128, 88))
         var generator = SeededGenerator(seed: 7)
         let voxels = (0..<grid.count).map { i in Float(i % 256) * 0.01 + Float(generator.next() % 1000) * 1e-5 }
         let volume = try Volume(grid: grid, voxels: voxels)
@@ -167,8 +198,8 @@ import Testing
         let read = Date()
         #expect(back.voxels == voxels)
         let writeSeconds = written.timeIntervalSince(start), readSeconds = read.timeIntervalSince(written)
-        print("NIfTI 256×256×176 float32 .nii.gz: write \(writeSeconds) s, read \(readSeconds) s")
-        // Generous bound for a shared 2-core machine: zlib level 1 deflates ~50–100 MB/s.
-        #expect(writeSeconds + readSeconds < 10)
+        print("NIfTI 128×128×88 float32 .nii.gz: write \(writeSeconds) s, read \(readSeconds) s")
+        // Generous bound for a loaded shared 2-core machine (measured ~0.15 s in total).
+        #expect(writeSeconds + readSeconds < 2)
     }
 }

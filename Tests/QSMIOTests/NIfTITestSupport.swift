@@ -42,7 +42,7 @@ func nifTITestAffine(
 }
 
 /// Largest absolute difference between two affines' entries.
-func maxDifference(_ a: Affine, _ b: Affine) -> Double {
+func largestEntryDifference(_ a: Affine, _ b: Affine) -> Double {
     zip(a.entries, b.entries).map { abs($0 - $1) }.max() ?? .infinity
 }
 

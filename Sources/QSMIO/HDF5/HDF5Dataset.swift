@@ -34,6 +34,8 @@ public final class HDF5Dataset {
     }
 
     deinit {
+        // After `file.close()` the id is already closed (strong close) and must not be closed twice.
+        guard !file.isClosed else { return }
         HDF5Library.prepare()
         _ = H5Dclose(id)
     }

@@ -18,7 +18,8 @@ public final class HDF5File {
 
     private let id: hid_t
     private let temporaryPath: String?
-    private var isClosed = false
+    /// Set by `close()`; the strong close has then closed every group and dataset id as well.
+    private(set) var isClosed = false
 
     private init(path: String, id: hid_t, isWritable: Bool, temporaryPath: String?) {
         self.path = path
@@ -57,15 +58,13 @@ public final class HDF5File {
         }
         guard !isDirectory.boolValue else { throw .invalidFile(path, "is a directory, not an HDF5 file") }
         let signature = H5Fis_hdf5(path)
-        guard signature >= 0 else { throw .invalidFile(path, "cannot read: \(HDF5Library.takeErrorMessage())") }
+        guard signature >= 0 else { throw .invalidFile(path, openProblem(HDF5Library.takeErrorMessage())) }
         guard signature > 0 else { throw .invalidFile(path, "not an HDF5 file (no HDF5 signature)") }
         let context = HDF5Context(file: path, object: "/")
         let access = try accessList(context)
         defer { H5Pclose(access) }
         let id = H5Fopen(path, writable ? chdf5_F_ACC_RDWR() : chdf5_F_ACC_RDONLY(), access)
-        guard id >= 0 else {
-            throw .invalidFile(path, "truncated or corrupt HDF5 file (HDF5: \(HDF5Library.takeErrorMessage()))")
-        }
+        guard id >= 0 else { throw .invalidFile(path, openProblem(HDF5Library.takeErrorMessage())) }
         return HDF5File(path: path, id: id, isWritable: writable, temporaryPath: nil)
     }
 
@@ -79,16 +78,33 @@ public final class HDF5File {
         return String(message[start.upperBound..<end])
     }
 
-    /// File access properties: file locking on, but ignored where the file system lacks it (NFS).
+    /// Why a file with an HDF5 signature did not open, from HDF5's innermost message.
+    private static func openProblem(_ message: String) -> String {
+        if message.contains("error message = '") { return "cannot open: \(systemReason(message))" }
+        if message.contains("unable to lock file") {
+            return "is locked by another process writing it (HDF5: \(message))"
+        }
+        if message.contains("truncated file") { return "truncated HDF5 file (HDF5: \(message))" }
+        return "corrupt HDF5 file (HDF5: \(message))"
+    }
+
+    /// File access properties: strong close, and file locking that is skipped where unsupported (NFS).
+    ///
+    /// A strong close closes the groups and datasets still open in the file, so `close()` really
+    /// releases the file and its lock (with HDF5's default weak close, a dataset object still
+    /// referenced somewhere would keep other processes from opening the finished file). Those
+    /// objects then skip their own close in `deinit`.
     private static func accessList(_ context: HDF5Context) throws(QSMError) -> hid_t {
         let access = try context.id(H5Pcreate(chdf5_P_FILE_ACCESS()), "cannot make file access properties")
+        _ = H5Pset_fclose_degree(access, H5F_CLOSE_STRONG)
         _ = H5Pset_file_locking(access, true, true)
         return access
     }
 
     /// Flushes and closes the file; an atomic file is renamed into place. Idempotent.
     ///
-    /// Groups and datasets still referenced keep HDF5's handle alive, but throw if used afterwards.
+    /// Groups and datasets of this file that are still referenced are closed too; using them
+    /// afterwards throws.
     public func close() throws(QSMError) {
         guard !isClosed else { return }
         isClosed = true

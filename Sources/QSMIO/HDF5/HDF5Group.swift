@@ -17,6 +17,8 @@ public final class HDF5Group {
     }
 
     deinit {
+        // After `file.close()` the id is already closed (strong close) and must not be closed twice.
+        guard !file.isClosed else { return }
         HDF5Library.prepare()
         _ = H5Gclose(id)
     }

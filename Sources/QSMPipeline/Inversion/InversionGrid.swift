@@ -15,12 +15,14 @@ struct InversionGrid {
     /// Eigenvalues of −∇² (forward differences, periodic) on the half spectrum.
     let laplacian: [Float]
 
-    init(grid: Grid, padding: SIMD3<Int>, b0Direction: SIMD3<Double>, dc: DipoleDC = .zero) throws(QSMError) {
+    init(_ grid: Grid, padding: Int, context: StageContext) throws(QSMError) {
+        try context.validate()
         original = grid
-        shape = FFTSize.paddedShape(grid.shape, padding: padding)
+        shape = FFTSize.paddedShape(grid.shape, padding: SIMD3(repeating: padding))
         voxelSize = grid.voxelSize
         fft = try FFT<Float>(shape: shape)
-        dipole = DipoleKernel.halfSpectrum(shape: shape, voxelSize: voxelSize, b0Direction: b0Direction, dc: dc)
+        dipole = DipoleKernel.halfSpectrum(shape: shape, voxelSize: voxelSize, b0Direction: context.b0Direction,
+                                           dc: context.conventions.dipoleDC)
         laplacian = Self.laplacianSymbol(shape: shape, voxelSize: voxelSize)
     }
 
@@ -118,25 +120,23 @@ extension Volume {
     }
 }
 
-/// Validation shared by the inversion methods' parameters.
-enum ParameterCheck {
-    static func positive(_ value: Double, _ name: String) throws(QSMError) {
-        guard value > 0, value.isFinite else { throw .invalidParameter(name, "\(value) must be positive") }
-    }
-    static func nonNegative(_ value: Double, _ name: String) throws(QSMError) {
-        guard value >= 0, value.isFinite else { throw .invalidParameter(name, "\(value) must not be negative") }
-    }
-    static func atLeastOne(_ value: Int, _ name: String) throws(QSMError) {
-        guard value >= 1 else { throw .invalidParameter(name, "\(value) must be at least 1") }
-    }
-    static func inOpenUnit(_ value: Double, _ name: String) throws(QSMError) {
-        guard value > 0, value < 1 else { throw .invalidParameter(name, "\(value) is outside (0, 1)") }
-    }
-}
-
 /// Euclidean norm accumulated in Double.
 func norm(_ values: [Float]) -> Double {
     var s = 0.0
     for v in values { s += Double(v) * Double(v) }
     return s.squareRoot()
+}
+
+/// An iterative inversion: reports its iterations and, when asked, its objective per iteration.
+public protocol IterativeInversion: DipoleInversion {
+    /// χ (ppm, zero outside the mask) and what the iterations did.
+    func invert(localField: Volume<Float>, mask: Mask, context: StageContext, recordObjective: Bool)
+        throws(QSMError) -> (chi: Volume<Float>, log: IterationLog)
+}
+
+extension IterativeInversion {
+    /// χ in ppm on the field's grid.
+    public func apply(localField: Volume<Float>, mask: Mask, context: StageContext) throws(QSMError) -> Volume<Float> {
+        try invert(localField: localField, mask: mask, context: context, recordObjective: false).chi
+    }
 }

@@ -7,36 +7,50 @@ import QSMCore
 /// doi:10.1016/j.neuroimage.2014.12.043) with W = mask (or given weights) — early stopping is the
 /// regulariser; iLSQR's FastQSM estimate and streaking removal (its steps 2–4) are not applied.
 /// Defaults from QSM.rs `IlsqrParams` (tol 0.01, 50 iterations). Four FFTs per iteration.
-public struct LSQR: Sendable {
+public struct LSQR: IterativeInversion {
     /// Parameters; defaults from QSM.rs `IlsqrParams`.
-    public struct Parameters: Codable, Equatable, Sendable {
+    public struct Parameters: MethodParameters {
         /// Relative-residual stopping tolerance in (0, 1). Default 0.01.
         public var tolerance = 0.01
         /// Iteration cap ≥ 1. Default 50.
         public var maxIterations = 50
         /// Extra zero padding per axis before growing to a fast FFT size, voxels.
-        public var padding = SIMD3<Int>(0, 0, 0)
+        public var padding = 0
         /// The defaults.
         public init() {}
+        public static var schema: [ParameterSpec<Parameters>] {
+            [.real("tolerance", \.tolerance, in: .openUnit, "Stop when ‖r‖/‖b‖ falls below this. Default 0.01 (QSM.rs IlsqrParams)."),
+             .integer("maxIterations", \.maxIterations, in: 1...100_000, "Iteration cap. Default 50 (QSM.rs IlsqrParams)."),
+             .integer("padding", \.padding, in: 0...1000, "Extra zero padding per axis, voxels. Default 0.")]
+        }
     }
 
     /// Registry name.
     public static let name = "lsqr"
+    /// Stage.
+    public static let kind = StageKind.inversion
+    /// One line for `list methods`.
+    public static let summary = "Early-stopped LSQR on the masked dipole model (iLSQR step 1; Li et al. 2015)"
     /// The parameters.
     public var parameters: Parameters
     /// A method with `parameters`.
     public init(_ parameters: Parameters = .init()) { self.parameters = parameters }
 
     /// χ (ppm) from a local field (ppm); `weight` (e.g. normalised magnitude) defaults to the mask.
-    public func invert(localField: Volume<Float>, mask: Mask, b0Direction: SIMD3<Double>, weight: Volume<Float>? = nil)
+    public func invert(localField: Volume<Float>, mask: Mask, context: StageContext, recordObjective: Bool = false)
+        throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
+        try invert(localField: localField, mask: mask, context: context, weight: nil)
+    }
+
+    /// As `invert`, with data weights W (e.g. normalised magnitude); nil uses the mask.
+    public func invert(localField: Volume<Float>, mask: Mask, context: StageContext, weight: Volume<Float>?)
         throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
         let p = parameters
-        try ParameterCheck.inOpenUnit(p.tolerance, "inversion.tolerance")
-        try ParameterCheck.atLeastOne(p.maxIterations, "inversion.maxIterations")
-        try localField.grid.requireMatches(mask.grid, "local field", "mask")
+        try validateParameters()
+        try InputCheck.field(localField, mask: mask, name: "local field")
         if let weight { try localField.grid.requireMatches(weight.grid, "local field", "weight") }
 
-        let grid = try InversionGrid(grid: localField.grid, padding: p.padding, b0Direction: b0Direction)
+        let grid = try InversionGrid(localField.grid, padding: p.padding, context: context)
         let n = grid.count
         let w = grid.pad((weight ?? mask.map { $0 ? Float(1) : 0 }).masked(by: mask).voxels)
         var spectrum = [Complex<Float>](repeating: .zero, count: grid.halfCount)

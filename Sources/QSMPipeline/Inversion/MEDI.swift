@@ -13,9 +13,9 @@ import QSMCore
 /// M_G is 1 away from magnitude edges: the threshold on |∇ magnitude| is adjusted by ×1.05/×0.95
 /// until `edgeFraction` of the mask's voxel count sees gradient components above it
 /// (`gradient_mask.m`). Without a magnitude, M_G = 1 (plain TV).
-public struct MEDI: Sendable {
+public struct MEDI: IterativeInversion {
     /// Parameters; defaults from the MEDI toolbox `parse_QSM_input.m` (recent version).
-    public struct Parameters: Codable, Equatable, Sendable {
+    public struct Parameters: MethodParameters {
         /// Data-term weight λ > 0 (phase in radians). Default 1000 (MEDI toolbox).
         public var lambda = 1000.0
         /// Ratio of above-threshold gradient components to mask voxels defining edges, in (0, 3). Default 0.9.
@@ -30,45 +30,72 @@ public struct MEDI: Sendable {
         public var cgTolerance = 0.01
         /// Smoothing ε of the L1 weights, > 0. Default 1e-6 (`MEDI_L1.m`).
         public var epsilon = 1e-6
-        /// Radians of phase per ppm of field (2π·γ̄·B0·ΔTE), > 0. Default: 2π·42.5775·3·0.005 (3 T, ΔTE 5 ms).
-        public var phaseScale = 2 * Double.pi * 42.5775 * 3 * 0.005
+        /// ΔTE (s) turning ppm into radians of phase (2π·γ̄·B0·ΔTE); 0 takes TE₂ − TE₁ from the context
+        /// (TE₁ with one echo, 5 ms without echo times), as MEDI uses the echo spacing.
+        public var echoSpacing = 0.0
         /// Extra zero padding per axis before growing to a fast FFT size, voxels.
-        public var padding = SIMD3<Int>(0, 0, 0)
+        public var padding = 0
         /// The defaults.
         public init() {}
+        public static var schema: [ParameterSpec<Parameters>] {
+            [.real("lambda", \.lambda, in: .positive, "Data-term weight λ (phase in radians). Default 1000 (MEDI toolbox)."),
+             .real("edgeFraction", \.edgeFraction, in: Interval(0, 3, lowerClosed: false, upperClosed: false),
+                   "Edge gradient components per mask voxel defining M_G. Default 0.9 (MEDI toolbox gradient_mask)."),
+             .integer("maxIterations", \.maxIterations, in: 1...1000, "Gauss–Newton steps. Default 10 (MEDI toolbox)."),
+             .real("tolerance", \.tolerance, in: .openUnit, "Stop when ‖dχ‖/‖χ‖ falls below this. Default 0.1 (MEDI toolbox)."),
+             .integer("cgMaxIterations", \.cgMaxIterations, in: 1...100_000, "CG iterations per step. Default 100 (MEDI toolbox)."),
+             .real("cgTolerance", \.cgTolerance, in: .openUnit, "CG relative residual. Default 0.01 (MEDI toolbox)."),
+             .real("epsilon", \.epsilon, in: .positive, "Smoothing of the L1 weights. Default 1e-6 (MEDI_L1.m)."),
+             .real("echoSpacing", \.echoSpacing, in: Interval(0, 1, upperClosed: false), "ΔTE, s; 0 = from the echo times. Default 0."),
+             .integer("padding", \.padding, in: 0...1000, "Extra zero padding per axis, voxels. Default 0.")]
+        }
     }
 
     /// Registry name.
     public static let name = "medi"
+    /// Stage.
+    public static let kind = StageKind.inversion
+    /// One line for `list methods`.
+    public static let summary = "Morphology-enabled dipole inversion, nonlinear L1 (Liu et al. 2011, 2013)"
     /// The parameters.
     public var parameters: Parameters
     /// A method with `parameters`.
     public init(_ parameters: Parameters = .init()) { self.parameters = parameters }
 
     /// χ (ppm) from a local field (ppm); `magnitude` defines edges, `noise` (field SD) the data weights.
-    public func invert(
-        localField: Volume<Float>, mask: Mask, b0Direction: SIMD3<Double>,
-        magnitude: Volume<Float>? = nil, noise: Volume<Float>? = nil
-    ) throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
-        let p = parameters
-        try ParameterCheck.positive(p.lambda, "inversion.lambda")
-        guard p.edgeFraction > 0, p.edgeFraction < 3 else {
-            throw .invalidParameter("inversion.edgeFraction", "\(p.edgeFraction) is outside (0, 3)")
+    public func invert(localField: Volume<Float>, mask: Mask, context: StageContext, recordObjective: Bool = false)
+        throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
+        try invert(localField: localField, mask: mask, context: context, magnitude: nil, noise: nil)
+    }
+
+    /// χ (ppm) using the magnitude for edges and the noise map for data weights when given.
+    public func apply(localField: Volume<Float>, mask: Mask, context: StageContext, support: InversionSupport)
+        throws(QSMError) -> Volume<Float> {
+        try invert(localField: localField, mask: mask, context: context, magnitude: support.magnitude,
+                   noise: support.noise).chi
+    }
+
+    /// Radians of phase per ppm: 2π·γ̄·B0·ΔTE with ΔTE from the parameters or the context.
+    public func phaseScale(_ context: StageContext) -> Double {
+        var spacing = parameters.echoSpacing
+        if spacing == 0 {
+            let te = context.echoTimes
+            spacing = te.count >= 2 ? te[1] - te[0] : (te.first ?? 0.005)
         }
-        try ParameterCheck.atLeastOne(p.maxIterations, "inversion.maxIterations")
-        try ParameterCheck.inOpenUnit(p.tolerance, "inversion.tolerance")
-        try ParameterCheck.atLeastOne(p.cgMaxIterations, "inversion.cgMaxIterations")
-        try ParameterCheck.inOpenUnit(p.cgTolerance, "inversion.cgTolerance")
-        try ParameterCheck.positive(p.epsilon, "inversion.epsilon")
-        try ParameterCheck.positive(p.phaseScale, "inversion.phaseScale")
-        try localField.grid.requireMatches(mask.grid, "local field", "mask")
+        return 2 * Double.pi * context.conventions.gyromagneticRatio * context.fieldStrength * spacing
+    }
+
+    /// As `invert`, with the magnitude defining edges and the field's noise SD (ppm) the data weights.
+    public func invert(localField: Volume<Float>, mask: Mask, context: StageContext,
+                       magnitude: Volume<Float>?, noise: Volume<Float>?) throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
+        let p = parameters
+        try validateParameters()
+        try InputCheck.field(localField, mask: mask, name: "local field")
         if let magnitude { try localField.grid.requireMatches(magnitude.grid, "local field", "magnitude") }
         if let noise { try localField.grid.requireMatches(noise.grid, "local field", "noise map") }
-        guard mask.insideCount > 0 else { throw .invalidFile("mask", "no voxel is inside the mask") }
-
-        let grid = try InversionGrid(grid: localField.grid, padding: p.padding, b0Direction: b0Direction)
+        let grid = try InversionGrid(localField.grid, padding: p.padding, context: context)
         let n = grid.count
-        let scale = Float(p.phaseScale)
+        let scale = Float(phaseScale(context))
         let phase = grid.pad(localField.masked(by: mask).voxels.map { $0 * scale })
         let weight2 = grid.pad(dataWeights(mask: mask, noise: noise)).map { $0 * $0 }
         let (edgeX, edgeY, edgeZ) = edgeMask(grid: grid, mask: mask, magnitude: magnitude)
@@ -98,7 +125,8 @@ public struct MEDI: Sendable {
             for i in 0..<n { b[i] = -(wave[i] + lambda2 * b[i]) }
 
             // A·x = ∇ᵀ(V∇x) + 2λ·D(W²·Dx).
-            let operatorA: (_ x: [Float], _ out: inout [Float]) -> Void = { x, out in
+            let step = ConjugateGradient.solve(rhs: b, tolerance: p.cgTolerance, maxIterations: p.cgMaxIterations) { x in
+                var out = [Float](repeating: 0, count: n)
                 grid.gradient(x, into: &gx, &gy, &gz)
                 for i in 0..<n { gx[i] *= vx[i]; gy[i] *= vy[i]; gz[i] *= vz[i] }
                 grid.gradientAdjoint(gx, gy, gz, into: &wave)
@@ -106,9 +134,8 @@ public struct MEDI: Sendable {
                 for i in 0..<n { scratch[i] *= weight2[i] }
                 applyDipole(grid, scratch, into: &out, spectrum: &spectrum)
                 for i in 0..<n { out[i] = wave[i] + lambda2 * out[i] }
-            }
-            let step = ConjugateGradient.solve(operatorA, rhs: b, tolerance: p.cgTolerance,
-                                               maxIterations: p.cgMaxIterations)
+                return out
+            }.solution
             var change = 0.0, size = 0.0
             for i in 0..<n {
                 chi[i] += step[i]
@@ -162,39 +189,5 @@ public struct MEDI: Sendable {
         }
         let t = threshold
         return (gx.map { abs($0) <= t ? 1 : 0 }, gy.map { abs($0) <= t ? 1 : 0 }, gz.map { abs($0) <= t ? 1 : 0 })
-    }
-}
-
-/// Conjugate gradients for a symmetric positive (semi-)definite operator, from x = 0.
-///
-/// Hestenes MR, Stiefel E. J Res Natl Bur Stand 1952;49:409–436. Stops when ‖r‖ ≤ tol·‖b‖.
-enum ConjugateGradient {
-    static func solve(
-        _ apply: (_ x: [Float], _ out: inout [Float]) -> Void, rhs b: [Float], tolerance: Double, maxIterations: Int
-    ) -> [Float] {
-        let n = b.count
-        var x = [Float](repeating: 0, count: n), r = b, d = b, q = x
-        var rr = dot(r, r)
-        let stop = tolerance * tolerance * rr
-        guard rr > 0 else { return x }
-        for _ in 0..<maxIterations {
-            apply(d, &q)
-            let dq = dot(d, q)
-            guard dq > 0 else { break }
-            let alpha = Float(rr / dq)
-            for i in 0..<n { x[i] += alpha * d[i]; r[i] -= alpha * q[i] }
-            let rrNew = dot(r, r)
-            if rrNew <= stop { break }
-            let beta = Float(rrNew / rr)
-            for i in 0..<n { d[i] = r[i] + beta * d[i] }
-            rr = rrNew
-        }
-        return x
-    }
-
-    static func dot(_ a: [Float], _ b: [Float]) -> Double {
-        var s = 0.0
-        for i in 0..<a.count { s += Double(a[i]) * Double(b[i]) }
-        return s
     }
 }

@@ -6,9 +6,9 @@ import QSMCore
 /// doi:10.1002/nbm.4271. Update χ ← χ − τ[Dᴴ(W² sin(Dχ − f)) + αχ] as QSM.rs `ndi` (QSM.md §7.8);
 /// early stopping is the main regulariser. The field is scaled by `phaseScale` (rad per ppm) before
 /// the periodic data term and χ is scaled back.
-public struct NDI: Sendable {
+public struct NDI: IterativeInversion {
     /// Parameters; defaults from QSM.rs `NdiParams` (ported from FANSI `ndi.m`).
-    public struct Parameters: Codable, Equatable, Sendable {
+    public struct Parameters: MethodParameters {
         /// Step size τ > 0. Default QSM.rs.
         public var stepSize = 2.0
         /// Tikhonov weight α ≥ 0. Default QSM.rs.
@@ -20,33 +20,45 @@ public struct NDI: Sendable {
         /// Radians of phase per ppm of field, > 0. Default 1 (QSM.rs `phase_scale`).
         public var phaseScale = 1.0
         /// Extra zero padding per axis before growing to a fast FFT size, voxels.
-        public var padding = SIMD3<Int>(0, 0, 0)
+        public var padding = 0
         /// The defaults.
         public init() {}
+        public static var schema: [ParameterSpec<Parameters>] {
+            [.real("stepSize", \.stepSize, in: .positive, "Gradient step τ. Default 2 (QSM.rs NdiParams)."),
+             .real("alpha", \.alpha, in: .nonNegative, "Tikhonov weight α. Default 1e-5 (QSM.rs NdiParams)."),
+             .integer("maxIterations", \.maxIterations, in: 1...100_000, "Iterations (early stopping regularises). Default 200 (QSM.rs)."),
+             .real("tolerance", \.tolerance, in: .nonNegative, "Stop when ‖Δχ‖/‖χ‖ falls below this; 0 runs all iterations. Default 0 (QSM.rs)."),
+             .real("phaseScale", \.phaseScale, in: .positive, "Radians per ppm in the periodic data term. Default 1 (QSM.rs phase_scale)."),
+             .integer("padding", \.padding, in: 0...1000, "Extra zero padding per axis, voxels. Default 0.")]
+        }
     }
 
     /// Registry name.
     public static let name = "ndi"
+    /// Stage.
+    public static let kind = StageKind.inversion
+    /// One line for `list methods`.
+    public static let summary = "Nonlinear dipole inversion, gradient descent (Polak et al. 2020)"
     /// The parameters.
     public var parameters: Parameters
     /// A method with `parameters`.
     public init(_ parameters: Parameters = .init()) { self.parameters = parameters }
 
     /// χ (ppm) from a local field (ppm); `weight` (e.g. normalised magnitude) defaults to the mask.
-    public func invert(
-        localField: Volume<Float>, mask: Mask, b0Direction: SIMD3<Double>, weight: Volume<Float>? = nil,
-        recordObjective: Bool = false
-    ) throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
+    public func invert(localField: Volume<Float>, mask: Mask, context: StageContext, recordObjective: Bool = false)
+        throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
+        try invert(localField: localField, mask: mask, context: context, weight: nil, recordObjective: recordObjective)
+    }
+
+    /// As `invert`, with data weights W (e.g. normalised magnitude); nil uses the mask.
+    public func invert(localField: Volume<Float>, mask: Mask, context: StageContext, weight: Volume<Float>?,
+                       recordObjective: Bool = false) throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
         let p = parameters
-        try ParameterCheck.positive(p.stepSize, "inversion.stepSize")
-        try ParameterCheck.nonNegative(p.alpha, "inversion.alpha")
-        try ParameterCheck.atLeastOne(p.maxIterations, "inversion.maxIterations")
-        try ParameterCheck.nonNegative(p.tolerance, "inversion.tolerance")
-        try ParameterCheck.positive(p.phaseScale, "inversion.phaseScale")
-        try localField.grid.requireMatches(mask.grid, "local field", "mask")
+        try validateParameters()
+        try InputCheck.field(localField, mask: mask, name: "local field")
         if let weight { try localField.grid.requireMatches(weight.grid, "local field", "weight") }
 
-        let grid = try InversionGrid(grid: localField.grid, padding: p.padding, b0Direction: b0Direction)
+        let grid = try InversionGrid(localField.grid, padding: p.padding, context: context)
         let n = grid.count
         let scale = Float(p.phaseScale)
         let f = grid.pad(localField.masked(by: mask).voxels.map { $0 * scale })

@@ -6,9 +6,9 @@ import QSMCore
 /// doi:10.1016/j.neuroimage.2017.11.018. Steps as QSM.jl `rts` (QSM.md §7.7): (1) `lsmrIterations`
 /// of LSMR on D·X = F[f], masked → χ₁; (2) min (μ/2)‖P(Fχ − Fχ₁)‖² + ‖∇χ‖₁ with P = 1{|D| > δ},
 /// by ADMM (z = ∇χ, threshold 1/ρ), ρ ← γρ when the primal residual exceeds τ× its last value.
-public struct RTS: Sendable {
+public struct RTS: IterativeInversion {
     /// Parameters; defaults from QSM.jl `rts` (identical in QSM.rs).
-    public struct Parameters: Codable, Equatable, Sendable {
+    public struct Parameters: MethodParameters {
         /// Threshold δ on |D| separating well- from ill-conditioned k-space, in (0, 2/3).
         public var threshold = 0.15
         /// Data-consistency weight μ > 0.
@@ -26,35 +26,42 @@ public struct RTS: Sendable {
         /// Factor γ > 1 by which ρ grows.
         public var rhoGrowth = 5.0
         /// Extra zero padding per axis before growing to a fast FFT size, voxels.
-        public var padding = SIMD3<Int>(0, 0, 0)
+        public var padding = 0
         /// The defaults.
         public init() {}
+        public static var schema: [ParameterSpec<Parameters>] {
+            [.real("threshold", \.threshold, in: Interval(0, 2.0 / 3, lowerClosed: false, upperClosed: false, text: "(0, 2/3)"),
+                   "|D| above which k-space is well conditioned. Default 0.15 (QSM.jl rts)."),
+             .real("mu", \.mu, in: .positive, "Data-consistency weight μ. Default 1e5 (QSM.jl rts)."),
+             .real("rho", \.rho, in: .positive, "Initial ADMM penalty ρ. Default 10 (QSM.jl rts)."),
+             .real("tolerance", \.tolerance, in: .openUnit, "Stop when ‖Δχ‖/‖χ‖ falls below this. Default 1e-2 (QSM.jl rts)."),
+             .integer("maxIterations", \.maxIterations, in: 1...100_000, "ADMM iteration cap. Default 20 (QSM.jl rts)."),
+             .integer("lsmrIterations", \.lsmrIterations, in: 1...1000, "LSMR iterations of step 1. Default 4 (QSM.jl rts)."),
+             .real("residualRatio", \.residualRatio, in: .openUnit, "ρ grows when the primal residual exceeds this × its last value. Default 0.7 (QSM.jl rts)."),
+             .real("rhoGrowth", \.rhoGrowth, in: Interval(1, .infinity, lowerClosed: false, upperClosed: false), "Factor γ by which ρ grows. Default 5 (QSM.jl rts)."),
+             .integer("padding", \.padding, in: 0...1000, "Extra zero padding per axis, voxels. Default 0 (QSM.jl).")]
+        }
     }
 
     /// Registry name.
     public static let name = "rts"
+    /// Stage.
+    public static let kind = StageKind.inversion
+    /// One line for `list methods`.
+    public static let summary = "Rapid two-step: LSMR then TV on the ill-conditioned cone (Kames et al. 2018)"
     /// The parameters.
     public var parameters: Parameters
     /// A method with `parameters`.
     public init(_ parameters: Parameters = .init()) { self.parameters = parameters }
 
     /// χ (ppm) from a local field (ppm), zero outside `mask`.
-    public func invert(localField: Volume<Float>, mask: Mask, b0Direction: SIMD3<Double>) throws(QSMError)
-        -> (chi: Volume<Float>, log: IterationLog) {
+    public func invert(localField: Volume<Float>, mask: Mask, context: StageContext, recordObjective: Bool = false)
+        throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
         let p = parameters
-        guard p.threshold > 0, p.threshold < 2.0 / 3 else {
-            throw .invalidParameter("inversion.threshold", "\(p.threshold) is outside (0, 2/3)")
-        }
-        try ParameterCheck.positive(p.mu, "inversion.mu")
-        try ParameterCheck.positive(p.rho, "inversion.rho")
-        try ParameterCheck.inOpenUnit(p.tolerance, "inversion.tolerance")
-        try ParameterCheck.atLeastOne(p.maxIterations, "inversion.maxIterations")
-        try ParameterCheck.atLeastOne(p.lsmrIterations, "inversion.lsmrIterations")
-        try ParameterCheck.inOpenUnit(p.residualRatio, "inversion.residualRatio")
-        guard p.rhoGrowth > 1 else { throw .invalidParameter("inversion.rhoGrowth", "\(p.rhoGrowth) must exceed 1") }
-        try localField.grid.requireMatches(mask.grid, "local field", "mask")
+        try validateParameters()
+        try InputCheck.field(localField, mask: mask, name: "local field")
 
-        let grid = try InversionGrid(grid: localField.grid, padding: p.padding, b0Direction: b0Direction)
+        let grid = try InversionGrid(localField.grid, padding: p.padding, context: context)
         let n = grid.count, h = grid.halfCount
         let maskPadded = grid.pad(mask.map { $0 ? Float(1) : 0 }.voxels)
 

@@ -12,9 +12,9 @@ import QSMCore
 /// so harmonic background fields vanish from the data; φ absorbs what the dipole model cannot.
 /// M is the mask eroded `erosions` times and M₀ once more. Cross-checked in structure against
 /// QSM.rs `tgv_qsm`; the dipole stencil here is the central-difference one (no SVD fit).
-public struct TGV: Sendable {
+public struct TGV: IterativeInversion {
     /// Parameters; defaults from QSM.rs `TgvParams` as listed in QSM.md §7.10.
-    public struct Parameters: Codable, Equatable, Sendable {
+    public struct Parameters: MethodParameters {
         /// Weight α₁ > 0 of ‖∇χ − w‖₁ (χ in radians of phase). Default 0.0005.
         public var alpha1 = 0.0005
         /// Weight α₀ > 0 of ‖ε(w)‖₁. Default 0.0015.
@@ -27,48 +27,53 @@ public struct TGV: Sendable {
         public var erosions = 3
         /// Multiplier > 0 of the χ, w, p, q step sizes. Default 3.
         public var stepSize = 3.0
-        /// Echo time (s) that turns the field into phase, > 0. Default 0.020.
+        /// Echo time (s) at which α₀, α₁ apply: the field becomes phase 2π·γ̄·B0·TE. Default 0.020 (QSM.rs).
         public var echoTime = 0.020
-        /// Field strength (T), > 0. Default 3.
-        public var fieldStrength = 3.0
-        /// γ̄ in MHz/T used to convert phase to ppm. Default `Conventions().gyromagneticRatio`.
-        public var gyromagneticRatio = Conventions().gyromagneticRatio
         /// The defaults.
         public init() {}
+        public static var schema: [ParameterSpec<Parameters>] {
+            [.real("alpha1", \.alpha1, in: .positive, "Weight of ‖∇χ − w‖₁ (phase units). Default 0.0005 (QSM.rs TgvParams, QSM.md §7.10)."),
+             .real("alpha0", \.alpha0, in: .positive, "Weight of ‖ε(w)‖₁. Default 0.0015 (QSM.rs TgvParams, QSM.md §7.10)."),
+             .integer("maxIterations", \.maxIterations, in: 1...1_000_000, "Primal–dual iterations. Default 1000 (QSM.rs)."),
+             .real("tolerance", \.tolerance, in: .nonNegative, "Relative change of χ over 100 iterations to stop. Default 1e-5 (QSM.rs)."),
+             .integer("erosions", \.erosions, in: 0...100, "Mask erosions before fitting. Default 3 (QSM.rs)."),
+             .real("stepSize", \.stepSize, in: .positive, "Step multiplier for χ, w, p, q. Default 3 (QSM.rs)."),
+             .real("echoTime", \.echoTime, in: Interval(0, 1, lowerClosed: false, upperClosed: false), "TE, s, at which the α apply. Default 0.020 (QSM.rs).")]
+        }
     }
 
     /// Registry name.
     public static let name = "tgv"
+    /// Stage.
+    public static let kind = StageKind.inversion
+    /// One line for `list methods`.
+    public static let summary = "Single-step TGV-QSM from the phase Laplacian (Langkammer et al. 2015)"
     /// The parameters.
     public var parameters: Parameters
     /// A method with `parameters`.
     public init(_ parameters: Parameters = .init()) { self.parameters = parameters }
 
-    /// Radians of phase per ppm at the configured TE and B0.
-    public var radiansPerPPM: Double {
-        2 * Double.pi * parameters.gyromagneticRatio * parameters.fieldStrength * parameters.echoTime
+    /// Radians of phase per ppm at `echoTime`, the context's B0 and γ̄.
+    public func radiansPerPPM(_ context: StageContext) -> Double {
+        2 * Double.pi * context.conventions.gyromagneticRatio * context.fieldStrength * parameters.echoTime
     }
 
     /// χ (ppm, zero outside the eroded mask) from a local or total field (ppm).
-    public func invert(localField: Volume<Float>, mask: Mask, b0Direction: SIMD3<Double>) throws(QSMError)
-        -> (chi: Volume<Float>, log: IterationLog) {
-        let scale = Float(radiansPerPPM)
-        return try invert(phase: localField.map { $0 * scale }, mask: mask, b0Direction: b0Direction)
+    public func invert(localField: Volume<Float>, mask: Mask, context: StageContext, recordObjective: Bool = false)
+        throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
+        try InputCheck.field(localField, mask: mask, name: "local field")
+        let scale = Float(radiansPerPPM(context))
+        return try invert(phase: localField.map { $0 * scale }, mask: mask, context: context)
     }
 
     /// χ (ppm, zero outside the eroded mask) from phase (rad, wrapped or not) at `echoTime`.
-    public func invert(phase: Volume<Float>, mask: Mask, b0Direction: SIMD3<Double>) throws(QSMError)
+    public func invert(phase: Volume<Float>, mask: Mask, context: StageContext) throws(QSMError)
         -> (chi: Volume<Float>, log: IterationLog) {
         let p = parameters
-        try ParameterCheck.positive(p.alpha1, "inversion.alpha1")
-        try ParameterCheck.positive(p.alpha0, "inversion.alpha0")
-        try ParameterCheck.atLeastOne(p.maxIterations, "inversion.maxIterations")
-        try ParameterCheck.nonNegative(p.tolerance, "inversion.tolerance")
-        guard p.erosions >= 0 else { throw .invalidParameter("inversion.erosions", "\(p.erosions) must not be negative") }
-        try ParameterCheck.positive(p.stepSize, "inversion.stepSize")
-        try ParameterCheck.positive(p.echoTime, "inversion.echoTime")
-        try ParameterCheck.positive(p.fieldStrength, "inversion.fieldStrength")
+        try validateParameters()
+        try context.validate()
         try phase.grid.requireMatches(mask.grid, "phase", "mask")
+        let b0Direction = context.b0Direction
 
         var fitMask = mask.voxels
         for _ in 0..<p.erosions { fitMask = StencilGrid.erode(fitMask, shape: mask.shape) }
@@ -159,7 +164,7 @@ public struct TGV: Sendable {
                 if relative < p.tolerance { log.converged = true; break }
             }
         }
-        let ppm = Float(1 / radiansPerPPM)
+        let ppm = Float(1 / radiansPerPPM(context))
         var out = Volume<Float>(zeros: mask.grid)
         box.insert(chi.enumerated().map { m[$0.offset] > 0 ? $0.element * ppm : 0 }, into: &out.voxels)
         return (out, log)

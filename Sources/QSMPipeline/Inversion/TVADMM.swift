@@ -6,44 +6,51 @@ import QSMCore
 /// 2014;72:1444–1459. doi:10.1002/mrm.25029. Updates as QSM.jl `tv` (QSM.md §7.5): split z = ∇χ with
 /// scaled dual u; χ-step in k-space, z-step by anisotropic soft thresholding at λ/ρ; two FFTs per
 /// iteration; stop when ‖χᵏ⁺¹ − χᵏ‖/‖χᵏ⁺¹‖ < tol or after `maxIterations`.
-public struct TVADMM: Sendable {
+public struct TVADMM: IterativeInversion {
     /// Parameters; defaults from QSM.jl `tv` (λ 1e-3, ρ = 100λ, tol 1e-3, 250 iterations).
-    public struct Parameters: Codable, Equatable, Sendable {
+    public struct Parameters: MethodParameters {
         /// TV weight λ > 0 (fields in ppm). Default QSM.jl `tv`.
         public var lambda = 1e-3
-        /// ADMM penalty ρ > 0; nil means 100·λ (QSM.jl `tv`).
-        public var rho: Double? = nil
+        /// ADMM penalty ρ ≥ 0; 0 means 100·λ (QSM.jl `tv`).
+        public var rho = 0.0
         /// Relative-change stopping tolerance in (0, 1). Default QSM.jl `tv`.
         public var tolerance = 1e-3
         /// Iteration cap ≥ 1. Default QSM.jl `tv`.
         public var maxIterations = 250
         /// Extra zero padding per axis before growing to a fast FFT size, voxels.
-        public var padding = SIMD3<Int>(0, 0, 0)
+        public var padding = 0
         /// The defaults.
         public init() {}
+        public static var schema: [ParameterSpec<Parameters>] {
+            [.real("lambda", \.lambda, in: .positive, "TV weight λ (fields in ppm). Default 1e-3 (QSM.jl tv)."),
+             .real("rho", \.rho, in: .nonNegative, "ADMM penalty ρ; 0 means 100·λ. Default 100·λ (QSM.jl tv)."),
+             .real("tolerance", \.tolerance, in: .openUnit, "Stop when ‖Δχ‖/‖χ‖ falls below this. Default 1e-3 (QSM.jl tv)."),
+             .integer("maxIterations", \.maxIterations, in: 1...100_000, "Iteration cap. Default 250 (QSM.jl tv)."),
+             .integer("padding", \.padding, in: 0...1000, "Extra zero padding per axis, voxels. Default 0 (QSM.jl).")]
+        }
     }
 
     /// Registry name.
     public static let name = "tv"
+    /// Stage.
+    public static let kind = StageKind.inversion
+    /// One line for `list methods`.
+    public static let summary = "Total variation by ADMM, linear data term (Bilgic et al. 2014; QSM.jl tv)"
     /// The parameters.
     public var parameters: Parameters
-    /// Objective ½‖Dχ − f‖² + λ‖∇χ‖₁ after each iteration of the last `invert` (when recorded).
+    /// A method with `parameters`.
     public init(_ parameters: Parameters = .init()) { self.parameters = parameters }
 
-    /// χ (ppm) and the per-iteration record, from a local field (ppm), zero outside `mask`.
-    public func invert(
-        localField: Volume<Float>, mask: Mask, b0Direction: SIMD3<Double>, recordObjective: Bool = false
-    ) throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
+    /// χ (ppm) and the per-iteration record (objective ½‖Dχ − f‖² + λ‖∇χ‖₁ when asked).
+    public func invert(localField: Volume<Float>, mask: Mask, context: StageContext, recordObjective: Bool = false)
+        throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
         let p = parameters
-        try ParameterCheck.positive(p.lambda, "inversion.lambda")
-        if let rho = p.rho { try ParameterCheck.positive(rho, "inversion.rho") }
-        try ParameterCheck.inOpenUnit(p.tolerance, "inversion.tolerance")
-        try ParameterCheck.atLeastOne(p.maxIterations, "inversion.maxIterations")
-        try localField.grid.requireMatches(mask.grid, "local field", "mask")
+        try validateParameters()
+        try InputCheck.field(localField, mask: mask, name: "local field")
 
-        let grid = try InversionGrid(grid: localField.grid, padding: p.padding, b0Direction: b0Direction)
+        let grid = try InversionGrid(localField.grid, padding: p.padding, context: context)
         let n = grid.count, h = grid.halfCount
-        let lambda = Float(p.lambda), rho = Float(p.rho ?? 100 * p.lambda)
+        let lambda = Float(p.lambda), rho = Float(p.rho > 0 ? p.rho : 100 * p.lambda)
         let threshold = lambda / rho
         let f = grid.pad(localField.masked(by: mask).voxels)
         let fHat = grid.fft.forward(f)

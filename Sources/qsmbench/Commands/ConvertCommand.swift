@@ -11,8 +11,9 @@ struct ConvertCommand: ParsableCommand {
             NIfTI extensions are not copied.
             """)
 
-    @Argument(help: "Input file (.nii, .nii.gz or .h5).") var input: String
-    @Argument(help: "Output file (.nii, .nii.gz or .h5); written atomically.") var output: String
+    @Argument(help: ArgumentHelp("Input file (.nii, .nii.gz or .h5).", valueName: "IN")) var input: String
+    @Argument(help: ArgumentHelp("Output file (.nii, .nii.gz or .h5); written atomically.", valueName: "OUT"))
+    var output: String
 
     func run() throws {
         let from = try VolumeFileFormat(path: input, role: "IN")
@@ -47,8 +48,7 @@ enum VolumeFileFormat {
     }
 }
 
-/// The HDF5 side of `info` and `convert`: one volume per file. This branch has no HDF5 reader
-/// or writer; the integration fills these two functions with the QSMIO HDF5 API.
+/// The HDF5 side of `info` and `convert`: one volume per file, stored as `/volume` with its geometry.
 enum HDF5Volumes {
     /// The dataset `convert` writes to and prefers when reading.
     static let datasetPath = "/volume"

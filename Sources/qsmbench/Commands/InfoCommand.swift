@@ -10,7 +10,7 @@ struct InfoCommand: ParsableCommand {
             cover the finite voxels of all frames (complex data: the magnitude).
             """)
 
-    @Argument(help: "A .nii, .nii.gz or .h5 file.") var file: String
+    @Argument(help: ArgumentHelp("A .nii, .nii.gz or .h5 file.", valueName: "FILE")) var file: String
     @Flag(help: "Print JSON with keys shape, voxel_size, affine, datatype, min, max, mean.") var json = false
 
     func run() throws {
@@ -89,6 +89,7 @@ struct VolumeSummary {
             ("format", "NIfTI-\(header.version.rawValue), \(header.isLittleEndian ? "little" : "big") endian"
                 + (compressed ? ", gzip" : "")),
             ("scaling", scaling),
+            ("units (xyzt_units, not applied)", unitNames(header.units)),
             ("affine from", "\(header.bestAffineSource.rawValue) (\(codes))"),
         ]
         if !header.description.isEmpty { details.append(("description", header.description)) }
@@ -104,7 +105,7 @@ struct VolumeSummary {
     var text: String {
         var lines = [
             "shape: " + shape.map(String.init).joined(separator: "×"),
-            "voxel size: \(voxelSize.x) × \(voxelSize.y) × \(voxelSize.z) mm",
+            "voxel size: \(shortest(voxelSize.x)) × \(shortest(voxelSize.y)) × \(shortest(voxelSize.z)) mm",
             "datatype: \(datatype)",
         ]
         lines += details.map { "\($0.label): \($0.value)" }
@@ -113,7 +114,8 @@ struct VolumeSummary {
             lines.append("  " + (0..<4).map { format(affine[row, $0], digits: 4) }.joined(separator: "  "))
         }
         if statistics.finiteCount > 0 {
-            lines.append("values: min \(statistics.minimum), max \(statistics.maximum), mean \(statistics.mean)"
+            lines.append("values: min \(shortest(statistics.minimum)), max \(shortest(statistics.maximum)), "
+                + "mean \(shortest(statistics.mean))"
                 + (statistics.nonFiniteCount > 0 ? " (\(statistics.nonFiniteCount) non-finite voxels excluded)" : ""))
         } else {
             lines.append("values: no finite voxels")
@@ -138,6 +140,14 @@ struct VolumeSummary {
     }
 }
 
+/// "mm, s" from `xyzt_units` (spatial code in bits 0–2, temporal in bits 3–5).
+private func unitNames(_ code: Int) -> String {
+    let spatial = [0: "unspecified", 1: "m", 2: "mm", 3: "µm"][code & 0x07] ?? "code \(code & 0x07)"
+    let temporal = [0: "unspecified", 8: "s", 16: "ms", 24: "µs", 32: "Hz", 40: "ppm", 48: "rad/s"][code & 0x38]
+        ?? "code \(code & 0x38)"
+    return "\(spatial), \(temporal)"
+}
+
 /// Minimum, maximum and mean (accumulated in Double) of the finite values.
 struct ValueStatistics {
     var minimum = Double.infinity, maximum = -Double.infinity, mean = 0.0
@@ -156,9 +166,16 @@ struct ValueStatistics {
     }
 }
 
-/// A JSON number (shortest round-trip form); non-finite values become null.
+/// The shortest text that reads back as `value`; a value that is exactly a Float (NIfTI-1 fields,
+/// float32 voxels) prints as that Float, so 0.8 stored as float32 shows as 0.8.
+func shortest(_ value: Double) -> String {
+    if value.isFinite, Double(Float(value)) == value { return "\(Float(value))" }
+    return "\(value)"
+}
+
+/// A JSON number (shortest form as `shortest`, integers without ".0"); non-finite values become null.
 func jsonNumber(_ value: Double) -> String {
     guard value.isFinite else { return "null" }
     if value == value.rounded(), abs(value) < 1e15 { return String(Int(value)) }
-    return "\(value)"
+    return shortest(value)
 }

@@ -61,18 +61,18 @@ struct InversionPhantom {
 
 @Suite struct InversionTests {
     let phantom = InversionPhantom.shared
-    let b0 = SIMD3<Double>(0, 0, 1)
+    let context = StageContext()
 
     @Test func tikhonovGradientIsStableAndAccurate() throws {
         var p = Tikhonov.Parameters(); p.regularizer = .gradient; p.lambda = 1e-3
-        let chi = try Tikhonov(p).invert(localField: phantom.field, mask: phantom.mask, b0Direction: b0)
+        let chi = try Tikhonov(p).apply(localField: phantom.field, mask: phantom.mask, context: context)
         let error = phantom.nrmse(chi)
         print("Tikhonov(gradient, λ=1e-3) NRMSE \(error)")
         #expect(error < 60)
     }
 
     @Test func tvRecoversPhantom() throws {
-        let (chi, log) = try TVADMM().invert(localField: phantom.field, mask: phantom.mask, b0Direction: b0, recordObjective: true)
+        let (chi, log) = try TVADMM().invert(localField: phantom.field, mask: phantom.mask, context: context, recordObjective: true)
         let error = phantom.nrmse(chi)
         print("TV-ADMM NRMSE \(error) after \(log.iterations) iterations, objective \(log.objective.first!) → \(log.objective.last!)")
         #expect(error < 50)
@@ -80,14 +80,14 @@ struct InversionPhantom {
     }
 
     @Test func rtsRecoversPhantom() throws {
-        let (chi, log) = try RTS().invert(localField: phantom.field, mask: phantom.mask, b0Direction: b0)
+        let (chi, log) = try RTS().invert(localField: phantom.field, mask: phantom.mask, context: context)
         let error = phantom.nrmse(chi)
         print("RTS NRMSE \(error) after \(log.iterations) iterations")
         #expect(error < 50)
     }
 
     @Test func ndiRecoversPhantom() throws {
-        let (chi, log) = try NDI().invert(localField: phantom.field, mask: phantom.mask, b0Direction: b0, recordObjective: true)
+        let (chi, log) = try NDI().invert(localField: phantom.field, mask: phantom.mask, context: context, recordObjective: true)
         let error = phantom.nrmse(chi)
         print("NDI NRMSE \(error) after \(log.iterations) iterations, objective \(log.objective.first!) → \(log.objective.last!)")
         #expect(error < 60)
@@ -101,10 +101,10 @@ extension InversionTests {
         let tgv = TGV()
         // Wrap the phase: TGV-QSM works from the Laplacian of wrapped phase.
         let phase = phantom.field.map { v -> Float in
-            let p = Double(v) * tgv.radiansPerPPM
+            let p = Double(v) * tgv.radiansPerPPM(StageContext())
             return Float(p - 2 * Double.pi * (p / (2 * Double.pi)).rounded())
         }
-        let (chi, log) = try tgv.invert(phase: phase, mask: phantom.mask, b0Direction: b0)
+        let (chi, log) = try tgv.invert(phase: phase, mask: phantom.mask, context: context)
         // Score inside the eroded mask TGV returns (erosion is part of the method).
         let evaluated = phantom.mask.map { $0 }
         var eroded = evaluated
@@ -115,7 +115,7 @@ extension InversionTests {
     }
 
     @Test func lsqrRecoversPhantomWithDecreasingResidual() throws {
-        let (chi, log) = try LSQR().invert(localField: phantom.field, mask: phantom.mask, b0Direction: b0)
+        let (chi, log) = try LSQR().invert(localField: phantom.field, mask: phantom.mask, context: context)
         let error = phantom.nrmse(chi)
         print("LSQR NRMSE \(error) after \(log.iterations) iterations")
         #expect(error < 60)
@@ -125,7 +125,8 @@ extension InversionTests {
     @Test func mediRecoversPhantom() throws {
         // A magnitude whose edges coincide with χ's (as iron-rich nuclei darken T2*-weighted images).
         let magnitude = phantom.chi.map { 1 - 2 * $0 }.masked(by: phantom.mask)
-        let (chi, log) = try MEDI().invert(localField: phantom.field, mask: phantom.mask, b0Direction: b0, magnitude: magnitude)
+        let (chi, log) = try MEDI().invert(localField: phantom.field, mask: phantom.mask, context: context,
+                                           magnitude: magnitude, noise: nil)
         let error = phantom.nrmse(chi)
         print("MEDI NRMSE \(error) after \(log.iterations) Gauss–Newton steps")
         #expect(error < 50)
@@ -134,31 +135,73 @@ extension InversionTests {
 
 @Suite struct InversionParameterTests {
     let phantom = InversionPhantom.make(n: 16)
-    let b0 = SIMD3<Double>(0, 0, 1)
+    let context = StageContext()
 
-    @Test func invalidParametersAreRejected() {
-        var t = Tikhonov.Parameters(); t.lambda = -1
-        #expect(throws: QSMError.invalidParameter("inversion.lambda", "-1.0 must not be negative")) {
-            try Tikhonov(t).invert(localField: phantom.field, mask: phantom.mask, b0Direction: b0)
-        }
-        var tv = TVADMM.Parameters(); tv.maxIterations = 0
-        #expect(throws: QSMError.invalidParameter("inversion.maxIterations", "0 must be at least 1")) {
-            try TVADMM(tv).invert(localField: phantom.field, mask: phantom.mask, b0Direction: b0)
-        }
-        var rts = RTS.Parameters(); rts.threshold = 0.9
-        #expect(throws: QSMError.invalidParameter("inversion.threshold", "0.9 is outside (0, 2/3)")) {
-            try RTS(rts).invert(localField: phantom.field, mask: phantom.mask, b0Direction: b0)
-        }
-        var ndi = NDI.Parameters(); ndi.stepSize = 0
-        #expect(throws: QSMError.self) {
-            try NDI(ndi).invert(localField: phantom.field, mask: phantom.mask, b0Direction: b0)
+    /// Each parameter outside its documented range fails before any work, naming `inversion.<name>`.
+    @Test func invalidParametersAreRejected() throws {
+        let cases: [(String, String, String)] = [
+            ("tikhonov", "lambda=-1", "inversion.lambda: -1.0 is outside [0.0, ∞)"),
+            ("tv", "maxIterations=0", "inversion.maxIterations: 0 is outside [1, 100000]"),
+            ("rts", "threshold=0.9", "inversion.threshold: 0.9 is outside (0, 2/3)"),
+            ("ndi", "stepSize=0", "inversion.stepSize: 0.0 is outside (0.0, ∞)"),
+            ("lsqr", "tolerance=1.5", "inversion.tolerance: 1.5 is outside (0.0, 1.0)"),
+            ("medi", "lambda=0", "inversion.lambda: 0.0 is outside (0.0, ∞)"),
+            ("tgv", "erosions=-1", "inversion.erosions: -1 is outside [0, 100]"),
+        ]
+        for (method, setting, message) in cases {
+            let set = try ParameterSetting(parsing: "inversion.\(setting)")
+            #expect(throws: QSMError.invalidParameter(String(message.prefix { $0 != ":" }),
+                                                      String(message.drop { $0 != ":" }.dropFirst(2)))) {
+                _ = try MethodRegistry.inversion(method, settings: [set])
+            }
         }
     }
 
     @Test func mismatchedMaskIsRejected() {
         let other = Mask(grid: Grid(shape: SIMD3(16, 16, 15)), repeating: true)
         #expect(throws: QSMError.self) {
-            try TVADMM().invert(localField: phantom.field, mask: other, b0Direction: b0)
+            try TVADMM().apply(localField: phantom.field, mask: other, context: context)
         }
+    }
+}
+
+/// Every registered inversion on the same phantom, noise-free and noisy: the table goes to the
+/// test log and the issue note; the bounds encode the literature's ranking.
+@Suite struct InversionComparisonTests {
+    /// Field noise for SNR 100 at TE 20 ms, 3 T: σ_φ = 1/SNR rad → σ_f = σ_φ/(2π·γ̄·B0·TE) ppm.
+    static let noiseSigma = 1.0 / (100 * 2 * Double.pi * 42.5775 * 3 * 0.020)
+
+    @Test func regularisedMethodsBeatTKD() throws {
+        let phantom = InversionPhantom.shared
+        let noisy = phantom.withNoise(sigma: Self.noiseSigma, seed: 7)
+        let magnitude = phantom.chi.map { 1 - 2 * $0 }.masked(by: phantom.mask)
+        var table: [String: (clean: Double, noisy: Double)] = [:]
+        for name in MethodRegistry.names(of: .inversion) {
+            let method = try MethodRegistry.inversion(name)
+            func score(_ field: Volume<Float>) throws -> Double {
+                let chi = try method.apply(localField: field, mask: phantom.mask, context: StageContext(),
+                                           support: InversionSupport(magnitude: magnitude))
+                // TGV returns χ on its eroded mask: score where it answered.
+                var scored = phantom.mask
+                if name == "tgv" { for i in 0..<scored.voxels.count { scored.voxels[i] = chi.voxels[i] != 0 } }
+                return InversionPhantom(chi: phantom.chi, field: phantom.field, mask: scored).nrmse(chi)
+            }
+            table[name] = (try score(phantom.field), try score(noisy))
+        }
+        print("inversion NRMSE % (demeaned, in mask), 48³ phantom: method | noise-free | SNR 100")
+        for (name, v) in table.sorted(by: { $0.value.clean < $1.value.clean }) {
+            print("  \(name) | \((v.clean * 10).rounded() / 10) | \((v.noisy * 10).rounded() / 10)")
+        }
+        let tkd = try #require(table["tkd"])
+        // Sparsity-regularised methods beat TKD (Langkammer et al. MRM 2018, 2016 challenge ranking).
+        // On this smooth-plus-blobs phantom TKD (29 %) beats identity Tikhonov at its default λ,
+        // RTS with 4 LSMR steps, NDI, LSQR and TGV at 1000 iterations; the head-phantom comparison
+        // with streaking-prone sources is the real ranking test.
+        for name in ["tv", "medi"] {
+            #expect(table[name]!.clean < tkd.clean, "\(name) should beat TKD without noise")
+            #expect(table[name]!.noisy < tkd.noisy, "\(name) should beat TKD at SNR 100")
+        }
+        // Noise at SNR 100 adds little on a 48³ phantom: no method degrades by more than 15 points.
+        for (name, v) in table { #expect(v.noisy - v.clean < 15, "\(name) is too sensitive to noise") }
     }
 }
