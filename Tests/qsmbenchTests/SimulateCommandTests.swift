@@ -136,6 +136,18 @@ struct SimulateCommandTests {
         #expect(zip(original.voxels, third.voxels).map { abs($0 - $1) }.max()! < 1e-5 * scale)
     }
 
+    /// --out naming an existing file fails before anything is written, and leaves no staging directory.
+    @Test func outputOverAFileFailsCleanly() throws {
+        let scratch = CommandScratch()
+        let file = scratch.path("occupied")
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        let result = try Self.simulate(["--phantom", "sphere", "--matrix", "8"], out: file)
+        #expect(result.status == 2)
+        #expect(result.standardError.hasPrefix("error: --out: "), "\(result.standardError)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: scratch.directory)
+        #expect(left == ["occupied"], "\(left)")
+    }
+
     @Test(arguments: [
         (["--phantom", "pyramid"], "error: --phantom: 'pyramid' is not one of sphere, cylinder, head, chimap"),
         (["--phantom", "sphere", "--te", ","], "error: --te: '' in ',' is not a number"),
