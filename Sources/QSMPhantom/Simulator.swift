@@ -139,9 +139,20 @@ public struct Simulator: Sendable {
             }
             sigmas.append(sigma)
             let base = echo * count
-            for i in 0..<count {
-                magnitude.voxels[base + i] = signal[i].length
-                phase.voxels[base + i] = Float.atan2(y: signal[i].imaginary, x: signal[i].real)
+            signal.withUnsafeBufferPointer { input in
+                let source = SendablePointer(UnsafeMutablePointer(mutating: input.baseAddress!))
+                magnitude.withMutableVoxels { m in
+                    phase.withMutableVoxels { p in
+                        let (outM, outP) = (SendablePointer(m.baseAddress! + base), SendablePointer(p.baseAddress! + base))
+                        parallelFor(0..<count) { range in
+                            for i in range {
+                                let z = source[i]
+                                outM[i] = z.length
+                                outP[i] = Float.atan2(y: z.imaginary, x: z.real)
+                            }
+                        }
+                    }
+                }
             }
         }
 

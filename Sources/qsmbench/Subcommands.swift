@@ -8,5 +8,6 @@ extension QSMBenchCommand {
         BenchmarkCommand.self,
         InfoCommand.self,
         ConvertCommand.self,
+        SimulateCommand.self,
     ]
 }
