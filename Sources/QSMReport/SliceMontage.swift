@@ -49,9 +49,10 @@ public struct SliceMontage: Sendable {
     /// Rows "truth", "estimate" (grey over `window`, ppm) and "error" = estimate − truth
     /// (blue–white–red over ±`errorLimit` ppm).
     ///
-    /// The −0.15…+0.25 ppm default window spans the χ of white matter to deep grey-matter nuclei
-    /// and veins in brain phantoms (e.g. the QSM reconstruction challenge 2.0, Bilgic B et al.
-    /// MRM 2021;86:1241–1255, doi:10.1002/mrm.28754, shows maps in a similar fixed range).
+    /// The default −0.15…+0.25 ppm window runs from below white matter (slightly negative) to
+    /// above iron-rich deep grey matter (positive); veins and calcifications saturate on purpose,
+    /// so that small tissue differences stay visible. Windows are fixed, never fitted to the
+    /// data, so that montages of different methods compare by eye.
     public static func truthEstimateError(truth: Volume<Float>, estimate: Volume<Float>, mask: Mask? = nil,
                                           window: ClosedRange<Double> = -0.15...0.25,
                                           errorLimit: Double = 0.1) throws(QSMError) -> SliceMontage {
