@@ -133,11 +133,13 @@ public struct SliceMontage: Sendable {
         for _ in rows {
             var left = padding + labelWidth + padding
             var rectangles: [PixelRectangle] = []
-            for size in sizes {
-                // Centred vertically in the row so short sagittal/coronal panels line up.
-                rectangles.append(PixelRectangle(x: left, y: top + (rowHeight - size.height) / 2,
+            for (orientation, size) in zip(SliceOrientation.allCases, sizes) {
+                // Cells are at least as wide as their heading, so small volumes keep legible
+                // headings; panels are centred in their cell and in the row.
+                let cellWidth = max(size.width, BitmapFont.width(of: orientation.rawValue, scale: textScale))
+                rectangles.append(PixelRectangle(x: left + (cellWidth - size.width) / 2, y: top + (rowHeight - size.height) / 2,
                                                  width: size.width, height: size.height))
-                left += size.width + padding
+                left += cellWidth + padding
             }
             result.append(rectangles)
             top += rowHeight + padding
@@ -152,7 +154,9 @@ public struct SliceMontage: Sendable {
         return panels.map { row in
             let rowTop = row.map(\.y).min()!  // the tallest panel starts at the row's top
             let last = row.last!
-            return PixelRectangle(x: last.x + last.width + 2 * padding, y: rowTop + textHeight / 2,
+            let cellRight = max(last.x + last.width,
+                                last.x + (last.width + BitmapFont.width(of: SliceOrientation.sagittal.rawValue, scale: textScale)) / 2)
+            return PixelRectangle(x: cellRight + 2 * padding, y: rowTop + textHeight / 2,
                                   width: barWidth, height: rowHeight - textHeight)
         }
     }
