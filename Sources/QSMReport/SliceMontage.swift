@@ -33,8 +33,9 @@ public struct SliceMontage: Sendable {
     public var mask: Mask?
     /// Colour of voxels outside `mask`.
     public var outsideColor = RGBColor.black
-    /// Image pixels along the smallest voxel edge (longer edges get proportionally more).
-    public var magnification = 2
+    /// Image pixels along the smallest voxel edge (longer edges get proportionally more); nil
+    /// picks the smallest integer (at least 2) that makes the largest panel ≥ 160 pixels.
+    public var magnification: Int?
     /// Magnification of the 5×7 font.
     public var textScale = 2
 
@@ -79,7 +80,15 @@ public struct SliceMontage: Sendable {
     private var barWidth: Int { 6 * textScale }
 
     /// Millimetres covered by one image pixel.
-    private func pixelSize(_ grid: Grid) -> Double { grid.voxelSize.min() / Double(magnification) }
+    private func pixelSize(_ grid: Grid) -> Double {
+        let smallest = grid.voxelSize.min()
+        if let magnification { return smallest / Double(magnification) }
+        let extent = (SIMD3<Double>(grid.shape) * grid.voxelSize).max() / smallest  // in smallest voxels
+        return smallest / max(2, (160 / extent).rounded(.up))
+    }
+
+    /// Shortest row: room for a colour bar with three legible tick labels.
+    private var minimumRowHeight: Int { 5 * textHeight }
 
     /// Pixel extent of a slice drawn in `orientation`.
     private func panelSize(_ orientation: SliceOrientation, _ grid: Grid) -> (width: Int, height: Int) {
@@ -101,7 +110,7 @@ public struct SliceMontage: Sendable {
             }
         }
         if let mask { try grid.requireMatches(mask.grid, rows[0].label, "montage mask") }
-        guard magnification >= 1, textScale >= 1 else {
+        guard (magnification ?? 1) >= 1, textScale >= 1 else {
             throw .invalidParameter("montage", "magnification and text scale must be at least 1")
         }
         guard grid.voxelSize.min() > 0 else {
@@ -127,7 +136,7 @@ public struct SliceMontage: Sendable {
         let (grid, _) = try checkInputs()
         let sizes = SliceOrientation.allCases.map { panelSize($0, grid) }
         let labelWidth = rows.map { BitmapFont.width(of: $0.label, scale: textScale) }.max() ?? 0
-        let rowHeight = max(sizes.map(\.height).max()!, 3 * textHeight)
+        let rowHeight = max(sizes.map(\.height).max()!, minimumRowHeight)
         var top = padding + (title == nil ? 0 : textHeight + padding) + textHeight + padding
         var result: [[PixelRectangle]] = []
         for _ in rows {
@@ -150,7 +159,7 @@ public struct SliceMontage: Sendable {
     /// Where each row's colour bar is drawn (top pixel row = upper end of the window).
     public func colorBarRectangles() throws(QSMError) -> [PixelRectangle] {
         let panels = try panelRectangles()
-        let rowHeight = max(panels[0].map(\.height).max()!, 3 * textHeight)
+        let rowHeight = max(panels[0].map(\.height).max()!, minimumRowHeight)
         return panels.map { row in
             let rowTop = row.map(\.y).min()!  // the tallest panel starts at the row's top
             let last = row.last!
@@ -227,7 +236,10 @@ public struct SliceMontage: Sendable {
             image.fillRectangle(x: bar.x, y: bar.y + j, width: bar.width, height: 1, color: map.color(for: value))
         }
         for tick in tickLabels(map) {
-            let y = bar.y + Int(((map.upper - tick.value) / (map.upper - map.lower) * Double(span)).rounded())
+            let offset = Int(((map.upper - tick.value) / (map.upper - map.lower) * Double(span)).rounded())
+            // The zero tick is dropped when its label would touch an end label.
+            if tick.value != map.lower, tick.value != map.upper, offset < textHeight + textScale || span - offset < textHeight + textScale { continue }
+            let y = bar.y + offset
             // A short tick, then a clear gap, so the tick is not read as a minus sign.
             image.fillRectangle(x: bar.x + bar.width, y: y, width: textScale, height: max(1, textScale / 2), color: .black)
             image.drawText(tick.text, x: bar.x + bar.width + textScale * 4, y: y - textHeight / 2, scale: textScale)
