@@ -29,6 +29,7 @@ public enum NumberFormat {
     /// "mean ± halfWidth" as in `meanWithInterval`.
     public static func meanWithHalfWidth(_ mean: Double, _ halfWidth: Double, digits: Int = 3) -> String {
         guard mean.isFinite, halfWidth.isFinite else { return significant(mean, digits: digits) }
+        let halfWidth = abs(halfWidth)
         guard halfWidth > 0 else { return significant(mean, digits: digits) + " ± 0" }
         let exponent = decimalExponent(halfWidth, digits: 2)
         let decimals = 1 - exponent

@@ -35,9 +35,16 @@ public struct PNGImage: Sendable, Equatable {
         self.width = width
         self.height = height
         self.colorType = colorType
-        samples = colorType == .greyscale
-            ? [UInt8](repeating: color.red, count: width * height)
-            : [UInt8]((0..<width * height).lazy.flatMap { _ in [color.red, color.green, color.blue] })
+        if colorType == .greyscale {
+            samples = [UInt8](repeating: color.red, count: width * height)
+        } else {
+            samples = [UInt8](repeating: 0, count: width * height * 3)
+            for i in stride(from: 0, to: samples.count, by: 3) {
+                samples[i] = color.red
+                samples[i + 1] = color.green
+                samples[i + 2] = color.blue
+            }
+        }
     }
 
     /// An image wrapping `samples` (width × height × channels of them).

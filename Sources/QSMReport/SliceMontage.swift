@@ -33,8 +33,9 @@ public struct SliceMontage: Sendable {
     public var mask: Mask?
     /// Colour of voxels outside `mask`.
     public var outsideColor = RGBColor.black
-    /// Image pixels along the smallest voxel edge (longer edges get proportionally more).
-    public var magnification = 2
+    /// Image pixels along the smallest voxel edge (longer edges get proportionally more); nil
+    /// picks the smallest integer (at least 2) that makes the largest panel ≥ 160 pixels.
+    public var magnification: Int?
     /// Magnification of the 5×7 font.
     public var textScale = 2
 
@@ -49,9 +50,10 @@ public struct SliceMontage: Sendable {
     /// Rows "truth", "estimate" (grey over `window`, ppm) and "error" = estimate − truth
     /// (blue–white–red over ±`errorLimit` ppm).
     ///
-    /// The −0.15…+0.25 ppm default window spans the χ of white matter to deep grey-matter nuclei
-    /// and veins in brain phantoms (e.g. the QSM reconstruction challenge 2.0, Bilgic B et al.
-    /// MRM 2021;86:1241–1255, doi:10.1002/mrm.28754, shows maps in a similar fixed range).
+    /// The default −0.15…+0.25 ppm window runs from below white matter (slightly negative) to
+    /// above iron-rich deep grey matter (positive); veins and calcifications saturate on purpose,
+    /// so that small tissue differences stay visible. Windows are fixed, never fitted to the
+    /// data, so that montages of different methods compare by eye.
     public static func truthEstimateError(truth: Volume<Float>, estimate: Volume<Float>, mask: Mask? = nil,
                                           window: ClosedRange<Double> = -0.15...0.25,
                                           errorLimit: Double = 0.1) throws(QSMError) -> SliceMontage {
@@ -78,7 +80,15 @@ public struct SliceMontage: Sendable {
     private var barWidth: Int { 6 * textScale }
 
     /// Millimetres covered by one image pixel.
-    private func pixelSize(_ grid: Grid) -> Double { grid.voxelSize.min() / Double(magnification) }
+    private func pixelSize(_ grid: Grid) -> Double {
+        let smallest = grid.voxelSize.min()
+        if let magnification { return smallest / Double(magnification) }
+        let extent = (SIMD3<Double>(grid.shape) * grid.voxelSize).max() / smallest  // in smallest voxels
+        return smallest / max(2, (160 / extent).rounded(.up))
+    }
+
+    /// Shortest row: room for a colour bar with three legible tick labels.
+    private var minimumRowHeight: Int { 5 * textHeight }
 
     /// Pixel extent of a slice drawn in `orientation`.
     private func panelSize(_ orientation: SliceOrientation, _ grid: Grid) -> (width: Int, height: Int) {
@@ -100,7 +110,7 @@ public struct SliceMontage: Sendable {
             }
         }
         if let mask { try grid.requireMatches(mask.grid, rows[0].label, "montage mask") }
-        guard magnification >= 1, textScale >= 1 else {
+        guard (magnification ?? 1) >= 1, textScale >= 1 else {
             throw .invalidParameter("montage", "magnification and text scale must be at least 1")
         }
         guard grid.voxelSize.min() > 0 else {
@@ -126,17 +136,19 @@ public struct SliceMontage: Sendable {
         let (grid, _) = try checkInputs()
         let sizes = SliceOrientation.allCases.map { panelSize($0, grid) }
         let labelWidth = rows.map { BitmapFont.width(of: $0.label, scale: textScale) }.max() ?? 0
-        let rowHeight = max(sizes.map(\.height).max()!, 3 * textHeight)
+        let rowHeight = max(sizes.map(\.height).max()!, minimumRowHeight)
         var top = padding + (title == nil ? 0 : textHeight + padding) + textHeight + padding
         var result: [[PixelRectangle]] = []
         for _ in rows {
             var left = padding + labelWidth + padding
             var rectangles: [PixelRectangle] = []
-            for size in sizes {
-                // Centred vertically in the row so short sagittal/coronal panels line up.
-                rectangles.append(PixelRectangle(x: left, y: top + (rowHeight - size.height) / 2,
+            for (orientation, size) in zip(SliceOrientation.allCases, sizes) {
+                // Cells are at least as wide as their heading, so small volumes keep legible
+                // headings; panels are centred in their cell and in the row.
+                let cellWidth = max(size.width, BitmapFont.width(of: orientation.rawValue, scale: textScale))
+                rectangles.append(PixelRectangle(x: left + (cellWidth - size.width) / 2, y: top + (rowHeight - size.height) / 2,
                                                  width: size.width, height: size.height))
-                left += size.width + padding
+                left += cellWidth + padding
             }
             result.append(rectangles)
             top += rowHeight + padding
@@ -147,11 +159,13 @@ public struct SliceMontage: Sendable {
     /// Where each row's colour bar is drawn (top pixel row = upper end of the window).
     public func colorBarRectangles() throws(QSMError) -> [PixelRectangle] {
         let panels = try panelRectangles()
-        let rowHeight = max(panels[0].map(\.height).max()!, 3 * textHeight)
+        let rowHeight = max(panels[0].map(\.height).max()!, minimumRowHeight)
         return panels.map { row in
             let rowTop = row.map(\.y).min()!  // the tallest panel starts at the row's top
             let last = row.last!
-            return PixelRectangle(x: last.x + last.width + 2 * padding, y: rowTop + textHeight / 2,
+            let cellRight = max(last.x + last.width,
+                                last.x + (last.width + BitmapFont.width(of: SliceOrientation.sagittal.rawValue, scale: textScale)) / 2)
+            return PixelRectangle(x: cellRight + 2 * padding, y: rowTop + textHeight / 2,
                                   width: barWidth, height: rowHeight - textHeight)
         }
     }
@@ -222,7 +236,10 @@ public struct SliceMontage: Sendable {
             image.fillRectangle(x: bar.x, y: bar.y + j, width: bar.width, height: 1, color: map.color(for: value))
         }
         for tick in tickLabels(map) {
-            let y = bar.y + Int(((map.upper - tick.value) / (map.upper - map.lower) * Double(span)).rounded())
+            let offset = Int(((map.upper - tick.value) / (map.upper - map.lower) * Double(span)).rounded())
+            // The zero tick is dropped when its label would touch an end label.
+            if tick.value != map.lower, tick.value != map.upper, offset < textHeight + textScale || span - offset < textHeight + textScale { continue }
+            let y = bar.y + offset
             // A short tick, then a clear gap, so the tick is not read as a minus sign.
             image.fillRectangle(x: bar.x + bar.width, y: y, width: textScale, height: max(1, textScale / 2), color: .black)
             image.drawText(tick.text, x: bar.x + bar.width + textScale * 4, y: y - textHeight / 2, scale: textScale)

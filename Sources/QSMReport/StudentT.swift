@@ -19,7 +19,13 @@ public struct StudentT: Sendable, Equatable {
     private func upperTail(_ t: Double) -> Double {
         if degreesOfFreedom.isInfinite { return 0.5 * erfc(t / 2.0.squareRoot()) }
         let nu = degreesOfFreedom
-        return 0.5 * IncompleteBeta.regularized(nu / (nu + t * t), nu / 2, 0.5)
+        // x = ν/(ν + t²) and 1 − x = t²/(ν + t²), with logs from log1p so that a = ν/2 ≈ 10⁶
+        // multiplying log x does not magnify the rounding of x itself.
+        let ratio = t * t / nu
+        let logOnePlusRatio = log1p(ratio)
+        return 0.5 * IncompleteBeta.regularized(x: 1 / (1 + ratio), y: ratio / (1 + ratio),
+                                                logX: -logOnePlusRatio, logY: log(ratio) - logOnePlusRatio,
+                                                nu / 2, 0.5)
     }
 
     /// Probability density at t.

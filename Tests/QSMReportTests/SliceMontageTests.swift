@@ -16,6 +16,7 @@ import Testing
         let truth = try Self.cubeVolume(value: 0.25)  // the window's upper end: white
         var montage = try SliceMontage.truthEstimateError(truth: truth, estimate: truth)
         montage.center = SIMD3(4, 10, 3)
+        montage.magnification = 2
         let image = try montage.render()
         let panels = try montage.panelRectangles()
         let (axial, coronal, sagittal) = (panels[0][0], panels[0][1], panels[0][2])
@@ -43,7 +44,8 @@ import Testing
         let grid = Grid(shape: SIMD3(8, 8, 4), voxelSize: SIMD3(1, 1, 2.5))
         var volume = Volume<Float>(zeros: grid)
         for y in 0..<8 { for x in 0..<8 { volume[x, y, 1] = 0.25 } }
-        let montage = SliceMontage(rows: [.init(label: "chi", volume: volume, colorMap: try .grey(lower: -0.15, upper: 0.25))])
+        var montage = SliceMontage(rows: [.init(label: "chi", volume: volume, colorMap: try .grey(lower: -0.15, upper: 0.25))])
+        montage.magnification = 2
         let image = try montage.render()
         let coronal = try montage.panelRectangles()[0][1]
         // 0.5 mm pixels: 8 mm wide → 16 px; 10 mm tall → 20 px; z = 1 covers rows 10…14 (5 px = 2.5 mm).
@@ -59,6 +61,7 @@ import Testing
         for z in 2...4 { for y in 9...12 { for x in 3...6 { estimate[x, y, z] += 0.1 } } }  // error = +limit
         var montage = try SliceMontage.truthEstimateError(truth: truth, estimate: estimate, errorLimit: 0.1)
         montage.center = SIMD3(4, 10, 3)
+        montage.magnification = 2
         let image = try montage.render()
         let bars = try montage.colorBarRectangles()
         let grey = bars[0], error = bars[2]
@@ -82,9 +85,17 @@ import Testing
         var montage = try SliceMontage.truthEstimateError(truth: truth, estimate: truth, mask: mask)
         montage.center = SIMD3(4, 10, 3)
         montage.outsideColor = RGBColor(0, 40, 0)
+        montage.magnification = 2
         let image = try montage.render()
         let axial = try montage.panelRectangles()[0][0]
         #expect(image[axial.x, axial.y] == RGBColor(0, 40, 0) && image[axial.x + 6, axial.y + 6] == .white)
+    }
+
+    /// Automatic magnification: the 20 mm extent needs ⌈160/20⌉ = 8 pixels per 1 mm voxel.
+    @Test func automaticMagnificationMakesReadablePanels() throws {
+        let truth = try Self.cubeVolume(value: 0.1)
+        let axial = try SliceMontage.truthEstimateError(truth: truth, estimate: truth).panelRectangles()[0][0]
+        #expect(axial.width == 160 && axial.height == 128)
     }
 
     @Test func badInputsAreNamed() throws {
