@@ -105,8 +105,17 @@ public struct FFT<T: FFTScalar>: Sendable {
     }
 
     static func scale(_ buffer: UnsafeMutableBufferPointer<T>, by factor: T, count: Int) {
-        let p = SendablePointer(buffer.baseAddress!)
-        parallelFor(0..<count) { range in for i in range { p[i] *= factor } }
+        // Concrete loops: a generic multiply called from another module is not specialised and
+        // costs several times the memory pass.
+        let raw = UnsafeMutableRawPointer(buffer.baseAddress!)
+        switch T.fftPrecision {
+        case .single:
+            let p = SendablePointer(raw.assumingMemoryBound(to: Float.self)), f = Float(factor)
+            parallelFor(0..<count) { range in for i in range { p[i] *= f } }
+        case .double:
+            let p = SendablePointer(raw.assumingMemoryBound(to: Double.self)), f = Double(factor)
+            parallelFor(0..<count) { range in for i in range { p[i] *= f } }
+        }
     }
 }
 

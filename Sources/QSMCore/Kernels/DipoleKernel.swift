@@ -9,13 +9,38 @@ public enum DipoleKernel {
         shape: SIMD3<Int>, voxelSize: SIMD3<Double>, b0Direction b0: SIMD3<Double>,
         dc: DipoleDC = .zero, as _: T.Type = T.self
     ) -> [T] {
+        switch T.fftPrecision {
+        case .single: return unsafeBitCast(compute(Float.self, shape, voxelSize, b0, dc), to: [T].self)
+        case .double: return unsafeBitCast(compute(Double.self, shape, voxelSize, b0, dc), to: [T].self)
+        }
+    }
+
+    /// Concrete, parallel over z planes (the kernel of a padded head grid has ~10⁸ entries).
+    private static func compute<R: BinaryFloatingPoint & Sendable>(
+        _: R.Type, _ shape: SIMD3<Int>, _ voxelSize: SIMD3<Double>, _ b0: SIMD3<Double>, _ dc: DipoleDC
+    ) -> [R] {
         let b = b0 / (b0 * b0).sum().squareRoot()
-        var out = [T](repeating: 0, count: (shape.x / 2 + 1) * shape.y * shape.z)
-        KSpace.forEachHalf(shape: shape, voxelSize: voxelSize) { i, kx, ky, kz in
-            let k2 = kx * kx + ky * ky + kz * kz
-            if k2 == 0 { out[i] = T(dc.value); return }
-            let kb = kx * b.x + ky * b.y + kz * b.z
-            out[i] = T(1.0 / 3 - kb * kb / k2)
+        let kx = KSpace.halfFrequencies(count: shape.x, spacing: voxelSize.x)
+        let ky = KSpace.frequencies(count: shape.y, spacing: voxelSize.y)
+        let kz = KSpace.frequencies(count: shape.z, spacing: voxelSize.z)
+        let hx = kx.count, ny = shape.y
+        var out = [R](repeating: 0, count: hx * ny * shape.z)
+        out.withUnsafeMutableBufferPointer { buffer in
+            let p = SendablePointer(buffer.baseAddress!)
+            let dcValue = R(dc.value)
+            parallelFor(0..<shape.z) { zs in
+                for z in zs {
+                    for y in 0..<ny {
+                        let row = hx * (y + ny * z)
+                        let partial = ky[y] * b.y + kz[z] * b.z, partial2 = ky[y] * ky[y] + kz[z] * kz[z]
+                        for x in 0..<hx {
+                            let k2 = kx[x] * kx[x] + partial2
+                            let kb = kx[x] * b.x + partial
+                            p[row + x] = k2 == 0 ? dcValue : R(1.0 / 3 - kb * kb / k2)
+                        }
+                    }
+                }
+            }
         }
         return out
     }
