@@ -55,19 +55,36 @@ public struct VSHARP: BackgroundRemoval {
         let radii = parameters.radii
         let domain = try SMVDomain(totalField: totalField, mask: mask, context: context, largestRadius: radii[0])
         let s = domain.spectral
-        let fieldSpectrum = s.forward(domain.field)
-        var g = [Float](repeating: 0, count: s.count)
+        var fieldSpectrum = [Complex<Float>](repeating: .zero, count: s.halfCount)
+        s.forward(domain.field, into: &fieldSpectrum)
+        var scratch = [Complex<Float>](repeating: .zero, count: s.halfCount)
+        var ball = [Float](repeating: 0, count: s.count)
+        var smoothedMask = ball, filtered = ball, g = ball
         var assigned = [Bool](repeating: false, count: s.count)
         var largestHighPass: [Float] = []
         for (index, radius) in radii.enumerated() {
-            let kernel = try domain.kernel(radius: radius, parameter: index == 0 ? "bgremove.maxRadius" : "bgremove.minRadius")
-            let eroded = kernel.erode(maskSpectrum: domain.maskSpectrum, spectral: s)
+            let kernel = try SMVKernel(radius: radius, voxelSize: domain.grid.voxelSize, spectral: s, ball: &ball,
+                                       scratch: &scratch,
+                                       parameter: index == 0 ? "bgremove.maxRadius" : "bgremove.minRadius")
+            s.inverse(domain.maskSpectrum, times: kernel.spectrum, scratch: &scratch, into: &smoothedMask)
             let highPass = kernel.highPass
-            let filtered = s.inverse(fieldSpectrum, times: highPass)
-            for i in 0..<g.count where eroded[i] && !assigned[i] { g[i] = filtered[i]; assigned[i] = true }
+            s.inverse(fieldSpectrum, times: highPass, scratch: &scratch, into: &filtered)
+            // Voxels of erode(M, r) not yet assigned take this radius's high-pass value.
+            let cut = kernel.erosionCut
+            smoothedMask.withUnsafeBufferPointer { mb in filtered.withUnsafeBufferPointer { fb in
+                g.withUnsafeMutableBufferPointer { gb in assigned.withUnsafeMutableBufferPointer { ab in
+                    let mp = ReadPointer(mb.baseAddress!), fp = ReadPointer(fb.baseAddress!)
+                    let gp = SendablePointer(gb.baseAddress!), ap = SendablePointer(ab.baseAddress!)
+                    parallelFor(0..<gb.count) { r in
+                        for i in r where mp[i] > cut && !ap[i] { gp[i] = fp[i]; ap[i] = true }
+                    }
+                } }
+            } }
             if index == 0 { largestHighPass = highPass }
         }
-        let local = s.filter(g, kernel: truncatedInverse(largestHighPass, threshold: parameters.threshold))
+        s.filter(g, kernel: truncatedInverse(largestHighPass, threshold: parameters.threshold), scratch: &scratch,
+                 into: &filtered)
+        let local = filtered
         return try domain.result(field: local, valid: assigned, stage: "bgremove.minRadius")
     }
 }

@@ -34,16 +34,19 @@ public struct TKD: DipoleInversion {
         try InputCheck.field(localField, mask: mask, name: "local field")
         let grid = localField.grid
         let delta = parameters.threshold
-        var inverse = DipoleKernel.halfSpectrum(shape: grid.shape, voxelSize: grid.voxelSize,
-                                                b0Direction: context.b0Direction,
-                                                dc: context.conventions.dipoleDC, as: Double.self)
-            .map { d -> Float in Float(abs(d) > delta ? 1 / d : (d < 0 ? -1 : 1) / delta) }
+        let dipole = DipoleKernel.halfSpectrum(shape: grid.shape, voxelSize: grid.voxelSize,
+                                               b0Direction: context.b0Direction,
+                                               dc: context.conventions.dipoleDC, as: Float.self)
+        let inverse = VoxelLoop.generate(count: dipole.count) { i in
+            let d = Double(dipole[i])
+            return Float(abs(d) > delta ? 1 / d : (d < 0 ? -1 : 1) / delta)
+        }
         let spectral = try Spectral(shape: grid.shape)
-        var spectrum = spectral.forward(localField.masked(by: mask).voxels)
+        let inside = mask.voxels, field = localField.voxels
+        var spectrum = spectral.forward(VoxelLoop.generate(count: grid.count) { inside[$0] ? field[$0] : 0 })
         VoxelLoop.multiply(&spectrum, by: inverse)
-        inverse = []
         var chi = spectral.inverse(consuming: &spectrum)
-        for i in 0..<chi.count where !mask.voxels[i] { chi[i] = 0 }
+        VoxelLoop.update(&chi) { i, v in inside[i] ? v : 0 }
         return try Volume(grid: grid, voxels: chi)
     }
 }

@@ -15,14 +15,14 @@ struct SMVKernel: Sendable {
     let reach: SIMD3<Int>
 
     /// The ball of `radius` mm on `spectral`'s grid; throws (naming `parameter`) if it is one voxel
-    /// or does not fit in the grid.
-    init(radius: Double, voxelSize: SIMD3<Double>, spectral: Spectral, parameter: String) throws(QSMError) {
+    /// or does not fit in the grid. `ball` must be all zeros and is returned so; `scratch` is overwritten.
+    init(radius: Double, voxelSize: SIMD3<Double>, spectral: Spectral, ball: inout [Float],
+         scratch: inout [Complex<Float>], parameter: String) throws(QSMError) {
         let reach = Self.reach(radius: radius, voxelSize: voxelSize)
         let shape = spectral.shape
         guard all(2 &* reach &+ 1 .<= shape) else {
             throw .invalidParameter(parameter, "radius \(radius) mm does not fit in the \(shape.x)×\(shape.y)×\(shape.z) grid")
         }
-        var ball = [Float](repeating: 0, count: spectral.count)
         var offsets: [Int] = []
         for dz in -reach.z...reach.z {
             for dy in -reach.y...reach.y {
@@ -38,9 +38,22 @@ struct SMVKernel: Sendable {
             throw .invalidParameter(parameter, "radius \(radius) mm is smaller than one voxel (\(voxelSize.min()) mm)")
         }
         for o in offsets { ball[o] = 1 / Float(offsets.count) }
-        spectrum = spectral.forward(ball).map(\.real)
+        spectral.forward(ball, into: &scratch)
+        for o in offsets { ball[o] = 0 }
+        spectrum = scratch.withUnsafeBufferPointer { b in
+            let p = ReadPointer(b.baseAddress!)
+            return VoxelLoop.generate(count: b.count) { p[$0].real }
+        }
         voxelCount = offsets.count
         self.reach = reach
+    }
+
+    /// The ball of `radius` mm (allocating its own buffers).
+    init(radius: Double, voxelSize: SIMD3<Double>, spectral: Spectral, parameter: String) throws(QSMError) {
+        var ball = [Float](repeating: 0, count: spectral.count)
+        var scratch = [Complex<Float>](repeating: .zero, count: spectral.halfCount)
+        try self.init(radius: radius, voxelSize: voxelSize, spectral: spectral, ball: &ball, scratch: &scratch,
+                      parameter: parameter)
     }
 
     /// Ball reach in voxels per axis for `radius` mm.
@@ -49,7 +62,15 @@ struct SMVKernel: Sendable {
     }
 
     /// 1 − Ŝ_r: the symbol of δ − s_r, the SHARP high-pass.
-    var highPass: [Float] { spectrum.map { 1 - $0 } }
+    var highPass: [Float] {
+        spectrum.withUnsafeBufferPointer { b in
+            let p = ReadPointer(b.baseAddress!)
+            return VoxelLoop.generate(count: b.count) { 1 - p[$0] }
+        }
+    }
+
+    /// The cut on (s_r ⊛ M) that separates "whole ball inside" from "one voxel outside".
+    var erosionCut: Float { 1 - 0.5 / Float(voxelCount) }
 
     /// The mask eroded by the ball: voxels whose whole ball lies in the mask (1 inverse FFT).
     ///

@@ -54,7 +54,7 @@ public struct ThresholdMask: MaskingMethod {
         }
         let threshold = parameters.rule == .otsu ? Self.otsuThreshold(values)
             : Self.percentileThreshold(values, fraction: Float(parameters.fraction))
-        var mask = values.map { $0 > threshold }
+        var mask = VoxelLoop.generateFlags(count: values.count) { values[$0] > threshold }
         guard mask.contains(true) else { throw .invalidFile("magnitude", "no voxel is above the threshold \(threshold)") }
         let shape = magnitude.grid.shape
         if parameters.fillHoles { mask = Morphology.fillHoles(mask, shape: shape) }

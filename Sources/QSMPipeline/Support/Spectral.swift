@@ -39,6 +39,27 @@ struct Spectral: Sendable {
         VoxelLoop.multiply(&s, by: kernel)
         return inverse(consuming: &s)
     }
+
+    // Allocation-free variants: a fresh 46 MB array at 256×256×176 costs page faults comparable to
+    // a third of an FFT, so loops keep their buffers (a Float and a Complex scratch per method).
+
+    /// s ← F[x].
+    func forward(_ x: [Float], into s: inout [Complex<Float>]) {
+        x.withUnsafeBufferPointer { i in s.withUnsafeMutableBufferPointer { fft.forward(i, into: $0) } }
+    }
+
+    /// out ← F⁻¹[K·s]; `scratch` (half-spectrum size) is overwritten, `s` is kept.
+    func inverse(_ s: [Complex<Float>], times kernel: [Float], scratch: inout [Complex<Float>], into out: inout [Float]) {
+        VoxelLoop.multiply(s, by: kernel, into: &scratch)
+        scratch.withUnsafeMutableBufferPointer { i in out.withUnsafeMutableBufferPointer { fft.inverse(i, into: $0) } }
+    }
+
+    /// out ← F⁻¹[K·F[x]]; `scratch` is overwritten. `x` and `out` may not be the same array.
+    func filter(_ x: [Float], kernel: [Float], scratch: inout [Complex<Float>], into out: inout [Float]) {
+        forward(x, into: &scratch)
+        VoxelLoop.multiply(&scratch, by: kernel)
+        scratch.withUnsafeMutableBufferPointer { i in out.withUnsafeMutableBufferPointer { fft.inverse(i, into: $0) } }
+    }
 }
 
 /// Parallel elementwise loops over voxel arrays.
@@ -55,6 +76,49 @@ enum VoxelLoop {
                 }
             }
         }
+    }
+
+    /// out[i] ← s[i]·k[i].
+    static func multiply(_ s: [Complex<Float>], by kernel: [Float], into out: inout [Complex<Float>]) {
+        precondition(s.count == kernel.count && out.count == s.count)
+        out.withUnsafeMutableBufferPointer { ob in
+            s.withUnsafeBufferPointer { sb in
+                kernel.withUnsafeBufferPointer { kb in
+                    let op = SendablePointer(ob.baseAddress!), sp = ReadPointer(sb.baseAddress!)
+                    let kp = ReadPointer(kb.baseAddress!)
+                    parallelFor(0..<ob.count) { r in
+                        for i in r { let k = kp[i], v = sp[i]; op[i] = Complex(v.real * k, v.imaginary * k) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// a[i] ← body(i, a[i]) in parallel; `body` must only read shared state.
+    static func update(_ a: inout [Float], _ body: @Sendable (Int, Float) -> Float) {
+        a.withUnsafeMutableBufferPointer { ab in
+            let ap = SendablePointer(ab.baseAddress!)
+            parallelFor(0..<ab.count) { r in for i in r { ap[i] = body(i, ap[i]) } }
+        }
+    }
+
+    /// Booleans generated in parallel.
+    static func generateFlags(count: Int, _ body: @Sendable (Int) -> Bool) -> [Bool] {
+        var out = [Bool](repeating: false, count: count)
+        out.withUnsafeMutableBufferPointer { ob in
+            let op = SendablePointer(ob.baseAddress!)
+            parallelFor(0..<count) { r in for i in r { op[i] = body(i) } }
+        }
+        return out
+    }
+
+    /// Whether every value is finite (parallel).
+    static func allFinite(_ a: UnsafeBufferPointer<Float>) -> Bool {
+        let p = ReadPointer(a.baseAddress!)
+        return chunkedSum(count: a.count) { r in
+            for i in r where !p[i].isFinite { return 1 }
+            return 0
+        } == 0
     }
 
     /// out[i] = body(i) for every i, in parallel; `body` must only read shared state.
@@ -111,6 +175,7 @@ extension Volume where Element == Bool {
 extension Volume where Element == Float {
     /// Throws if any voxel inside `mask` is NaN or infinite, naming `subject`.
     func requireFinite(in mask: Mask, _ subject: String) throws(QSMError) {
+        if withVoxels({ VoxelLoop.allFinite(UnsafeBufferPointer(rebasing: $0[0..<grid.count])) }) { return }
         for i in 0..<grid.count where mask.voxels[i] && !voxels[i].isFinite {
             let z = i / (grid.shape.x * grid.shape.y), y = (i / grid.shape.x) % grid.shape.y, x = i % grid.shape.x
             throw .invalidFile(subject, "non-finite value \(voxels[i]) at voxel (\(x), \(y), \(z)) inside the mask")
