@@ -61,16 +61,17 @@ public struct VSHARP: BackgroundRemoval {
         var ball = [Float](repeating: 0, count: s.count)
         var smoothedMask = ball, filtered = ball, g = ball
         var assigned = [Bool](repeating: false, count: s.count)
+        var kernel = [Float](repeating: 0, count: s.halfCount)
         var largestHighPass: [Float] = []
         for (index, radius) in radii.enumerated() {
-            let kernel = try SMVKernel(radius: radius, voxelSize: domain.grid.voxelSize, spectral: s, ball: &ball,
-                                       scratch: &scratch,
-                                       parameter: index == 0 ? "bgremove.maxRadius" : "bgremove.minRadius")
-            s.inverse(domain.maskSpectrum, times: kernel.spectrum, scratch: &scratch, into: &smoothedMask)
-            let highPass = kernel.highPass
-            s.inverse(fieldSpectrum, times: highPass, scratch: &scratch, into: &filtered)
+            let ballCount = try SMVKernel.build(radius: radius, voxelSize: domain.grid.voxelSize, spectral: s, ball: &ball,
+                                                scratch: &scratch, into: &kernel,
+                                                parameter: index == 0 ? "bgremove.maxRadius" : "bgremove.minRadius")
+            s.inverse(domain.maskSpectrum, times: kernel, scratch: &scratch, into: &smoothedMask)
+            VoxelLoop.multiply(fieldSpectrum, byOneMinus: kernel, into: &scratch)
+            scratch.withUnsafeMutableBufferPointer { i in filtered.withUnsafeMutableBufferPointer { s.fft.inverse(i, into: $0) } }
             // Voxels of erode(M, r) not yet assigned take this radius's high-pass value.
-            let cut = kernel.erosionCut
+            let cut = 1 - 0.5 / Float(ballCount)
             smoothedMask.withUnsafeBufferPointer { mb in filtered.withUnsafeBufferPointer { fb in
                 g.withUnsafeMutableBufferPointer { gb in assigned.withUnsafeMutableBufferPointer { ab in
                     let mp = ReadPointer(mb.baseAddress!), fp = ReadPointer(fb.baseAddress!)
@@ -80,7 +81,7 @@ public struct VSHARP: BackgroundRemoval {
                     }
                 } }
             } }
-            if index == 0 { largestHighPass = highPass }
+            if index == 0 { largestHighPass = VoxelLoop.generate(count: kernel.count) { [kernel] in 1 - kernel[$0] } }
         }
         s.filter(g, kernel: truncatedInverse(largestHighPass, threshold: parameters.threshold), scratch: &scratch,
                  into: &filtered)

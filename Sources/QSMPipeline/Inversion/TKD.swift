@@ -34,18 +34,18 @@ public struct TKD: DipoleInversion {
         try InputCheck.field(localField, mask: mask, name: "local field")
         let grid = localField.grid
         let delta = parameters.threshold
-        let dipole = DipoleKernel.halfSpectrum(shape: grid.shape, voxelSize: grid.voxelSize,
-                                               b0Direction: context.b0Direction,
-                                               dc: context.conventions.dipoleDC, as: Float.self)
+        let dipole = DipoleSpectrum.halfSpectrum(shape: grid.shape, voxelSize: grid.voxelSize,
+                                                 b0Direction: context.b0Direction, dc: context.conventions.dipoleDC)
         let inverse = VoxelLoop.generate(count: dipole.count) { i in
             let d = Double(dipole[i])
             return Float(abs(d) > delta ? 1 / d : (d < 0 ? -1 : 1) / delta)
         }
         let spectral = try Spectral(shape: grid.shape)
         let inside = mask.voxels, field = localField.voxels
-        var spectrum = spectral.forward(VoxelLoop.generate(count: grid.count) { inside[$0] ? field[$0] : 0 })
+        var chi = VoxelLoop.generate(count: grid.count) { inside[$0] ? field[$0] : 0 }
+        var spectrum = spectral.forward(chi)
         VoxelLoop.multiply(&spectrum, by: inverse)
-        var chi = spectral.inverse(consuming: &spectrum)
+        spectrum.withUnsafeMutableBufferPointer { s in chi.withUnsafeMutableBufferPointer { spectral.fft.inverse(s, into: $0) } }
         VoxelLoop.update(&chi) { i, v in inside[i] ? v : 0 }
         return try Volume(grid: grid, voxels: chi)
     }

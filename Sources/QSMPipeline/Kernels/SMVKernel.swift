@@ -14,10 +14,11 @@ struct SMVKernel: Sendable {
     /// Ball radius in voxels along each axis, rounded up.
     let reach: SIMD3<Int>
 
-    /// The ball of `radius` mm on `spectral`'s grid; throws (naming `parameter`) if it is one voxel
-    /// or does not fit in the grid. `ball` must be all zeros and is returned so; `scratch` is overwritten.
-    init(radius: Double, voxelSize: SIMD3<Double>, spectral: Spectral, ball: inout [Float],
-         scratch: inout [Complex<Float>], parameter: String) throws(QSMError) {
+    /// Writes Ŝ_r of the ball of `radius` mm into `spectrum` and returns |B_r|; throws (naming
+    /// `parameter`) if the ball is one voxel or does not fit in the grid. `ball` must be all zeros
+    /// and is returned so; `scratch` is overwritten. No allocation beyond the offset list.
+    static func build(radius: Double, voxelSize: SIMD3<Double>, spectral: Spectral, ball: inout [Float],
+                      scratch: inout [Complex<Float>], into spectrum: inout [Float], parameter: String) throws(QSMError) -> Int {
         let reach = Self.reach(radius: radius, voxelSize: voxelSize)
         let shape = spectral.shape
         guard all(2 &* reach &+ 1 .<= shape) else {
@@ -40,20 +41,22 @@ struct SMVKernel: Sendable {
         for o in offsets { ball[o] = 1 / Float(offsets.count) }
         spectral.forward(ball, into: &scratch)
         for o in offsets { ball[o] = 0 }
-        spectrum = scratch.withUnsafeBufferPointer { b in
-            let p = ReadPointer(b.baseAddress!)
-            return VoxelLoop.generate(count: b.count) { p[$0].real }
-        }
-        voxelCount = offsets.count
-        self.reach = reach
+        scratch.withUnsafeBufferPointer { b in spectrum.withUnsafeMutableBufferPointer { sb in
+            let p = ReadPointer(b.baseAddress!), sp = SendablePointer(sb.baseAddress!)
+            parallelFor(0..<sb.count) { r in for i in r { sp[i] = p[i].real } }
+        } }
+        return offsets.count
     }
 
     /// The ball of `radius` mm (allocating its own buffers).
     init(radius: Double, voxelSize: SIMD3<Double>, spectral: Spectral, parameter: String) throws(QSMError) {
         var ball = [Float](repeating: 0, count: spectral.count)
         var scratch = [Complex<Float>](repeating: .zero, count: spectral.halfCount)
-        try self.init(radius: radius, voxelSize: voxelSize, spectral: spectral, ball: &ball, scratch: &scratch,
-                      parameter: parameter)
+        var spectrum = [Float](repeating: 0, count: spectral.halfCount)
+        voxelCount = try Self.build(radius: radius, voxelSize: voxelSize, spectral: spectral, ball: &ball,
+                                    scratch: &scratch, into: &spectrum, parameter: parameter)
+        self.spectrum = spectrum
+        reach = Self.reach(radius: radius, voxelSize: voxelSize)
     }
 
     /// Ball reach in voxels per axis for `radius` mm.

@@ -48,8 +48,8 @@ public struct ThresholdMask: MaskingMethod {
     /// The mask on the magnitude's grid (first frame used).
     public func apply(magnitude: Volume<Float>, context: StageContext) throws(QSMError) -> Mask {
         try validateParameters()
-        let values = magnitude.frame(0).voxels
-        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+        let values = magnitude.frames == 1 ? magnitude.voxels : magnitude.frame(0).voxels
+        if !values.withUnsafeBufferPointer({ VoxelLoop.allFinite($0) }), let bad = values.firstIndex(where: { !$0.isFinite }) {
             throw .invalidFile("magnitude", "non-finite value at voxel index \(bad)")
         }
         let threshold = parameters.rule == .otsu ? Self.otsuThreshold(values)

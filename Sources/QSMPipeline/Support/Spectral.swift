@@ -94,6 +94,22 @@ enum VoxelLoop {
         }
     }
 
+    /// out[i] ← s[i]·(1 − k[i]): the SMV high-pass applied on the fly.
+    static func multiply(_ s: [Complex<Float>], byOneMinus kernel: [Float], into out: inout [Complex<Float>]) {
+        precondition(s.count == kernel.count && out.count == s.count)
+        out.withUnsafeMutableBufferPointer { ob in
+            s.withUnsafeBufferPointer { sb in
+                kernel.withUnsafeBufferPointer { kb in
+                    let op = SendablePointer(ob.baseAddress!), sp = ReadPointer(sb.baseAddress!)
+                    let kp = ReadPointer(kb.baseAddress!)
+                    parallelFor(0..<ob.count) { r in
+                        for i in r { let k = 1 - kp[i], v = sp[i]; op[i] = Complex(v.real * k, v.imaginary * k) }
+                    }
+                }
+            }
+        }
+    }
+
     /// a[i] ← body(i, a[i]) in parallel; `body` must only read shared state.
     static func update(_ a: inout [Float], _ body: @Sendable (Int, Float) -> Float) {
         a.withUnsafeMutableBufferPointer { ab in
