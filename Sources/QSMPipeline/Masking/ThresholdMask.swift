@@ -67,11 +67,38 @@ public struct ThresholdMask: MaskingMethod {
 
     /// Otsu's threshold on a 256-bin histogram between the minimum and maximum.
     static func otsuThreshold(_ values: [Float]) -> Float {
-        guard let lo = values.min(), let hi = values.max(), hi > lo else { return values.first ?? 0 }
         let bins = 256
-        var histogram = [Double](repeating: 0, count: bins)
+        // Extremes and histogram in fixed chunks (parallel, same result on any thread count).
+        let chunks = max(1, min(64, values.count / 65536))
+        var lows = [Float](repeating: .infinity, count: chunks), highs = [Float](repeating: -.infinity, count: chunks)
+        lows.withUnsafeMutableBufferPointer { lb in highs.withUnsafeMutableBufferPointer { hb in
+            let lp = SendablePointer(lb.baseAddress!), hp = SendablePointer(hb.baseAddress!)
+            parallelFor(0..<chunks) { cs in
+                for c in cs {
+                    var lo = Float.infinity, hi = -Float.infinity
+                    for i in values.count * c / chunks..<values.count * (c + 1) / chunks {
+                        lo = min(lo, values[i]); hi = max(hi, values[i])
+                    }
+                    lp[c] = lo; hp[c] = hi
+                }
+            }
+        } }
+        let lo = lows.min()!, hi = highs.max()!
+        guard hi > lo else { return values.first ?? 0 }
         let scale = Float(bins) / (hi - lo)
-        for v in values { histogram[min(bins - 1, Int((v - lo) * scale))] += 1 }
+        var partial = [Double](repeating: 0, count: chunks * bins)
+        partial.withUnsafeMutableBufferPointer { pb in
+            let pp = SendablePointer(pb.baseAddress!)
+            parallelFor(0..<chunks) { cs in
+                for c in cs {
+                    for i in values.count * c / chunks..<values.count * (c + 1) / chunks {
+                        pp[c * bins + min(bins - 1, Int((values[i] - lo) * scale))] += 1
+                    }
+                }
+            }
+        }
+        var histogram = [Double](repeating: 0, count: bins)
+        for c in 0..<chunks { for b in 0..<bins { histogram[b] += partial[c * bins + b] } }
         let total = Double(values.count)
         var sumAll = 0.0
         for b in 0..<bins { sumAll += Double(b) * histogram[b] }

@@ -7,13 +7,22 @@ enum Morphology {
         var current = mask
         for _ in 0..<times {
             let source = current
-            current = VoxelLoop.generateFlags(count: source.count) { i in
-                guard source[i] else { return false }
-                let x = i % n.x, y = (i / n.x) % n.y, z = i / (n.x * n.y)
-                if x == 0 || y == 0 || z == 0 || x == n.x - 1 || y == n.y - 1 || z == n.z - 1 { return false }
-                return source[i - 1] && source[i + 1] && source[i - n.x] && source[i + n.x]
-                    && source[i - n.x * n.y] && source[i + n.x * n.y]
+            var next = [Bool](repeating: false, count: source.count)
+            next.withUnsafeMutableBufferPointer { nb in
+                source.withUnsafeBufferPointer { sb in
+                    let np = SendablePointer(nb.baseAddress!), sp = ReadPointer(sb.baseAddress!)
+                    let sz = n.x * n.y
+                    parallelFor(1..<max(1, n.z - 1)) { zs in
+                        for z in zs { for y in 1..<max(1, n.y - 1) {
+                            let row = n.x * (y + n.y * z)
+                            for i in row + 1..<row + max(1, n.x - 1) where sp[i] {
+                                np[i] = sp[i - 1] && sp[i + 1] && sp[i - n.x] && sp[i + n.x] && sp[i - sz] && sp[i + sz]
+                            }
+                        } }
+                    }
+                }
             }
+            current = next
         }
         return current
     }

@@ -104,9 +104,9 @@ public struct LaplacianUnwrapping: PhaseUnwrapping {
                     for x in 0..<n.x {
                         let xm = x == 0 ? n.x - 1 : x - 1, xp = x == n.x - 1 ? 0 : x + 1
                         let c = p[row + x]
-                        let lx = wrapPhase(p[row + xp] - c) - wrapPhase(c - p[row + xm])
-                        let ly = wrapPhase(p[rowYp + x] - c) - wrapPhase(c - p[rowYm + x])
-                        let lz = wrapPhase(p[rowZp + x] - c) - wrapPhase(c - p[rowZm + x])
+                        let lx = wrapDifference(p[row + xp] - c) - wrapDifference(c - p[row + xm])
+                        let ly = wrapDifference(p[rowYp + x] - c) - wrapDifference(c - p[rowYm + x])
+                        let lz = wrapDifference(p[rowZp + x] - c) - wrapDifference(c - p[rowZm + x])
                         out[row + x] = wx * lx + wy * ly + wz * lz
                     }
                 }
