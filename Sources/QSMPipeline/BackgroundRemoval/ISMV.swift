@@ -10,18 +10,18 @@ import QSMCore
 public struct ISMV: BackgroundRemoval {
     /// iSMV's parameters.
     public struct Parameters: MethodParameters {
-        /// SMV radius in mm. Default 2 mm: QSM.jl `ismv` uses 2 × the largest voxel size.
+        /// SMV radius in mm. Default: QSM.jl `ismv` uses 2 × the largest voxel size.
         public var radius = 2.0
-        /// Relative update size at which iterations stop, in (0, 1). Default 1e-3 (QSM.jl `ismv`).
+        /// Relative update size at which iterations stop, in (0, 1). Default: QSM.jl `ismv`.
         public var tolerance = 1e-3
-        /// Iteration cap, ≥ 1. Default 500 (QSM.jl `ismv`).
+        /// Iteration cap, ≥ 1. Default: QSM.jl `ismv`.
         public var maxIterations = 500
         /// The literature defaults.
         public init() {}
         public static var schema: [ParameterSpec<Parameters>] {
-            [.real("radius", \.radius, in: .positive, "SMV radius, mm. Default 2 mm (QSM.jl ismv at 1 mm voxels)."),
-             .real("tolerance", \.tolerance, in: .openUnit, "Stop when ‖update‖ ≤ tolerance·‖m·Δb‖. Default 1e-3 (QSM.jl ismv)."),
-             .integer("maxIterations", \.maxIterations, in: 1...100_000, "Iteration cap. Default 500 (QSM.jl ismv).")]
+            [.real("radius", \.radius, in: .positive, "SMV radius, mm. Default: QSM.jl ismv at 1 mm voxels."),
+             .real("tolerance", \.tolerance, in: .openUnit, "Stop when ‖update‖ ≤ tolerance·‖m·Δb‖. Default: QSM.jl ismv."),
+             .integer("maxIterations", \.maxIterations, in: 1...100_000, "Iteration cap. Default: QSM.jl ismv.")]
         }
     }
 

@@ -12,19 +12,19 @@ import QSMCore
 public struct PDF: BackgroundRemoval {
     /// PDF's parameters.
     public struct Parameters: MethodParameters {
-        /// Relative gradient norm at which CGLS stops, in (0, 1). Default 1e-5 (QSM.jl `pdf`, QSM.rs `PdfParams`).
+        /// Relative gradient norm at which CGLS stops, in (0, 1). Default: QSM.jl `pdf`, QSM.rs `PdfParams`.
         public var tolerance = 1e-5
         /// Iteration cap, ≥ 1; 0 means ⌈√(voxel count)⌉ as QSM.jl `pdf`.
         public var maxIterations = 0
-        /// Zero padding per face, voxels, so exterior dipoles do not wrap around. Default 0: QSM.jl
+        /// Zero padding per face, voxels, so exterior dipoles do not wrap around. Default: QSM.jl
         /// pads only to a fast FFT size (SEPIA uses 40).
         public var padding = 0
         /// The literature defaults.
         public init() {}
         public static var schema: [ParameterSpec<Parameters>] {
-            [.real("tolerance", \.tolerance, in: .openUnit, "CGLS stops when ‖Aᵀr‖ ≤ tolerance·‖Aᵀb‖. Default 1e-5 (QSM.jl pdf, QSM.rs)."),
+            [.real("tolerance", \.tolerance, in: .openUnit, "CGLS stops when ‖Aᵀr‖ ≤ tolerance·‖Aᵀb‖. Default: QSM.jl pdf, QSM.rs."),
              .integer("maxIterations", \.maxIterations, in: 0...1_000_000, "Iteration cap; 0 = ⌈√N⌉ (QSM.jl pdf)."),
-             .integer("padding", \.padding, in: 0...1000, "Zero padding per face, voxels. Default 0 (QSM.jl pdf).")]
+             .integer("padding", \.padding, in: 0...1000, "Zero padding per face, voxels. Default: QSM.jl pdf.")]
         }
     }
 

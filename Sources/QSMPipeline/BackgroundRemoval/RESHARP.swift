@@ -10,21 +10,21 @@ import QSMCore
 public struct RESHARP: BackgroundRemoval {
     /// RESHARP's parameters.
     public struct Parameters: MethodParameters {
-        /// SMV radius in mm. Default 6 mm (QSM.rs RESHARP defaults, QSM.md §6.3).
+        /// SMV radius in mm. Default: QSM.rs RESHARP defaults, QSM.md §6.3.
         public var radius = 6.0
-        /// Tikhonov weight λ (field in ppm), ≥ 0. Default 1e-4 (QSM.rs `tik_reg`).
+        /// Tikhonov weight λ (field in ppm), ≥ 0. Default: QSM.rs `tik_reg`.
         public var regularization = 1e-4
-        /// Relative residual at which CG stops, in (0, 1). Default 1e-6 (QSM.rs).
+        /// Relative residual at which CG stops, in (0, 1). Default: QSM.rs.
         public var tolerance = 1e-6
-        /// CG iteration cap, ≥ 1. Default 30 (QSM.rs).
+        /// CG iteration cap, ≥ 1. Default: QSM.rs.
         public var maxIterations = 30
         /// The literature defaults.
         public init() {}
         public static var schema: [ParameterSpec<Parameters>] {
-            [.real("radius", \.radius, in: .positive, "SMV radius, mm. Default 6 mm (QSM.rs)."),
-             .real("regularization", \.regularization, in: .nonNegative, "Tikhonov weight λ for fields in ppm. Default 1e-4 (QSM.rs tik_reg)."),
-             .real("tolerance", \.tolerance, in: .openUnit, "CG stops at this relative residual. Default 1e-6 (QSM.rs)."),
-             .integer("maxIterations", \.maxIterations, in: 1...100_000, "CG iteration cap. Default 30 (QSM.rs).")]
+            [.real("radius", \.radius, in: .positive, "SMV radius, mm. Default: QSM.rs."),
+             .real("regularization", \.regularization, in: .nonNegative, "Tikhonov weight λ for fields in ppm. Default: QSM.rs tik_reg."),
+             .real("tolerance", \.tolerance, in: .openUnit, "CG stops at this relative residual. Default: QSM.rs."),
+             .integer("maxIterations", \.maxIterations, in: 1...100_000, "CG iteration cap. Default: QSM.rs.")]
         }
     }
 

@@ -10,17 +10,17 @@ import QSMCore
 public struct SHARP: BackgroundRemoval {
     /// SHARP's parameters.
     public struct Parameters: MethodParameters {
-        /// SMV radius in mm, > 0 and at least one voxel. Default 6 mm from QSM.rs `SharpParams`
+        /// SMV radius in mm, > 0 and at least one voxel. Default from QSM.rs `SharpParams`
         /// (QSM.jl uses 18 × the smallest voxel size; QSM.md §6.1).
         public var radius = 6.0
-        /// TSVD threshold on |1 − Ŝ_r| in (0, 1). Default 0.05 (QSM.jl `sharp`, QSM.rs `SharpParams`).
+        /// TSVD threshold on |1 − Ŝ_r| in (0, 1). Default: QSM.jl `sharp`, QSM.rs `SharpParams`.
         public var threshold = 0.05
         /// The literature defaults.
         public init() {}
         public static var schema: [ParameterSpec<Parameters>] {
-            [.real("radius", \.radius, in: .positive, "SMV radius, mm. Default 6 mm (QSM.rs SharpParams)."),
+            [.real("radius", \.radius, in: .positive, "SMV radius, mm. Default: QSM.rs SharpParams."),
              .real("threshold", \.threshold, in: .openUnit,
-                   "TSVD threshold on |1 − Ŝ|. Default 0.05 (QSM.jl sharp, QSM.rs SharpParams).")]
+                   "TSVD threshold on |1 − Ŝ|. Default: QSM.jl sharp, QSM.rs SharpParams.")]
         }
     }
 

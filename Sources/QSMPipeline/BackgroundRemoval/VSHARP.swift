@@ -11,22 +11,22 @@ import QSMCore
 public struct VSHARP: BackgroundRemoval {
     /// V-SHARP's parameters.
     public struct Parameters: MethodParameters {
-        /// Largest SMV radius, mm. Default 18 mm: QSM.jl `vsharp` uses 18 × the smallest voxel size.
+        /// Largest SMV radius, mm. Default: QSM.jl `vsharp` uses 18 × the smallest voxel size.
         public var maxRadius = 18.0
-        /// Smallest SMV radius, mm, ≤ maxRadius. Default 2 mm: QSM.jl uses 2 × the largest voxel size.
+        /// Smallest SMV radius, mm, ≤ maxRadius. Default: QSM.jl uses 2 × the largest voxel size.
         public var minRadius = 2.0
-        /// Step between radii, mm. Default 2 mm: QSM.jl steps by 2 × the largest voxel size.
+        /// Step between radii, mm. Default: QSM.jl steps by 2 × the largest voxel size.
         public var radiusStep = 2.0
-        /// TSVD threshold on |1 − Ŝ_rmax| in (0, 1). Default 0.05 (QSM.jl `vsharp`, QSM.rs `VsharpParams`).
+        /// TSVD threshold on |1 − Ŝ_rmax| in (0, 1). Default: QSM.jl `vsharp`, QSM.rs `VsharpParams`.
         public var threshold = 0.05
         /// The literature defaults.
         public init() {}
         public static var schema: [ParameterSpec<Parameters>] {
-            [.real("maxRadius", \.maxRadius, in: .positive, "Largest SMV radius, mm. Default 18 mm (QSM.jl vsharp at 1 mm voxels)."),
-             .real("minRadius", \.minRadius, in: .positive, "Smallest SMV radius, mm (sets the erosion). Default 2 mm (QSM.jl vsharp at 1 mm voxels)."),
-             .real("radiusStep", \.radiusStep, in: .positive, "Step between radii, mm. Default 2 mm (QSM.jl vsharp at 1 mm voxels)."),
+            [.real("maxRadius", \.maxRadius, in: .positive, "Largest SMV radius, mm. Default: QSM.jl vsharp at 1 mm voxels."),
+             .real("minRadius", \.minRadius, in: .positive, "Smallest SMV radius, mm (sets the erosion). Default: QSM.jl vsharp at 1 mm voxels."),
+             .real("radiusStep", \.radiusStep, in: .positive, "Step between radii, mm. Default: QSM.jl vsharp at 1 mm voxels."),
              .real("threshold", \.threshold, in: .openUnit,
-                   "TSVD threshold on |1 − Ŝ| of the largest kernel. Default 0.05 (QSM.jl vsharp, QSM.rs VsharpParams).")]
+                   "TSVD threshold on |1 − Ŝ| of the largest kernel. Default: QSM.jl vsharp, QSM.rs VsharpParams.")]
         }
         public func relationProblem() -> (parameter: String, problem: String)? {
             if minRadius > maxRadius { return ("minRadius", "\(minRadius) mm exceeds maxRadius (\(maxRadius) mm)") }

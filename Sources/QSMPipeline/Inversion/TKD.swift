@@ -16,7 +16,7 @@ public struct TKD: DipoleInversion {
         public init() {}
         public static var schema: [ParameterSpec<Parameters>] {
             [.real("threshold", \.threshold, in: Interval(0, 2.0 / 3, lowerClosed: false, upperClosed: false, text: "(0, 2/3)"),
-                   "Threshold δ on |D(k)|; |D| ≤ δ is replaced by sign(D)/δ. Default 0.15 (QSM.jl tkd, QSM.rs TkdParams).")]
+                   "Threshold δ on |D(k)|; |D| ≤ δ is replaced by sign(D)/δ. Default: QSM.jl tkd, QSM.rs TkdParams.")]
         }
     }
 

@@ -20,21 +20,21 @@ public struct ThresholdMask: MaskingMethod {
 
     /// The mask's parameters.
     public struct Parameters: MethodParameters {
-        /// Threshold rule. Default otsu (QSM.rs `MaskingConfig` thresholds with Otsu).
+        /// Threshold rule. Default: QSM.rs `MaskingConfig` thresholds with Otsu.
         public var rule = ThresholdRule.otsu
-        /// Fraction of the 2–98 % robust range for the percentile rule, in (0, 1). Default 0.1 (BET, Smith 2002).
+        /// Fraction of the 2–98 % robust range for the percentile rule, in (0, 1). Default: BET, Smith 2002.
         public var fraction = 0.1
-        /// Fill enclosed holes. Default true (QSM.rs `FillHoles`).
+        /// Fill enclosed holes. Default: QSM.rs `FillHoles`.
         public var fillHoles = true
-        /// 6-connected erosions after filling, ≥ 0. Default 1 (QSM.rs `Erode{1}`).
+        /// 6-connected erosions after filling, ≥ 0. Default: QSM.rs `Erode{1}`.
         public var erosions = 1
         /// The literature defaults.
         public init() {}
         public static var schema: [ParameterSpec<Parameters>] {
             [.choice("rule", \.rule, "Threshold rule: otsu (default; QSM.rs MaskingConfig) or percentile (BET robust threshold)."),
-             .real("fraction", \.fraction, in: .openUnit, "Fraction of the 2–98 % range for the percentile rule. Default 0.1 (Smith 2002)."),
-             .flag("fillHoles", \.fillHoles, "Fill enclosed holes. Default true (QSM.rs FillHoles)."),
-             .integer("erosions", \.erosions, in: 0...100, "6-connected erosions after filling. Default 1 (QSM.rs Erode{1}).")]
+             .real("fraction", \.fraction, in: .openUnit, "Fraction of the 2–98 % range for the percentile rule. Default: Smith 2002."),
+             .flag("fillHoles", \.fillHoles, "Fill enclosed holes. Default: QSM.rs FillHoles."),
+             .integer("erosions", \.erosions, in: 0...100, "6-connected erosions after filling. Default: QSM.rs Erode{1}.")]
         }
     }
 
