@@ -47,15 +47,28 @@ public struct ISMV: BackgroundRemoval {
             if inner[i] { innerNorm += Double(total[i]) * Double(total[i]) }
         }
         let stop = parameters.tolerance * innerNorm.squareRoot()
-        var f = total
+        var f = total, next = total
+        var scratch = [Complex<Float>](repeating: .zero, count: s.halfCount)
         for _ in 0..<parameters.maxIterations {
-            var next = s.filter(f, kernel: kernel.spectrum)
-            var change = 0.0
-            for i in 0..<next.count {
-                next[i] = inner[i] ? next[i] : boundary[i]
-                let d = Double(next[i] - f[i]); change += d * d
+            s.filter(f, kernel: kernel.spectrum, scratch: &scratch, into: &next)
+            let change = next.withUnsafeMutableBufferPointer { nb in
+                f.withUnsafeBufferPointer { fb in
+                    boundary.withUnsafeBufferPointer { bb in
+                        let np = SendablePointer(nb.baseAddress!), fp = ReadPointer(fb.baseAddress!)
+                        let bp = ReadPointer(bb.baseAddress!)
+                        return VoxelLoop.chunkedSum(count: nb.count) { r in
+                            var sum = 0.0
+                            for i in r {
+                                let v = inner[i] ? np[i] : bp[i]
+                                np[i] = v
+                                let d = Double(v - fp[i]); sum += d * d
+                            }
+                            return sum
+                        }
+                    }
+                }
             }
-            f = next
+            swap(&f, &next)
             if change.squareRoot() <= stop { break }
         }
         let local = (0..<s.count).map { inner[$0] ? total[$0] - f[$0] : 0 }

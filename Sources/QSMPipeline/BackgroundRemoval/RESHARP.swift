@@ -45,12 +45,16 @@ public struct RESHARP: BackgroundRemoval {
         let highPass = kernel.highPass
         let lambda = Float(parameters.regularization)
         // Normal operator N(x) = C·M_r·C·x + λx (C is real and symmetric: its symbol is real and even).
-        let normal: ([Float]) -> [Float] = { x in
-            var y = s.filter(x, kernel: highPass)
-            for i in 0..<y.count where !eroded[i] { y[i] = 0 }
-            y = s.filter(y, kernel: highPass)
-            for i in 0..<y.count { y[i] += lambda * x[i] }
-            return y
+        var scratch = [Complex<Float>](repeating: .zero, count: s.halfCount)
+        var inner = [Float](repeating: 0, count: s.count)
+        let normal: ([Float], inout [Float]) -> Void = { x, y in
+            s.filter(x, kernel: highPass, scratch: &scratch, into: &inner)
+            VoxelLoop.update(&inner) { i, v in eroded[i] ? v : 0 }
+            s.filter(inner, kernel: highPass, scratch: &scratch, into: &y)
+            x.withUnsafeBufferPointer { xb in
+                let xp = ReadPointer(xb.baseAddress!)
+                VoxelLoop.update(&y) { i, v in v + lambda * xp[i] }
+            }
         }
         var rhs = s.filter(domain.field, kernel: highPass)
         for i in 0..<rhs.count where !eroded[i] { rhs[i] = 0 }
