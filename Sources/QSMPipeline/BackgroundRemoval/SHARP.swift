@@ -36,12 +36,26 @@ public struct SHARP: BackgroundRemoval {
         try validateParameters()
         let domain = try SMVDomain(totalField: totalField, mask: mask, context: context, largestRadius: parameters.radius)
         let s = domain.spectral
-        let kernel = try domain.kernel(radius: parameters.radius, parameter: "bgremove.radius")
-        let eroded = kernel.erode(maskSpectrum: domain.maskSpectrum, spectral: s)
-        let highPass = kernel.highPass
-        var g = s.filter(domain.field, kernel: highPass)
-        for i in 0..<g.count where !eroded[i] { g[i] = 0 }
-        let local = s.filter(g, kernel: truncatedInverse(highPass, threshold: parameters.threshold))
+        var scratch = [Complex<Float>](repeating: .zero, count: s.halfCount)
+        var work = [Float](repeating: 0, count: s.count), g = work
+        var kernel = [Float](repeating: 0, count: s.halfCount)
+        let ballCount = try SMVKernel.build(radius: parameters.radius, voxelSize: domain.grid.voxelSize, spectral: s,
+                                            ball: &work, scratch: &scratch, into: &kernel, parameter: "bgremove.radius")
+        s.inverse(domain.maskSpectrum, times: kernel, scratch: &scratch, into: &work)
+        let cut = 1 - 0.5 / Float(ballCount)
+        let smoothedMask = work
+        let eroded = VoxelLoop.generateFlags(count: s.count) { smoothedMask[$0] > cut }
+        // g = M_r·F⁻¹[(1 − Ŝ)F[M·Δb]], then the TSVD deconvolution of g.
+        s.forward(domain.field, into: &scratch)
+        VoxelLoop.multiply(&scratch, byOneMinus: kernel)
+        scratch.withUnsafeMutableBufferPointer { i in g.withUnsafeMutableBufferPointer { s.fft.inverse(i, into: $0) } }
+        VoxelLoop.update(&g) { i, v in eroded[i] ? v : 0 }
+        let inverse = VoxelLoop.generate(count: kernel.count) { [kernel] i in
+            let c = 1 - kernel[i]
+            return abs(c) >= Float(parameters.threshold) ? 1 / c : 0
+        }
+        s.filter(g, kernel: inverse, scratch: &scratch, into: &work)
+        let local = work
         return try domain.result(field: local, valid: eroded, stage: "bgremove.radius")
     }
 }

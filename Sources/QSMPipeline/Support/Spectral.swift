@@ -94,6 +94,19 @@ enum VoxelLoop {
         }
     }
 
+    /// s[i] ← s[i]·(1 − k[i]) in place.
+    static func multiply(_ s: inout [Complex<Float>], byOneMinus kernel: [Float]) {
+        precondition(s.count == kernel.count)
+        s.withUnsafeMutableBufferPointer { sb in
+            kernel.withUnsafeBufferPointer { kb in
+                let sp = SendablePointer(sb.baseAddress!), kp = ReadPointer(kb.baseAddress!)
+                parallelFor(0..<sb.count) { r in
+                    for i in r { let k = 1 - kp[i]; sp[i] = Complex(sp[i].real * k, sp[i].imaginary * k) }
+                }
+            }
+        }
+    }
+
     /// out[i] ← s[i]·(1 − k[i]): the SMV high-pass applied on the fly.
     static func multiply(_ s: [Complex<Float>], byOneMinus kernel: [Float], into out: inout [Complex<Float>]) {
         precondition(s.count == kernel.count && out.count == s.count)
