@@ -62,14 +62,17 @@ public struct VSHARP: BackgroundRemoval {
         var smoothedMask = ball, filtered = ball, g = ball
         var assigned = [Bool](repeating: false, count: s.count)
         var kernel = [Float](repeating: 0, count: s.halfCount)
+        var second = scratch
         var largestHighPass: [Float] = []
         for (index, radius) in radii.enumerated() {
             let ballCount = try SMVKernel.build(radius: radius, voxelSize: domain.grid.voxelSize, spectral: s, ball: &ball,
                                                 scratch: &scratch, into: &kernel,
                                                 parameter: index == 0 ? "bgremove.maxRadius" : "bgremove.minRadius")
-            s.inverse(domain.maskSpectrum, times: kernel, scratch: &scratch, into: &smoothedMask)
-            VoxelLoop.multiply(fieldSpectrum, byOneMinus: kernel, into: &scratch)
-            scratch.withUnsafeMutableBufferPointer { i in filtered.withUnsafeMutableBufferPointer { s.fft.inverse(i, into: $0) } }
+            // One pass over the spectrum: K·F[M] for the erosion, (1 − K)·F[Δb] for the high-pass.
+            VoxelLoop.multiply(domain.maskSpectrum, by: kernel, into: &scratch,
+                               and: fieldSpectrum, byOneMinus: &second)
+            scratch.withUnsafeMutableBufferPointer { i in smoothedMask.withUnsafeMutableBufferPointer { s.fft.inverse(i, into: $0) } }
+            second.withUnsafeMutableBufferPointer { i in filtered.withUnsafeMutableBufferPointer { s.fft.inverse(i, into: $0) } }
             // Voxels of erode(M, r) not yet assigned take this radius's high-pass value.
             let cut = 1 - 0.5 / Float(ballCount)
             smoothedMask.withUnsafeBufferPointer { mb in filtered.withUnsafeBufferPointer { fb in

@@ -94,6 +94,27 @@ enum VoxelLoop {
         }
     }
 
+    /// out[i] ← a[i]·k[i] and outB[i] ← b[i]·(1 − k[i]) in one pass.
+    static func multiply(_ a: [Complex<Float>], by kernel: [Float], into out: inout [Complex<Float>],
+                         and b: [Complex<Float>], byOneMinus outB: inout [Complex<Float>]) {
+        precondition(a.count == kernel.count && b.count == kernel.count && out.count == a.count && outB.count == b.count)
+        out.withUnsafeMutableBufferPointer { ob in outB.withUnsafeMutableBufferPointer { obb in
+            a.withUnsafeBufferPointer { ab in b.withUnsafeBufferPointer { bb in
+                kernel.withUnsafeBufferPointer { kb in
+                    let op = SendablePointer(ob.baseAddress!), opb = SendablePointer(obb.baseAddress!)
+                    let ap = ReadPointer(ab.baseAddress!), bp = ReadPointer(bb.baseAddress!), kp = ReadPointer(kb.baseAddress!)
+                    parallelFor(0..<ob.count) { r in
+                        for i in r {
+                            let k = kp[i], u = ap[i], v = bp[i]
+                            op[i] = Complex(u.real * k, u.imaginary * k)
+                            opb[i] = Complex(v.real * (1 - k), v.imaginary * (1 - k))
+                        }
+                    }
+                }
+            } }
+        } }
+    }
+
     /// s[i] ← s[i]·(1 − k[i]) in place.
     static func multiply(_ s: inout [Complex<Float>], byOneMinus kernel: [Float]) {
         precondition(s.count == kernel.count)

@@ -101,14 +101,17 @@ public struct LaplacianUnwrapping: PhaseUnwrapping {
                     let row = n.x * (y + n.y * z)
                     let rowYm = n.x * (ym + n.y * z), rowYp = n.x * (yp + n.y * z)
                     let rowZm = n.x * (y + n.y * zm), rowZp = n.x * (y + n.y * zp)
-                    for x in 0..<n.x {
-                        let xm = x == 0 ? n.x - 1 : x - 1, xp = x == n.x - 1 ? 0 : x + 1
+                    // Interior x without wrap-around branches (vectorisable), then the two ends.
+                    @inline(__always) func at(_ x: Int, _ xm: Int, _ xp: Int) -> Float {
                         let c = p[row + x]
                         let lx = wrapDifference(p[row + xp] - c) - wrapDifference(c - p[row + xm])
                         let ly = wrapDifference(p[rowYp + x] - c) - wrapDifference(c - p[rowYm + x])
                         let lz = wrapDifference(p[rowZp + x] - c) - wrapDifference(c - p[rowZm + x])
-                        out[row + x] = wx * lx + wy * ly + wz * lz
+                        return wx * lx + wy * ly + wz * lz
                     }
+                    if n.x > 2 { for x in 1..<n.x - 1 { out[row + x] = at(x, x - 1, x + 1) } }
+                    out[row] = at(0, n.x - 1, n.x > 1 ? 1 : 0)
+                    if n.x > 1 { out[row + n.x - 1] = at(n.x - 1, n.x - 2, 0) }
                 }
             }
         }
