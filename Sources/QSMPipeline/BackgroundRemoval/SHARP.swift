@@ -47,8 +47,8 @@ public struct SHARP: BackgroundRemoval {
         let eroded = VoxelLoop.generateFlags(count: s.count) { smoothedMask[$0] > cut }
         // g = M_r·F⁻¹[(1 − Ŝ)F[M·Δb]], then the TSVD deconvolution of g.
         s.forward(domain.field, into: &scratch)
-        VoxelLoop.multiply(&scratch, byOneMinus: kernel)
-        scratch.withUnsafeMutableBufferPointer { i in g.withUnsafeMutableBufferPointer { s.fft.inverse(i, into: $0) } }
+        VoxelLoop.multiply(&scratch, byOneMinus: kernel, scale: s.normalization)
+        s.rawInverse(&scratch, into: &g)
         VoxelLoop.update(&g) { i, v in eroded[i] ? v : 0 }
         let inverse = VoxelLoop.generate(count: kernel.count) { [kernel] i in
             let c = 1 - kernel[i]

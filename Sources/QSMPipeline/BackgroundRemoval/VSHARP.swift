@@ -70,9 +70,9 @@ public struct VSHARP: BackgroundRemoval {
                                                 parameter: index == 0 ? "bgremove.maxRadius" : "bgremove.minRadius")
             // One pass over the spectrum: K·F[M] for the erosion, (1 − K)·F[Δb] for the high-pass.
             VoxelLoop.multiply(domain.maskSpectrum, by: kernel, into: &scratch,
-                               and: fieldSpectrum, byOneMinus: &second)
-            scratch.withUnsafeMutableBufferPointer { i in smoothedMask.withUnsafeMutableBufferPointer { s.fft.inverse(i, into: $0) } }
-            second.withUnsafeMutableBufferPointer { i in filtered.withUnsafeMutableBufferPointer { s.fft.inverse(i, into: $0) } }
+                               and: fieldSpectrum, byOneMinus: &second, scale: s.normalization)
+            s.rawInverse(&scratch, into: &smoothedMask)
+            s.rawInverse(&second, into: &filtered)
             // Voxels of erode(M, r) not yet assigned take this radius's high-pass value.
             let cut = 1 - 0.5 / Float(ballCount)
             smoothedMask.withUnsafeBufferPointer { mb in filtered.withUnsafeBufferPointer { fb in

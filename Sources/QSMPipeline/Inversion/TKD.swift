@@ -44,8 +44,8 @@ public struct TKD: DipoleInversion {
         let inside = mask.voxels, field = localField.voxels
         var chi = VoxelLoop.generate(count: grid.count) { inside[$0] ? field[$0] : 0 }
         var spectrum = spectral.forward(chi)
-        VoxelLoop.multiply(&spectrum, by: inverse)
-        spectrum.withUnsafeMutableBufferPointer { s in chi.withUnsafeMutableBufferPointer { spectral.fft.inverse(s, into: $0) } }
+        VoxelLoop.multiply(&spectrum, by: inverse, scale: spectral.normalization)
+        spectral.rawInverse(&spectrum, into: &chi)
         VoxelLoop.update(&chi) { i, v in inside[i] ? v : 0 }
         return try Volume(grid: grid, voxels: chi)
     }
