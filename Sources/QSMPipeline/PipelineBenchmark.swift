@@ -1,5 +1,9 @@
 import QSMCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Per-stage timing at a realistic size: wall time, FFT count, and time ÷ (FFT count × one FFT).
 public struct PipelineBenchmarkReport: Sendable {
     /// One timed stage (or the whole default pipeline).
@@ -12,6 +16,10 @@ public struct PipelineBenchmarkReport: Sendable {
         public var transforms: Int
         /// milliseconds ÷ (transforms × one FFT's ms); nil without FFTs.
         public var ratioToFFTFloor: Double?
+        /// Process CPU time, ms (all threads).
+        public var cpuMilliseconds: Double
+        /// CPU time ÷ (transforms × one FFT's CPU time): steadier than the wall ratio on a busy machine.
+        public var cpuRatioToFFTFloor: Double?
         /// Notes (iteration caps, padded shapes).
         public var note: String
     }
@@ -21,8 +29,10 @@ public struct PipelineBenchmarkReport: Sendable {
     public var echoes: Int
     /// Threads used by FFTs and loops.
     public var threads: Int
-    /// One Float r2c/c2r FFT of `shape` (mean of forward and inverse medians), ms, measured in this run.
+    /// One Float r2c/c2r FFT of `shape`, ms: median over forward+inverse pairs timed before every stage.
     public var fftMilliseconds: Double
+    /// CPU time of one FFT, ms, from the same pairs.
+    public var fftCPUMilliseconds: Double
     /// The rows, stage order, default pipeline last.
     public var rows: [Row]
 }
@@ -43,27 +53,34 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
     let context = StageContext(echoTimes: echoTimes)
     let phantom = BenchmarkPhantom(grid: grid, echoTimes: echoTimes, context: context)
 
-    // One FFT, measured now, on this shape.
+    // One FFT of this shape, sampled before every stage so the baseline sees the same machine load.
+    // The inverse is timed without the 1/N pass: the floor is the transforms alone (the stages
+    // fold 1/N into their spectral products).
     let fft = try FFT<Float>(shape: shape)
     var real = [Float](repeating: 0, count: fft.count)
     for i in stride(from: 0, to: real.count, by: 7) { real[i] = Float(i % 13) }
     var spectrum = [Complex<Float>](repeating: .zero, count: fft.halfCount)
-    let forward = median(3) {
+    var wallSamples: [Double] = [], cpuSamples: [Double] = []
+    func sampleFFT() {
+        let t0 = now(), c0 = processCPUTime()
         real.withUnsafeBufferPointer { r in spectrum.withUnsafeMutableBufferPointer { fft.forward(r, into: $0) } }
+        spectrum.withUnsafeMutableBufferPointer { s in
+            real.withUnsafeMutableBufferPointer { fft.inverse(s, into: $0, normalized: false) }
+        }
+        wallSamples.append((now() - t0) / 2)
+        cpuSamples.append((processCPUTime() - c0) / 2)
     }
-    let inverse = median(3) {
-        spectrum.withUnsafeMutableBufferPointer { s in real.withUnsafeMutableBufferPointer { fft.inverse(s, into: $0) } }
-    }
-    let one = (forward + inverse) / 2
+    for _ in 0..<4 { sampleFFT() }
+    wallSamples.removeFirst(); cpuSamples.removeFirst()          // the first pair includes planning
 
-    var rows: [PipelineBenchmarkReport.Row] = []
+    struct Raw { var label: String, ms: Double, cpu: Double, count: Int, note: String }
+    var raw: [Raw] = []
     func measure<R>(_ label: String, note: String = "", _ body: () throws(QSMError) -> R) throws(QSMError) -> R {
-        let f0 = FFTStatistics.executedTransforms, t0 = now()
+        sampleFFT()
+        let f0 = FFTStatistics.executedTransforms, t0 = now(), c0 = processCPUTime()
         let r = try body()
-        let ms = now() - t0, count = FFTStatistics.executedTransforms - f0
-        let row = PipelineBenchmarkReport.Row(label: label, milliseconds: ms, transforms: count,
-                                              ratioToFFTFloor: count > 0 ? ms / (Double(count) * one) : nil, note: note)
-        rows.append(row)
+        let ms = now() - t0, cpu = processCPUTime() - c0, count = FFTStatistics.executedTransforms - f0
+        raw.append(Raw(label: label, ms: ms, cpu: cpu, count: count, note: note))
         progress("\(label): \(Int(ms.rounded())) ms, \(count) FFTs")
         return r
     }
@@ -108,8 +125,28 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
     _ = try measure("default pipeline", note: "threshold → laplacian → linear-fit → vsharp → tkd → mean") { () throws(QSMError) in
         try pipeline.run(PipelineInputs(wrappedPhase: phantom.phase, magnitude: phantom.magnitude), context: context)
     }
+    let one = middle(wallSamples), oneCPU = middle(cpuSamples)
+    let rows = raw.map { r in
+        PipelineBenchmarkReport.Row(label: r.label, milliseconds: r.ms, transforms: r.count,
+                                    ratioToFFTFloor: r.count > 0 ? r.ms / (Double(r.count) * one) : nil,
+                                    cpuMilliseconds: r.cpu,
+                                    cpuRatioToFFTFloor: r.count > 0 ? r.cpu / (Double(r.count) * oneCPU) : nil,
+                                    note: r.note)
+    }
     return PipelineBenchmarkReport(shape: shape, echoes: echoes, threads: Parallelism.threadCount,
-                                   fftMilliseconds: one, rows: rows)
+                                   fftMilliseconds: one, fftCPUMilliseconds: oneCPU, rows: rows)
+}
+
+private func middle(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted[sorted.count / 2]
+}
+
+/// CPU time of this process (all threads), ms.
+private func processCPUTime() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return Double(t.tv_sec) * 1e3 + Double(t.tv_nsec) / 1e6
 }
 
 /// The closed-form phantom of `runPipelineBenchmark`.

@@ -55,6 +55,18 @@ import QSMPipeline
         #expect(chiError < 0.75)
     }
 
+    /// Per-stage attribution: the inversion alone on the true local field gives TKD's own error.
+    @Test func inversionAloneOnTrueLocalField() throws {
+        let head = BackgroundRemovalTests.head
+        let result = try Pipeline().run(PipelineInputs(mask: head.mask, localField: head.localField), context: StageContext())
+        #expect(result.records.map(\.kind) == [.inversion, .referencing])
+        #expect(result.localField == nil && result.fieldEstimate == nil)
+        let direct = try TKD().apply(localField: head.localField, mask: head.mask, context: StageContext())
+        let referenced = try MeanReference().apply(susceptibility: direct, mask: head.mask, segmentation: nil, context: StageContext())
+        #expect(zip(result.susceptibility.voxels, referenced.voxels).filter { $0 != $1 }.isEmpty)   // same code path, bit for bit
+        #expect(demeanedRelativeError(result.susceptibility, head.localSusceptibility, in: head.mask) < 0.35)
+    }
+
     @Test func missingInputsAreReported() throws {
         let grid = Grid(shape: SIMD3(8, 8, 8))
         #expect(throws: QSMError.invalidOption("--mask", "no mask given and no magnitude to compute one from")) {

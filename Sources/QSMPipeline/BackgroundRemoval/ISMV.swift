@@ -10,18 +10,18 @@ import QSMCore
 public struct ISMV: BackgroundRemoval {
     /// iSMV's parameters.
     public struct Parameters: MethodParameters {
-        /// SMV radius in mm. Default 2 mm: QSM.jl `ismv` uses 2 × the largest voxel size.
+        /// SMV radius in mm. Default: QSM.jl `ismv` uses 2 × the largest voxel size.
         public var radius = 2.0
-        /// Relative update size at which iterations stop, in (0, 1). Default 1e-3 (QSM.jl `ismv`).
+        /// Relative update size at which iterations stop, in (0, 1). Default: QSM.jl `ismv`.
         public var tolerance = 1e-3
-        /// Iteration cap, ≥ 1. Default 500 (QSM.jl `ismv`).
+        /// Iteration cap, ≥ 1. Default: QSM.jl `ismv`.
         public var maxIterations = 500
         /// The literature defaults.
         public init() {}
         public static var schema: [ParameterSpec<Parameters>] {
-            [.real("radius", \.radius, in: .positive, "SMV radius, mm. Default 2 mm (QSM.jl ismv at 1 mm voxels)."),
-             .real("tolerance", \.tolerance, in: .openUnit, "Stop when ‖update‖ ≤ tolerance·‖m·Δb‖. Default 1e-3 (QSM.jl ismv)."),
-             .integer("maxIterations", \.maxIterations, in: 1...100_000, "Iteration cap. Default 500 (QSM.jl ismv).")]
+            [.real("radius", \.radius, in: .positive, "SMV radius, mm. Default: QSM.jl ismv at 1 mm voxels."),
+             .real("tolerance", \.tolerance, in: .openUnit, "Stop when ‖update‖ ≤ tolerance·‖m·Δb‖. Default: QSM.jl ismv."),
+             .integer("maxIterations", \.maxIterations, in: 1...100_000, "Iteration cap. Default: QSM.jl ismv.")]
         }
     }
 
@@ -47,15 +47,28 @@ public struct ISMV: BackgroundRemoval {
             if inner[i] { innerNorm += Double(total[i]) * Double(total[i]) }
         }
         let stop = parameters.tolerance * innerNorm.squareRoot()
-        var f = total
+        var f = total, next = total
+        var scratch = [Complex<Float>](repeating: .zero, count: s.halfCount)
         for _ in 0..<parameters.maxIterations {
-            var next = s.filter(f, kernel: kernel.spectrum)
-            var change = 0.0
-            for i in 0..<next.count {
-                next[i] = inner[i] ? next[i] : boundary[i]
-                let d = Double(next[i] - f[i]); change += d * d
+            s.filter(f, kernel: kernel.spectrum, scratch: &scratch, into: &next)
+            let change = next.withUnsafeMutableBufferPointer { nb in
+                f.withUnsafeBufferPointer { fb in
+                    boundary.withUnsafeBufferPointer { bb in
+                        let np = SendablePointer(nb.baseAddress!), fp = ReadPointer(fb.baseAddress!)
+                        let bp = ReadPointer(bb.baseAddress!)
+                        return VoxelLoop.chunkedSum(count: nb.count) { r in
+                            var sum = 0.0
+                            for i in r {
+                                let v = inner[i] ? np[i] : bp[i]
+                                np[i] = v
+                                let d = Double(v - fp[i]); sum += d * d
+                            }
+                            return sum
+                        }
+                    }
+                }
             }
-            f = next
+            swap(&f, &next)
             if change.squareRoot() <= stop { break }
         }
         let local = (0..<s.count).map { inner[$0] ? total[$0] - f[$0] : 0 }

@@ -13,17 +13,17 @@ import QSMCore
 public struct LBV: BackgroundRemoval {
     /// LBV's parameters.
     public struct Parameters: MethodParameters {
-        /// Relative residual at which CG stops, in (0, 1). Default 1e-6 (QSM.rs `LbvParams`).
+        /// Relative residual at which CG stops, in (0, 1). Default: QSM.rs `LbvParams`.
         public var tolerance = 1e-6
-        /// CG iteration cap, ≥ 1. Default 2000: QSM.jl caps its multigrid-preconditioned CG at the
+        /// CG iteration cap, ≥ 1. Default: QSM.jl caps its multigrid-preconditioned CG at the
         /// largest dimension; plain CG needs several times more.
         public var maxIterations = 2000
         /// The literature defaults.
         public init() {}
         public static var schema: [ParameterSpec<Parameters>] {
-            [.real("tolerance", \.tolerance, in: .openUnit, "CG stops at this relative residual. Default 1e-6 (QSM.rs LbvParams)."),
+            [.real("tolerance", \.tolerance, in: .openUnit, "CG stops at this relative residual. Default: QSM.rs LbvParams."),
              .integer("maxIterations", \.maxIterations, in: 1...1_000_000,
-                      "CG iteration cap. Default 2000 (no multigrid preconditioner, unlike QSM.jl).")]
+                      "CG iteration cap. Default: several times QSM.jl's cap, as plain CG has no multigrid preconditioner.")]
         }
     }
 

@@ -12,19 +12,19 @@ import QSMCore
 public struct PDF: BackgroundRemoval {
     /// PDF's parameters.
     public struct Parameters: MethodParameters {
-        /// Relative gradient norm at which CGLS stops, in (0, 1). Default 1e-5 (QSM.jl `pdf`, QSM.rs `PdfParams`).
+        /// Relative gradient norm at which CGLS stops, in (0, 1). Default: QSM.jl `pdf`, QSM.rs `PdfParams`.
         public var tolerance = 1e-5
         /// Iteration cap, ≥ 1; 0 means ⌈√(voxel count)⌉ as QSM.jl `pdf`.
         public var maxIterations = 0
-        /// Zero padding per face, voxels, so exterior dipoles do not wrap around. Default 0: QSM.jl
+        /// Zero padding per face, voxels, so exterior dipoles do not wrap around. Default: QSM.jl
         /// pads only to a fast FFT size (SEPIA uses 40).
         public var padding = 0
         /// The literature defaults.
         public init() {}
         public static var schema: [ParameterSpec<Parameters>] {
-            [.real("tolerance", \.tolerance, in: .openUnit, "CGLS stops when ‖Aᵀr‖ ≤ tolerance·‖Aᵀb‖. Default 1e-5 (QSM.jl pdf, QSM.rs)."),
+            [.real("tolerance", \.tolerance, in: .openUnit, "CGLS stops when ‖Aᵀr‖ ≤ tolerance·‖Aᵀb‖. Default: QSM.jl pdf, QSM.rs."),
              .integer("maxIterations", \.maxIterations, in: 0...1_000_000, "Iteration cap; 0 = ⌈√N⌉ (QSM.jl pdf)."),
-             .integer("padding", \.padding, in: 0...1000, "Zero padding per face, voxels. Default 0 (QSM.jl pdf).")]
+             .integer("padding", \.padding, in: 0...1000, "Zero padding per face, voxels. Default: QSM.jl pdf.")]
         }
     }
 
@@ -46,41 +46,39 @@ public struct PDF: BackgroundRemoval {
             : Padding(mask: Mask(grid: grid, repeating: true), margin: SIMD3(repeating: p))
         let s = try Spectral(shape: padding.shape)
         let inside = padding.pad(mask.voxels, fill: false)
-        let b = padding.pad(totalField.masked(by: mask).voxels, fill: 0)
-        let dipole = DipoleKernel.halfSpectrum(shape: s.shape, voxelSize: grid.voxelSize,
-                                               b0Direction: context.b0Direction,
-                                               dc: context.conventions.dipoleDC, as: Float.self)
+        let maskVoxels = mask.voxels, values = totalField.voxels
+        let b = padding.pad(VoxelLoop.generate(count: grid.count) { maskVoxels[$0] ? values[$0] : 0 }, fill: 0)
+        let dipole = DipoleSpectrum.halfSpectrum(shape: s.shape, voxelSize: grid.voxelSize,
+                                                 b0Direction: context.b0Direction, dc: context.conventions.dipoleDC)
         // A x = M·D⊛(M̄x); Aᵀ y = M̄·D⊛(M y): D is real and even, so F⁻¹ D F is symmetric.
-        let forward: ([Float]) -> [Float] = { x in
-            var y = x
-            for i in 0..<y.count where inside[i] { y[i] = 0 }
-            y = s.filter(y, kernel: dipole)
-            for i in 0..<y.count where !inside[i] { y[i] = 0 }
-            return y
+        var scratch = [Complex<Float>](repeating: .zero, count: s.halfCount)
+        let forward: ([Float], inout [Float]) -> Void = { x, y in     // x is zero inside M
+            s.filter(x, kernel: dipole, scratch: &scratch, into: &y)
+            VoxelLoop.update(&y) { i, v in inside[i] ? v : 0 }
         }
-        let adjoint: ([Float]) -> [Float] = { y in
-            var x = s.filter(y, kernel: dipole)     // y is already zero outside M
-            for i in 0..<x.count where inside[i] { x[i] = 0 }
-            return x
+        let adjoint: ([Float], inout [Float]) -> Void = { y, x in     // y is zero outside M
+            s.filter(y, kernel: dipole, scratch: &scratch, into: &x)
+            VoxelLoop.update(&x) { i, v in inside[i] ? 0 : v }
         }
         let cap = parameters.maxIterations > 0 ? parameters.maxIterations
             : Int(Double(grid.count).squareRoot().rounded(.up))
         // CGLS: r = b − Ax stays available, and the local field is exactly r (W = 1).
         var x = [Float](repeating: 0, count: s.count)
         var r = b
-        var gradient = adjoint(r)
+        var gradient = x, q = x
+        adjoint(r, &gradient)
         var direction = gradient
         var gamma = VoxelLoop.dot(gradient, gradient)
         let stop = parameters.tolerance * gamma.squareRoot()
         var iteration = 0
         while iteration < cap, gamma.squareRoot() > stop, gamma > 0 {
-            let q = forward(direction)
+            forward(direction, &q)
             let qq = VoxelLoop.dot(q, q)
             guard qq > 0 else { break }
             let alpha = Float(gamma / qq)
             ConjugateGradient.axpy(&x, alpha, direction)
             ConjugateGradient.axpy(&r, -alpha, q)
-            gradient = adjoint(r)
+            adjoint(r, &gradient)
             let next = VoxelLoop.dot(gradient, gradient)
             ConjugateGradient.xpby(&direction, gradient, Float(next / gamma))
             gamma = next

@@ -10,21 +10,21 @@ import QSMCore
 public struct RESHARP: BackgroundRemoval {
     /// RESHARP's parameters.
     public struct Parameters: MethodParameters {
-        /// SMV radius in mm. Default 6 mm (QSM.rs RESHARP defaults, QSM.md §6.3).
+        /// SMV radius in mm. Default: QSM.rs RESHARP defaults, QSM.md §6.3.
         public var radius = 6.0
-        /// Tikhonov weight λ (field in ppm), ≥ 0. Default 1e-4 (QSM.rs `tik_reg`).
+        /// Tikhonov weight λ (field in ppm), ≥ 0. Default: QSM.rs `tik_reg`.
         public var regularization = 1e-4
-        /// Relative residual at which CG stops, in (0, 1). Default 1e-6 (QSM.rs).
+        /// Relative residual at which CG stops, in (0, 1). Default: QSM.rs.
         public var tolerance = 1e-6
-        /// CG iteration cap, ≥ 1. Default 30 (QSM.rs).
+        /// CG iteration cap, ≥ 1. Default: QSM.rs.
         public var maxIterations = 30
         /// The literature defaults.
         public init() {}
         public static var schema: [ParameterSpec<Parameters>] {
-            [.real("radius", \.radius, in: .positive, "SMV radius, mm. Default 6 mm (QSM.rs)."),
-             .real("regularization", \.regularization, in: .nonNegative, "Tikhonov weight λ for fields in ppm. Default 1e-4 (QSM.rs tik_reg)."),
-             .real("tolerance", \.tolerance, in: .openUnit, "CG stops at this relative residual. Default 1e-6 (QSM.rs)."),
-             .integer("maxIterations", \.maxIterations, in: 1...100_000, "CG iteration cap. Default 30 (QSM.rs).")]
+            [.real("radius", \.radius, in: .positive, "SMV radius, mm. Default: QSM.rs."),
+             .real("regularization", \.regularization, in: .nonNegative, "Tikhonov weight λ for fields in ppm. Default: QSM.rs tik_reg."),
+             .real("tolerance", \.tolerance, in: .openUnit, "CG stops at this relative residual. Default: QSM.rs."),
+             .integer("maxIterations", \.maxIterations, in: 1...100_000, "CG iteration cap. Default: QSM.rs.")]
         }
     }
 
@@ -45,12 +45,16 @@ public struct RESHARP: BackgroundRemoval {
         let highPass = kernel.highPass
         let lambda = Float(parameters.regularization)
         // Normal operator N(x) = C·M_r·C·x + λx (C is real and symmetric: its symbol is real and even).
-        let normal: ([Float]) -> [Float] = { x in
-            var y = s.filter(x, kernel: highPass)
-            for i in 0..<y.count where !eroded[i] { y[i] = 0 }
-            y = s.filter(y, kernel: highPass)
-            for i in 0..<y.count { y[i] += lambda * x[i] }
-            return y
+        var scratch = [Complex<Float>](repeating: .zero, count: s.halfCount)
+        var inner = [Float](repeating: 0, count: s.count)
+        let normal: ([Float], inout [Float]) -> Void = { x, y in
+            s.filter(x, kernel: highPass, scratch: &scratch, into: &inner)
+            VoxelLoop.update(&inner) { i, v in eroded[i] ? v : 0 }
+            s.filter(inner, kernel: highPass, scratch: &scratch, into: &y)
+            x.withUnsafeBufferPointer { xb in
+                let xp = ReadPointer(xb.baseAddress!)
+                VoxelLoop.update(&y) { i, v in v + lambda * xp[i] }
+            }
         }
         var rhs = s.filter(domain.field, kernel: highPass)
         for i in 0..<rhs.count where !eroded[i] { rhs[i] = 0 }

@@ -10,17 +10,17 @@ import QSMCore
 public struct SHARP: BackgroundRemoval {
     /// SHARP's parameters.
     public struct Parameters: MethodParameters {
-        /// SMV radius in mm, > 0 and at least one voxel. Default 6 mm from QSM.rs `SharpParams`
+        /// SMV radius in mm, > 0 and at least one voxel. Default from QSM.rs `SharpParams`
         /// (QSM.jl uses 18 × the smallest voxel size; QSM.md §6.1).
         public var radius = 6.0
-        /// TSVD threshold on |1 − Ŝ_r| in (0, 1). Default 0.05 (QSM.jl `sharp`, QSM.rs `SharpParams`).
+        /// TSVD threshold on |1 − Ŝ_r| in (0, 1). Default: QSM.jl `sharp`, QSM.rs `SharpParams`.
         public var threshold = 0.05
         /// The literature defaults.
         public init() {}
         public static var schema: [ParameterSpec<Parameters>] {
-            [.real("radius", \.radius, in: .positive, "SMV radius, mm. Default 6 mm (QSM.rs SharpParams)."),
+            [.real("radius", \.radius, in: .positive, "SMV radius, mm. Default: QSM.rs SharpParams."),
              .real("threshold", \.threshold, in: .openUnit,
-                   "TSVD threshold on |1 − Ŝ|. Default 0.05 (QSM.jl sharp, QSM.rs SharpParams).")]
+                   "TSVD threshold on |1 − Ŝ|. Default: QSM.jl sharp, QSM.rs SharpParams.")]
         }
     }
 
@@ -36,12 +36,26 @@ public struct SHARP: BackgroundRemoval {
         try validateParameters()
         let domain = try SMVDomain(totalField: totalField, mask: mask, context: context, largestRadius: parameters.radius)
         let s = domain.spectral
-        let kernel = try domain.kernel(radius: parameters.radius, parameter: "bgremove.radius")
-        let eroded = kernel.erode(maskSpectrum: domain.maskSpectrum, spectral: s)
-        let highPass = kernel.highPass
-        var g = s.filter(domain.field, kernel: highPass)
-        for i in 0..<g.count where !eroded[i] { g[i] = 0 }
-        let local = s.filter(g, kernel: truncatedInverse(highPass, threshold: parameters.threshold))
+        var scratch = [Complex<Float>](repeating: .zero, count: s.halfCount)
+        var work = [Float](repeating: 0, count: s.count), g = work
+        var kernel = [Float](repeating: 0, count: s.halfCount)
+        let ballCount = try SMVKernel.build(radius: parameters.radius, voxelSize: domain.grid.voxelSize, spectral: s,
+                                            ball: &work, scratch: &scratch, into: &kernel, parameter: "bgremove.radius")
+        s.inverse(domain.maskSpectrum, times: kernel, scratch: &scratch, into: &work)
+        let cut = 1 - 0.5 / Float(ballCount)
+        let smoothedMask = work
+        let eroded = VoxelLoop.generateFlags(count: s.count) { smoothedMask[$0] > cut }
+        // g = M_r·F⁻¹[(1 − Ŝ)F[M·Δb]], then the TSVD deconvolution of g.
+        s.forward(domain.field, into: &scratch)
+        VoxelLoop.multiply(&scratch, byOneMinus: kernel, scale: s.normalization)
+        s.rawInverse(&scratch, into: &g)
+        VoxelLoop.update(&g) { i, v in eroded[i] ? v : 0 }
+        let inverse = VoxelLoop.generate(count: kernel.count) { [kernel] i in
+            let c = 1 - kernel[i]
+            return abs(c) >= Float(parameters.threshold) ? 1 / c : 0
+        }
+        s.filter(g, kernel: inverse, scratch: &scratch, into: &work)
+        let local = work
         return try domain.result(field: local, valid: eroded, stage: "bgremove.radius")
     }
 }

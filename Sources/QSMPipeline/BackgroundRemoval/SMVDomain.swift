@@ -21,8 +21,10 @@ struct SMVDomain {
         padding = Padding(mask: mask, margin: reach &+ 1)
         spectral = try Spectral(shape: padding.shape)
         self.mask = padding.pad(mask.voxels, fill: false)
-        field = padding.pad(totalField.masked(by: mask).voxels, fill: 0)
-        maskSpectrum = spectral.forward(self.mask.map { $0 ? 1 : 0 })
+        let inside = mask.voxels, values = totalField.voxels
+        field = padding.pad(VoxelLoop.generate(count: grid.count) { inside[$0] ? values[$0] : 0 }, fill: 0)
+        let padded = self.mask
+        maskSpectrum = spectral.forward(VoxelLoop.generate(count: padded.count) { padded[$0] ? 1 : 0 })
     }
 
     func kernel(radius: Double, parameter: String) throws(QSMError) -> SMVKernel {
@@ -33,7 +35,7 @@ struct SMVDomain {
     func result(field: [Float], valid: [Bool], stage: String) throws(QSMError) -> LocalField {
         let m = padding.crop(valid, fill: false)
         var f = padding.crop(field, fill: 0)
-        for i in 0..<f.count where !m[i] { f[i] = 0 }
+        VoxelLoop.update(&f) { i, v in m[i] ? v : 0 }
         let out = try Volume(grid: grid, voxels: m)
         guard out.insideCount > 0 else {
             throw .invalidParameter(stage, "the erosion by the radius leaves no voxel of the mask; use a smaller radius")
@@ -45,5 +47,5 @@ struct SMVDomain {
 /// Truncated inverse of the SMV high-pass: T(c) = 1/c if |c| ≥ threshold, else 0 (SHARP's TSVD).
 func truncatedInverse(_ highPass: [Float], threshold: Double) -> [Float] {
     let t = Float(threshold)
-    return highPass.map { abs($0) >= t ? 1 / $0 : 0 }
+    return VoxelLoop.generate(count: highPass.count) { let c = highPass[$0]; return abs(c) >= t ? 1 / c : 0 }
 }

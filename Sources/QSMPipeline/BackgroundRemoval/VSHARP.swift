@@ -11,22 +11,22 @@ import QSMCore
 public struct VSHARP: BackgroundRemoval {
     /// V-SHARP's parameters.
     public struct Parameters: MethodParameters {
-        /// Largest SMV radius, mm. Default 18 mm: QSM.jl `vsharp` uses 18 × the smallest voxel size.
+        /// Largest SMV radius, mm. Default: QSM.jl `vsharp` uses 18 × the smallest voxel size.
         public var maxRadius = 18.0
-        /// Smallest SMV radius, mm, ≤ maxRadius. Default 2 mm: QSM.jl uses 2 × the largest voxel size.
+        /// Smallest SMV radius, mm, ≤ maxRadius. Default: QSM.jl uses 2 × the largest voxel size.
         public var minRadius = 2.0
-        /// Step between radii, mm. Default 2 mm: QSM.jl steps by 2 × the largest voxel size.
+        /// Step between radii, mm. Default: QSM.jl steps by 2 × the largest voxel size.
         public var radiusStep = 2.0
-        /// TSVD threshold on |1 − Ŝ_rmax| in (0, 1). Default 0.05 (QSM.jl `vsharp`, QSM.rs `VsharpParams`).
+        /// TSVD threshold on |1 − Ŝ_rmax| in (0, 1). Default: QSM.jl `vsharp`, QSM.rs `VsharpParams`.
         public var threshold = 0.05
         /// The literature defaults.
         public init() {}
         public static var schema: [ParameterSpec<Parameters>] {
-            [.real("maxRadius", \.maxRadius, in: .positive, "Largest SMV radius, mm. Default 18 mm (QSM.jl vsharp at 1 mm voxels)."),
-             .real("minRadius", \.minRadius, in: .positive, "Smallest SMV radius, mm (sets the erosion). Default 2 mm (QSM.jl vsharp at 1 mm voxels)."),
-             .real("radiusStep", \.radiusStep, in: .positive, "Step between radii, mm. Default 2 mm (QSM.jl vsharp at 1 mm voxels)."),
+            [.real("maxRadius", \.maxRadius, in: .positive, "Largest SMV radius, mm. Default: QSM.jl vsharp at 1 mm voxels."),
+             .real("minRadius", \.minRadius, in: .positive, "Smallest SMV radius, mm (sets the erosion). Default: QSM.jl vsharp at 1 mm voxels."),
+             .real("radiusStep", \.radiusStep, in: .positive, "Step between radii, mm. Default: QSM.jl vsharp at 1 mm voxels."),
              .real("threshold", \.threshold, in: .openUnit,
-                   "TSVD threshold on |1 − Ŝ| of the largest kernel. Default 0.05 (QSM.jl vsharp, QSM.rs VsharpParams).")]
+                   "TSVD threshold on |1 − Ŝ| of the largest kernel. Default: QSM.jl vsharp, QSM.rs VsharpParams.")]
         }
         public func relationProblem() -> (parameter: String, problem: String)? {
             if minRadius > maxRadius { return ("minRadius", "\(minRadius) mm exceeds maxRadius (\(maxRadius) mm)") }
@@ -55,19 +55,40 @@ public struct VSHARP: BackgroundRemoval {
         let radii = parameters.radii
         let domain = try SMVDomain(totalField: totalField, mask: mask, context: context, largestRadius: radii[0])
         let s = domain.spectral
-        let fieldSpectrum = s.forward(domain.field)
-        var g = [Float](repeating: 0, count: s.count)
+        var fieldSpectrum = [Complex<Float>](repeating: .zero, count: s.halfCount)
+        s.forward(domain.field, into: &fieldSpectrum)
+        var scratch = [Complex<Float>](repeating: .zero, count: s.halfCount)
+        var ball = [Float](repeating: 0, count: s.count)
+        var smoothedMask = ball, filtered = ball, g = ball
         var assigned = [Bool](repeating: false, count: s.count)
+        var kernel = [Float](repeating: 0, count: s.halfCount)
+        var second = scratch
         var largestHighPass: [Float] = []
         for (index, radius) in radii.enumerated() {
-            let kernel = try domain.kernel(radius: radius, parameter: index == 0 ? "bgremove.maxRadius" : "bgremove.minRadius")
-            let eroded = kernel.erode(maskSpectrum: domain.maskSpectrum, spectral: s)
-            let highPass = kernel.highPass
-            let filtered = s.inverse(fieldSpectrum, times: highPass)
-            for i in 0..<g.count where eroded[i] && !assigned[i] { g[i] = filtered[i]; assigned[i] = true }
-            if index == 0 { largestHighPass = highPass }
+            let ballCount = try SMVKernel.build(radius: radius, voxelSize: domain.grid.voxelSize, spectral: s, ball: &ball,
+                                                scratch: &scratch, into: &kernel,
+                                                parameter: index == 0 ? "bgremove.maxRadius" : "bgremove.minRadius")
+            // One pass over the spectrum: K·F[M] for the erosion, (1 − K)·F[Δb] for the high-pass.
+            VoxelLoop.multiply(domain.maskSpectrum, by: kernel, into: &scratch,
+                               and: fieldSpectrum, byOneMinus: &second, scale: s.normalization)
+            s.rawInverse(&scratch, into: &smoothedMask)
+            s.rawInverse(&second, into: &filtered)
+            // Voxels of erode(M, r) not yet assigned take this radius's high-pass value.
+            let cut = 1 - 0.5 / Float(ballCount)
+            smoothedMask.withUnsafeBufferPointer { mb in filtered.withUnsafeBufferPointer { fb in
+                g.withUnsafeMutableBufferPointer { gb in assigned.withUnsafeMutableBufferPointer { ab in
+                    let mp = ReadPointer(mb.baseAddress!), fp = ReadPointer(fb.baseAddress!)
+                    let gp = SendablePointer(gb.baseAddress!), ap = SendablePointer(ab.baseAddress!)
+                    parallelFor(0..<gb.count) { r in
+                        for i in r where mp[i] > cut && !ap[i] { gp[i] = fp[i]; ap[i] = true }
+                    }
+                } }
+            } }
+            if index == 0 { largestHighPass = VoxelLoop.generate(count: kernel.count) { [kernel] in 1 - kernel[$0] } }
         }
-        let local = s.filter(g, kernel: truncatedInverse(largestHighPass, threshold: parameters.threshold))
+        s.filter(g, kernel: truncatedInverse(largestHighPass, threshold: parameters.threshold), scratch: &scratch,
+                 into: &filtered)
+        let local = filtered
         return try domain.result(field: local, valid: assigned, stage: "bgremove.minRadius")
     }
 }

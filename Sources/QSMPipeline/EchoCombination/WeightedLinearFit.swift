@@ -19,15 +19,15 @@ public struct WeightedLinearFit: EchoCombination {
 
     /// The fit's parameters.
     public struct Parameters: MethodParameters {
-        /// Fit φ0 per voxel (true) or assume it was removed (false). Default true (QSM.rs
-        /// `LinearFitParams.estimate_offset`, QSM.jl `phase_offset = true`).
+        /// Fit φ0 per voxel (true) or assume it was removed (false). Default: QSM.rs
+        /// `LinearFitParams.estimate_offset`, QSM.jl `phase_offset = true`.
         public var estimateOffset = true
-        /// Echo weights. Default magnitude-squared, the inverse-variance weights of QSM.md §4.1.
+        /// Echo weights. Default: the inverse-variance weights of QSM.md §4.1.
         public var weighting = Weighting.magnitudeSquared
         /// The literature defaults.
         public init() {}
         public static var schema: [ParameterSpec<Parameters>] {
-            [.flag("estimateOffset", \.estimateOffset, "Fit the phase offset φ0 per voxel. Default true (QSM.rs LinearFitParams, QSM.jl)."),
+            [.flag("estimateOffset", \.estimateOffset, "Fit the phase offset φ0 per voxel. Default: QSM.rs LinearFitParams, QSM.jl."),
              .choice("weighting", \.weighting, "Echo weights; magnitude-squared = inverse variance (QSM.md §4.1, default).")]
         }
     }

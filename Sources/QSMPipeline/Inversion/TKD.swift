@@ -16,7 +16,7 @@ public struct TKD: DipoleInversion {
         public init() {}
         public static var schema: [ParameterSpec<Parameters>] {
             [.real("threshold", \.threshold, in: Interval(0, 2.0 / 3, lowerClosed: false, upperClosed: false, text: "(0, 2/3)"),
-                   "Threshold δ on |D(k)|; |D| ≤ δ is replaced by sign(D)/δ. Default 0.15 (QSM.jl tkd, QSM.rs TkdParams).")]
+                   "Threshold δ on |D(k)|; |D| ≤ δ is replaced by sign(D)/δ. Default: QSM.jl tkd, QSM.rs TkdParams.")]
         }
     }
 
@@ -34,16 +34,19 @@ public struct TKD: DipoleInversion {
         try InputCheck.field(localField, mask: mask, name: "local field")
         let grid = localField.grid
         let delta = parameters.threshold
-        var inverse = DipoleKernel.halfSpectrum(shape: grid.shape, voxelSize: grid.voxelSize,
-                                                b0Direction: context.b0Direction,
-                                                dc: context.conventions.dipoleDC, as: Double.self)
-            .map { d -> Float in Float(abs(d) > delta ? 1 / d : (d < 0 ? -1 : 1) / delta) }
+        let dipole = DipoleSpectrum.halfSpectrum(shape: grid.shape, voxelSize: grid.voxelSize,
+                                                 b0Direction: context.b0Direction, dc: context.conventions.dipoleDC)
+        let inverse = VoxelLoop.generate(count: dipole.count) { i in
+            let d = Double(dipole[i])
+            return Float(abs(d) > delta ? 1 / d : (d < 0 ? -1 : 1) / delta)
+        }
         let spectral = try Spectral(shape: grid.shape)
-        var spectrum = spectral.forward(localField.masked(by: mask).voxels)
-        VoxelLoop.multiply(&spectrum, by: inverse)
-        inverse = []
-        var chi = spectral.inverse(consuming: &spectrum)
-        for i in 0..<chi.count where !mask.voxels[i] { chi[i] = 0 }
+        let inside = mask.voxels, field = localField.voxels
+        var chi = VoxelLoop.generate(count: grid.count) { inside[$0] ? field[$0] : 0 }
+        var spectrum = spectral.forward(chi)
+        VoxelLoop.multiply(&spectrum, by: inverse, scale: spectral.normalization)
+        spectral.rawInverse(&spectrum, into: &chi)
+        VoxelLoop.update(&chi) { i, v in inside[i] ? v : 0 }
         return try Volume(grid: grid, voxels: chi)
     }
 }

@@ -14,15 +14,16 @@ struct SMVKernel: Sendable {
     /// Ball radius in voxels along each axis, rounded up.
     let reach: SIMD3<Int>
 
-    /// The ball of `radius` mm on `spectral`'s grid; throws (naming `parameter`) if it is one voxel
-    /// or does not fit in the grid.
-    init(radius: Double, voxelSize: SIMD3<Double>, spectral: Spectral, parameter: String) throws(QSMError) {
+    /// Writes Ŝ_r of the ball of `radius` mm into `spectrum` and returns |B_r|; throws (naming
+    /// `parameter`) if the ball is one voxel or does not fit in the grid. `ball` must be all zeros
+    /// and is returned so; `scratch` is overwritten. No allocation beyond the offset list.
+    static func build(radius: Double, voxelSize: SIMD3<Double>, spectral: Spectral, ball: inout [Float],
+                      scratch: inout [Complex<Float>], into spectrum: inout [Float], parameter: String) throws(QSMError) -> Int {
         let reach = Self.reach(radius: radius, voxelSize: voxelSize)
         let shape = spectral.shape
         guard all(2 &* reach &+ 1 .<= shape) else {
             throw .invalidParameter(parameter, "radius \(radius) mm does not fit in the \(shape.x)×\(shape.y)×\(shape.z) grid")
         }
-        var ball = [Float](repeating: 0, count: spectral.count)
         var offsets: [Int] = []
         for dz in -reach.z...reach.z {
             for dy in -reach.y...reach.y {
@@ -38,9 +39,24 @@ struct SMVKernel: Sendable {
             throw .invalidParameter(parameter, "radius \(radius) mm is smaller than one voxel (\(voxelSize.min()) mm)")
         }
         for o in offsets { ball[o] = 1 / Float(offsets.count) }
-        spectrum = spectral.forward(ball).map(\.real)
-        voxelCount = offsets.count
-        self.reach = reach
+        spectral.forward(ball, into: &scratch)
+        for o in offsets { ball[o] = 0 }
+        scratch.withUnsafeBufferPointer { b in spectrum.withUnsafeMutableBufferPointer { sb in
+            let p = ReadPointer(b.baseAddress!), sp = SendablePointer(sb.baseAddress!)
+            parallelFor(0..<sb.count) { r in for i in r { sp[i] = p[i].real } }
+        } }
+        return offsets.count
+    }
+
+    /// The ball of `radius` mm (allocating its own buffers).
+    init(radius: Double, voxelSize: SIMD3<Double>, spectral: Spectral, parameter: String) throws(QSMError) {
+        var ball = [Float](repeating: 0, count: spectral.count)
+        var scratch = [Complex<Float>](repeating: .zero, count: spectral.halfCount)
+        var spectrum = [Float](repeating: 0, count: spectral.halfCount)
+        voxelCount = try Self.build(radius: radius, voxelSize: voxelSize, spectral: spectral, ball: &ball,
+                                    scratch: &scratch, into: &spectrum, parameter: parameter)
+        self.spectrum = spectrum
+        reach = Self.reach(radius: radius, voxelSize: voxelSize)
     }
 
     /// Ball reach in voxels per axis for `radius` mm.
@@ -49,7 +65,15 @@ struct SMVKernel: Sendable {
     }
 
     /// 1 − Ŝ_r: the symbol of δ − s_r, the SHARP high-pass.
-    var highPass: [Float] { spectrum.map { 1 - $0 } }
+    var highPass: [Float] {
+        spectrum.withUnsafeBufferPointer { b in
+            let p = ReadPointer(b.baseAddress!)
+            return VoxelLoop.generate(count: b.count) { 1 - p[$0] }
+        }
+    }
+
+    /// The cut on (s_r ⊛ M) that separates "whole ball inside" from "one voxel outside".
+    var erosionCut: Float { 1 - 0.5 / Float(voxelCount) }
 
     /// The mask eroded by the ball: voxels whose whole ball lies in the mask (1 inverse FFT).
     ///

@@ -20,21 +20,21 @@ public struct ThresholdMask: MaskingMethod {
 
     /// The mask's parameters.
     public struct Parameters: MethodParameters {
-        /// Threshold rule. Default otsu (QSM.rs `MaskingConfig` thresholds with Otsu).
+        /// Threshold rule. Default: QSM.rs `MaskingConfig` thresholds with Otsu.
         public var rule = ThresholdRule.otsu
-        /// Fraction of the 2–98 % robust range for the percentile rule, in (0, 1). Default 0.1 (BET, Smith 2002).
+        /// Fraction of the 2–98 % robust range for the percentile rule, in (0, 1). Default: BET, Smith 2002.
         public var fraction = 0.1
-        /// Fill enclosed holes. Default true (QSM.rs `FillHoles`).
+        /// Fill enclosed holes. Default: QSM.rs `FillHoles`.
         public var fillHoles = true
-        /// 6-connected erosions after filling, ≥ 0. Default 1 (QSM.rs `Erode{1}`).
+        /// 6-connected erosions after filling, ≥ 0. Default: QSM.rs `Erode{1}`.
         public var erosions = 1
         /// The literature defaults.
         public init() {}
         public static var schema: [ParameterSpec<Parameters>] {
             [.choice("rule", \.rule, "Threshold rule: otsu (default; QSM.rs MaskingConfig) or percentile (BET robust threshold)."),
-             .real("fraction", \.fraction, in: .openUnit, "Fraction of the 2–98 % range for the percentile rule. Default 0.1 (Smith 2002)."),
-             .flag("fillHoles", \.fillHoles, "Fill enclosed holes. Default true (QSM.rs FillHoles)."),
-             .integer("erosions", \.erosions, in: 0...100, "6-connected erosions after filling. Default 1 (QSM.rs Erode{1}).")]
+             .real("fraction", \.fraction, in: .openUnit, "Fraction of the 2–98 % range for the percentile rule. Default: Smith 2002."),
+             .flag("fillHoles", \.fillHoles, "Fill enclosed holes. Default: QSM.rs FillHoles."),
+             .integer("erosions", \.erosions, in: 0...100, "6-connected erosions after filling. Default: QSM.rs Erode{1}.")]
         }
     }
 
@@ -48,13 +48,13 @@ public struct ThresholdMask: MaskingMethod {
     /// The mask on the magnitude's grid (first frame used).
     public func apply(magnitude: Volume<Float>, context: StageContext) throws(QSMError) -> Mask {
         try validateParameters()
-        let values = magnitude.frame(0).voxels
-        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+        let values = magnitude.frames == 1 ? magnitude.voxels : magnitude.frame(0).voxels
+        if !values.withUnsafeBufferPointer({ VoxelLoop.allFinite($0) }), let bad = values.firstIndex(where: { !$0.isFinite }) {
             throw .invalidFile("magnitude", "non-finite value at voxel index \(bad)")
         }
         let threshold = parameters.rule == .otsu ? Self.otsuThreshold(values)
             : Self.percentileThreshold(values, fraction: Float(parameters.fraction))
-        var mask = values.map { $0 > threshold }
+        var mask = VoxelLoop.generateFlags(count: values.count) { values[$0] > threshold }
         guard mask.contains(true) else { throw .invalidFile("magnitude", "no voxel is above the threshold \(threshold)") }
         let shape = magnitude.grid.shape
         if parameters.fillHoles { mask = Morphology.fillHoles(mask, shape: shape) }
@@ -67,11 +67,38 @@ public struct ThresholdMask: MaskingMethod {
 
     /// Otsu's threshold on a 256-bin histogram between the minimum and maximum.
     static func otsuThreshold(_ values: [Float]) -> Float {
-        guard let lo = values.min(), let hi = values.max(), hi > lo else { return values.first ?? 0 }
         let bins = 256
-        var histogram = [Double](repeating: 0, count: bins)
+        // Extremes and histogram in fixed chunks (parallel, same result on any thread count).
+        let chunks = max(1, min(64, values.count / 65536))
+        var lows = [Float](repeating: .infinity, count: chunks), highs = [Float](repeating: -.infinity, count: chunks)
+        lows.withUnsafeMutableBufferPointer { lb in highs.withUnsafeMutableBufferPointer { hb in
+            let lp = SendablePointer(lb.baseAddress!), hp = SendablePointer(hb.baseAddress!)
+            parallelFor(0..<chunks) { cs in
+                for c in cs {
+                    var lo = Float.infinity, hi = -Float.infinity
+                    for i in values.count * c / chunks..<values.count * (c + 1) / chunks {
+                        lo = min(lo, values[i]); hi = max(hi, values[i])
+                    }
+                    lp[c] = lo; hp[c] = hi
+                }
+            }
+        } }
+        let lo = lows.min()!, hi = highs.max()!
+        guard hi > lo else { return values.first ?? 0 }
         let scale = Float(bins) / (hi - lo)
-        for v in values { histogram[min(bins - 1, Int((v - lo) * scale))] += 1 }
+        var partial = [Double](repeating: 0, count: chunks * bins)
+        partial.withUnsafeMutableBufferPointer { pb in
+            let pp = SendablePointer(pb.baseAddress!)
+            parallelFor(0..<chunks) { cs in
+                for c in cs {
+                    for i in values.count * c / chunks..<values.count * (c + 1) / chunks {
+                        pp[c * bins + min(bins - 1, Int((values[i] - lo) * scale))] += 1
+                    }
+                }
+            }
+        }
+        var histogram = [Double](repeating: 0, count: bins)
+        for c in 0..<chunks { for b in 0..<bins { histogram[b] += partial[c * bins + b] } }
         let total = Double(values.count)
         var sumAll = 0.0
         for b in 0..<bins { sumAll += Double(b) * histogram[b] }

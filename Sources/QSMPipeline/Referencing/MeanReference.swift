@@ -44,9 +44,14 @@ public struct MeanReference: Referencing {
                 throw .invalidParameter("reference.label", "no voxel of label \(parameters.label) lies inside the mask")
             }
         }
-        let mean = Float(susceptibility.mean(in: region))
-        var out = susceptibility
-        for i in 0..<out.voxels.count { out.voxels[i] = mask.voxels[i] ? out.voxels[i] - mean : 0 }
-        return out
+        let inRegion = region.voxels, inside = mask.voxels, values = susceptibility.voxels
+        let sum = VoxelLoop.chunkedSum(count: values.count) { r in
+            var s = 0.0
+            for i in r where inRegion[i] { s += Double(values[i]) }
+            return s
+        }
+        let mean = Float(sum / Double(region.insideCount))
+        return try Volume(grid: susceptibility.grid,
+                          voxels: VoxelLoop.generate(count: values.count) { inside[$0] ? values[$0] - mean : 0 })
     }
 }

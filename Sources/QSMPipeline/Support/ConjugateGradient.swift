@@ -12,16 +12,18 @@ enum ConjugateGradient {
         var relativeResidual: Double
     }
 
+    /// `apply(p, &q)` must set q ← A·p (q has b's count; its old contents are garbage).
     static func solve(rhs b: [Float], tolerance: Double, maxIterations: Int,
-                      operator apply: ([Float]) -> [Float]) -> Outcome {
+                      operator apply: ([Float], inout [Float]) -> Void) -> Outcome {
         var x = [Float](repeating: 0, count: b.count)
         var r = b, p = b
         let bNorm = VoxelLoop.dot(b, b).squareRoot()
         guard bNorm > 0 else { return Outcome(solution: x, iterations: 0, relativeResidual: 0) }
         var rr = bNorm * bNorm
         var iterations = 0
+        var q = x
         while iterations < maxIterations, rr.squareRoot() > tolerance * bNorm {
-            let q = apply(p)
+            apply(p, &q)
             let pq = VoxelLoop.dot(p, q)
             guard pq > 0 else { break }              // p is in the null space: nothing left to gain
             let alpha = Float(rr / pq)

@@ -6,38 +6,67 @@ enum Morphology {
     static func erode(_ mask: [Bool], shape n: SIMD3<Int>, times: Int) -> [Bool] {
         var current = mask
         for _ in 0..<times {
-            var next = current
-            for z in 0..<n.z { for y in 0..<n.y { for x in 0..<n.x {
-                let i = x + n.x * (y + n.y * z)
-                guard current[i] else { continue }
-                if x == 0 || y == 0 || z == 0 || x == n.x - 1 || y == n.y - 1 || z == n.z - 1
-                    || !current[i - 1] || !current[i + 1] || !current[i - n.x] || !current[i + n.x]
-                    || !current[i - n.x * n.y] || !current[i + n.x * n.y] { next[i] = false }
-            } } }
+            let source = current
+            var next = [Bool](repeating: false, count: source.count)
+            next.withUnsafeMutableBufferPointer { nb in
+                source.withUnsafeBufferPointer { sb in
+                    let np = SendablePointer(nb.baseAddress!), sp = ReadPointer(sb.baseAddress!)
+                    let sz = n.x * n.y
+                    parallelFor(1..<max(1, n.z - 1)) { zs in
+                        for z in zs { for y in 1..<max(1, n.y - 1) {
+                            let row = n.x * (y + n.y * z)
+                            for i in row + 1..<row + max(1, n.x - 1) where sp[i] {
+                                np[i] = sp[i - 1] && sp[i + 1] && sp[i - n.x] && sp[i + n.x] && sp[i - sz] && sp[i + sz]
+                            }
+                        } }
+                    }
+                }
+            }
             current = next
         }
         return current
     }
 
     /// Fills background components that do not touch the array faces (6-connected flood fill).
+    ///
+    /// The flood runs inside the mask's bounding box grown by one voxel: everything outside that
+    /// box is background connected to the faces, and the grown box's own faces are background too.
     static func fillHoles(_ mask: [Bool], shape n: SIMD3<Int>) -> [Bool] {
+        var lo = n, hi = SIMD3<Int>(repeating: -1)
+        for z in 0..<n.z { for y in 0..<n.y {
+            let row = n.x * (y + n.y * z)
+            for x in 0..<n.x where mask[row + x] {
+                lo = pointwiseMin(lo, SIMD3(x, y, z)); hi = pointwiseMax(hi, SIMD3(x, y, z))
+            }
+        } }
+        guard hi.x >= 0 else { return mask }
+        lo = pointwiseMax(lo &- 1, .zero)
+        hi = pointwiseMin(hi &+ 1, n &- 1)
         var outside = [Bool](repeating: false, count: mask.count)
-        var stack: [Int] = []
-        func seed(_ i: Int) { if !mask[i] && !outside[i] { outside[i] = true; stack.append(i) } }
-        for z in 0..<n.z { for y in 0..<n.y { for x in 0..<n.x
-            where x == 0 || y == 0 || z == 0 || x == n.x - 1 || y == n.y - 1 || z == n.z - 1 {
-            seed(x + n.x * (y + n.y * z))
+        var stack: [Int32] = []
+        stack.reserveCapacity(1 << 16)
+        for z in lo.z...hi.z { for y in lo.y...hi.y { for x in lo.x...hi.x
+            where x == lo.x || y == lo.y || z == lo.z || x == hi.x || y == hi.y || z == hi.z {
+            let i = x + n.x * (y + n.y * z)
+            if !mask[i] && !outside[i] { outside[i] = true; stack.append(Int32(i)) }
         } } }
         let sz = n.x * n.y
-        while let i = stack.popLast() {
+        while let top = stack.popLast() {
+            let i = Int(top)
             let x = i % n.x, y = (i / n.x) % n.y, z = i / sz
-            if x > 0 { seed(i - 1) }
-            if x < n.x - 1 { seed(i + 1) }
-            if y > 0 { seed(i - n.x) }
-            if y < n.y - 1 { seed(i + n.x) }
-            if z > 0 { seed(i - sz) }
-            if z < n.z - 1 { seed(i + sz) }
+            if x > lo.x, !mask[i - 1], !outside[i - 1] { outside[i - 1] = true; stack.append(Int32(i - 1)) }
+            if x < hi.x, !mask[i + 1], !outside[i + 1] { outside[i + 1] = true; stack.append(Int32(i + 1)) }
+            if y > lo.y, !mask[i - n.x], !outside[i - n.x] { outside[i - n.x] = true; stack.append(Int32(i - n.x)) }
+            if y < hi.y, !mask[i + n.x], !outside[i + n.x] { outside[i + n.x] = true; stack.append(Int32(i + n.x)) }
+            if z > lo.z, !mask[i - sz], !outside[i - sz] { outside[i - sz] = true; stack.append(Int32(i - sz)) }
+            if z < hi.z, !mask[i + sz], !outside[i + sz] { outside[i + sz] = true; stack.append(Int32(i + sz)) }
         }
-        return outside.map { !$0 }
+        // Inside the box: mask or enclosed background; outside the box: unchanged (background).
+        var filled = mask
+        for z in lo.z...hi.z { for y in lo.y...hi.y {
+            let row = n.x * (y + n.y * z)
+            for x in lo.x...hi.x where !outside[row + x] { filled[row + x] = true }
+        } }
+        return filled
     }
 }

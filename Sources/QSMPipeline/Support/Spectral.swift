@@ -20,41 +20,167 @@ struct Spectral: Sendable {
     }
 
     /// F⁻¹[s] (normalised); `s` is consumed.
-    func inverse(consuming s: inout [Complex<Float>]) -> [Float] {
+    func inverse(consuming s: inout [Complex<Float>], normalized: Bool = true) -> [Float] {
         var out = [Float](repeating: 0, count: count)
-        s.withUnsafeMutableBufferPointer { i in out.withUnsafeMutableBufferPointer { fft.inverse(i, into: $0) } }
+        s.withUnsafeMutableBufferPointer { i in
+            out.withUnsafeMutableBufferPointer { fft.inverse(i, into: $0, normalized: normalized) }
+        }
         return out
+    }
+
+    /// 1/N, folded into the spectral products so inverse transforms skip their own scaling pass.
+    var normalization: Float { 1 / Float(count) }
+
+    /// out ← F⁻¹[s] without the 1/N factor (the caller folded it into `s`).
+    func rawInverse(_ s: inout [Complex<Float>], into out: inout [Float]) {
+        s.withUnsafeMutableBufferPointer { i in
+            out.withUnsafeMutableBufferPointer { fft.inverse(i, into: $0, normalized: false) }
+        }
     }
 
     /// F⁻¹[K · s] for a real kernel K on the half spectrum; `s` is not modified.
     func inverse(_ s: [Complex<Float>], times kernel: [Float]) -> [Float] {
         var product = s
-        VoxelLoop.multiply(&product, by: kernel)
-        return inverse(consuming: &product)
+        VoxelLoop.multiply(&product, by: kernel, scale: normalization)
+        return inverse(consuming: &product, normalized: false)
     }
 
     /// F⁻¹[K · F[x]] for a real kernel K: a circular convolution with an even kernel (2 FFTs).
     func filter(_ x: [Float], kernel: [Float]) -> [Float] {
         var s = forward(x)
-        VoxelLoop.multiply(&s, by: kernel)
-        return inverse(consuming: &s)
+        VoxelLoop.multiply(&s, by: kernel, scale: normalization)
+        return inverse(consuming: &s, normalized: false)
+    }
+
+    // Allocation-free variants: a fresh 46 MB array at 256×256×176 costs page faults comparable to
+    // a third of an FFT, so loops keep their buffers (a Float and a Complex scratch per method).
+
+    /// s ← F[x].
+    func forward(_ x: [Float], into s: inout [Complex<Float>]) {
+        x.withUnsafeBufferPointer { i in s.withUnsafeMutableBufferPointer { fft.forward(i, into: $0) } }
+    }
+
+    /// out ← F⁻¹[K·s]; `scratch` (half-spectrum size) is overwritten, `s` is kept.
+    func inverse(_ s: [Complex<Float>], times kernel: [Float], scratch: inout [Complex<Float>], into out: inout [Float]) {
+        VoxelLoop.multiply(s, by: kernel, into: &scratch, scale: normalization)
+        rawInverse(&scratch, into: &out)
+    }
+
+    /// out ← F⁻¹[K·F[x]]; `scratch` is overwritten. `x` and `out` may not be the same array.
+    func filter(_ x: [Float], kernel: [Float], scratch: inout [Complex<Float>], into out: inout [Float]) {
+        forward(x, into: &scratch)
+        VoxelLoop.multiply(&scratch, by: kernel, scale: normalization)
+        rawInverse(&scratch, into: &out)
     }
 }
 
 /// Parallel elementwise loops over voxel arrays.
 enum VoxelLoop {
     /// s[i] ← s[i]·k[i].
-    static func multiply(_ s: inout [Complex<Float>], by kernel: [Float]) {
+    static func multiply(_ s: inout [Complex<Float>], by kernel: [Float], scale: Float = 1) {
         precondition(s.count == kernel.count)
         s.withUnsafeMutableBufferPointer { sb in
             kernel.withUnsafeBufferPointer { kb in
                 let sp = SendablePointer(sb.baseAddress!)
                 let kp = SendablePointer(UnsafeMutablePointer(mutating: kb.baseAddress!))
                 parallelFor(0..<sb.count) { r in
-                    for i in r { let k = kp[i]; sp[i] = Complex(sp[i].real * k, sp[i].imaginary * k) }
+                    for i in r { let k = kp[i] * scale; sp[i] = Complex(sp[i].real * k, sp[i].imaginary * k) }
                 }
             }
         }
+    }
+
+    /// out[i] ← s[i]·k[i].
+    static func multiply(_ s: [Complex<Float>], by kernel: [Float], into out: inout [Complex<Float>], scale: Float = 1) {
+        precondition(s.count == kernel.count && out.count == s.count)
+        out.withUnsafeMutableBufferPointer { ob in
+            s.withUnsafeBufferPointer { sb in
+                kernel.withUnsafeBufferPointer { kb in
+                    let op = SendablePointer(ob.baseAddress!), sp = ReadPointer(sb.baseAddress!)
+                    let kp = ReadPointer(kb.baseAddress!)
+                    parallelFor(0..<ob.count) { r in
+                        for i in r { let k = kp[i] * scale, v = sp[i]; op[i] = Complex(v.real * k, v.imaginary * k) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// out[i] ← a[i]·k[i] and outB[i] ← b[i]·(1 − k[i]) in one pass.
+    static func multiply(_ a: [Complex<Float>], by kernel: [Float], into out: inout [Complex<Float>],
+                         and b: [Complex<Float>], byOneMinus outB: inout [Complex<Float>], scale: Float = 1) {
+        precondition(a.count == kernel.count && b.count == kernel.count && out.count == a.count && outB.count == b.count)
+        out.withUnsafeMutableBufferPointer { ob in outB.withUnsafeMutableBufferPointer { obb in
+            a.withUnsafeBufferPointer { ab in b.withUnsafeBufferPointer { bb in
+                kernel.withUnsafeBufferPointer { kb in
+                    let op = SendablePointer(ob.baseAddress!), opb = SendablePointer(obb.baseAddress!)
+                    let ap = ReadPointer(ab.baseAddress!), bp = ReadPointer(bb.baseAddress!), kp = ReadPointer(kb.baseAddress!)
+                    parallelFor(0..<ob.count) { r in
+                        for i in r {
+                            let k = kp[i] * scale, h = (1 - kp[i]) * scale, u = ap[i], v = bp[i]
+                            op[i] = Complex(u.real * k, u.imaginary * k)
+                            opb[i] = Complex(v.real * h, v.imaginary * h)
+                        }
+                    }
+                }
+            } }
+        } }
+    }
+
+    /// s[i] ← s[i]·(1 − k[i]) in place.
+    static func multiply(_ s: inout [Complex<Float>], byOneMinus kernel: [Float], scale: Float = 1) {
+        precondition(s.count == kernel.count)
+        s.withUnsafeMutableBufferPointer { sb in
+            kernel.withUnsafeBufferPointer { kb in
+                let sp = SendablePointer(sb.baseAddress!), kp = ReadPointer(kb.baseAddress!)
+                parallelFor(0..<sb.count) { r in
+                    for i in r { let k = (1 - kp[i]) * scale; sp[i] = Complex(sp[i].real * k, sp[i].imaginary * k) }
+                }
+            }
+        }
+    }
+
+    /// out[i] ← s[i]·(1 − k[i]): the SMV high-pass applied on the fly.
+    static func multiply(_ s: [Complex<Float>], byOneMinus kernel: [Float], into out: inout [Complex<Float>], scale: Float = 1) {
+        precondition(s.count == kernel.count && out.count == s.count)
+        out.withUnsafeMutableBufferPointer { ob in
+            s.withUnsafeBufferPointer { sb in
+                kernel.withUnsafeBufferPointer { kb in
+                    let op = SendablePointer(ob.baseAddress!), sp = ReadPointer(sb.baseAddress!)
+                    let kp = ReadPointer(kb.baseAddress!)
+                    parallelFor(0..<ob.count) { r in
+                        for i in r { let k = (1 - kp[i]) * scale, v = sp[i]; op[i] = Complex(v.real * k, v.imaginary * k) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// a[i] ← body(i, a[i]) in parallel; `body` must only read shared state.
+    static func update(_ a: inout [Float], _ body: @Sendable (Int, Float) -> Float) {
+        a.withUnsafeMutableBufferPointer { ab in
+            let ap = SendablePointer(ab.baseAddress!)
+            parallelFor(0..<ab.count) { r in for i in r { ap[i] = body(i, ap[i]) } }
+        }
+    }
+
+    /// Booleans generated in parallel.
+    static func generateFlags(count: Int, _ body: @Sendable (Int) -> Bool) -> [Bool] {
+        var out = [Bool](repeating: false, count: count)
+        out.withUnsafeMutableBufferPointer { ob in
+            let op = SendablePointer(ob.baseAddress!)
+            parallelFor(0..<count) { r in for i in r { op[i] = body(i) } }
+        }
+        return out
+    }
+
+    /// Whether every value is finite (parallel).
+    static func allFinite(_ a: UnsafeBufferPointer<Float>) -> Bool {
+        let p = ReadPointer(a.baseAddress!)
+        return chunkedSum(count: a.count) { r in
+            for i in r where !p[i].isFinite { return 1 }
+            return 0
+        } == 0
     }
 
     /// out[i] = body(i) for every i, in parallel; `body` must only read shared state.
@@ -111,6 +237,7 @@ extension Volume where Element == Bool {
 extension Volume where Element == Float {
     /// Throws if any voxel inside `mask` is NaN or infinite, naming `subject`.
     func requireFinite(in mask: Mask, _ subject: String) throws(QSMError) {
+        if withVoxels({ VoxelLoop.allFinite(UnsafeBufferPointer(rebasing: $0[0..<grid.count])) }) { return }
         for i in 0..<grid.count where mask.voxels[i] && !voxels[i].isFinite {
             let z = i / (grid.shape.x * grid.shape.y), y = (i / grid.shape.x) % grid.shape.y, x = i % grid.shape.x
             throw .invalidFile(subject, "non-finite value \(voxels[i]) at voxel (\(x), \(y), \(z)) inside the mask")

@@ -25,51 +25,95 @@ public struct LaplacianUnwrapping: PhaseUnwrapping {
     public func apply(wrappedPhase: Volume<Float>, magnitude: Volume<Float>?, mask: Mask,
                       context: StageContext) throws(QSMError) -> Volume<Float> {
         try wrappedPhase.grid.requireMatches(mask.grid, "phase", "mask")
-        guard mask.insideCount > 0 else { throw .mismatch("mask", "no voxel is inside the mask") }
-        let grid = wrappedPhase.grid
+        let insideCount = mask.insideCount
+        guard insideCount > 0 else { throw .mismatch("mask", "no voxel is inside the mask") }
+        let grid = wrappedPhase.grid, n = grid.count, echoes = wrappedPhase.frames
+        // The Poisson solve couples every voxel, so the phase must be finite everywhere, not only in the mask.
+        for e in 0..<echoes {
+            let finite = wrappedPhase.withVoxels { VoxelLoop.allFinite(UnsafeBufferPointer(rebasing: $0[e * n..<(e + 1) * n])) }
+            if !finite { try wrappedPhase.frame(e).requireFinite(in: Mask(grid: grid, repeating: true), "phase echo \(e + 1)") }
+        }
         let spectral = try Spectral(shape: grid.shape)
-        var eigenvalues = LaplacianEigenvalues.halfSpectrum(shape: grid.shape, voxelSize: grid.voxelSize)
-        eigenvalues = eigenvalues.map { $0 == 0 ? 0 : 1 / $0 }           // λ(0) := 0 drops the DC
-        var frames: [Volume<Float>] = []
-        for e in 0..<wrappedPhase.frames {
-            let phase = wrappedPhase.frame(e)
-            try phase.requireFinite(in: mask, "phase echo \(e + 1)")
-            var unwrapped = spectral.filter(Self.wrappedLaplacian(phase), kernel: eigenvalues)
-            // Congruence on average over the mask (circular mean of φ_w − φ_u).
-            var re = 0.0, im = 0.0
-            for i in 0..<grid.count where mask.voxels[i] {
-                let d = Double(phase.voxels[i] - unwrapped[i])
+        let eigenvalues = LaplacianEigenvalues.halfSpectrum(shape: grid.shape, voxelSize: grid.voxelSize)
+        let inverseEigenvalues = VoxelLoop.generate(count: eigenvalues.count) { eigenvalues[$0] == 0 ? 0 : 1 / eigenvalues[$0] }
+        let inside = mask.voxels
+        var output = [Float](repeating: 0, count: n * echoes)
+        var laplacian = [Float](repeating: 0, count: n), unwrapped = laplacian
+        var scratch = [Complex<Float>](repeating: .zero, count: spectral.halfCount)
+        for e in 0..<echoes {
+            wrappedPhase.withVoxels { phase in
+                laplacian.withUnsafeMutableBufferPointer { out in
+                    Self.wrappedLaplacian(ReadPointer(phase.baseAddress! + e * n), shape: grid.shape,
+                                          voxelSize: grid.voxelSize, into: SendablePointer(out.baseAddress!))
+                }
+            }
+            spectral.filter(laplacian, kernel: inverseEigenvalues, scratch: &scratch, into: &unwrapped)   // λ(0) := 0
+            let constant = wrappedPhase.withVoxels { phase in
+                Self.congruenceConstant(wrapped: ReadPointer(phase.baseAddress! + e * n), unwrapped: unwrapped,
+                                        inside: inside, insideCount: insideCount)
+            }
+            output.withUnsafeMutableBufferPointer { ob in
+                unwrapped.withUnsafeBufferPointer { ub in
+                    let op = SendablePointer(ob.baseAddress! + e * n), up = ReadPointer(ub.baseAddress!)
+                    parallelFor(0..<n) { r in for i in r { op[i] = inside[i] ? up[i] + constant : 0 } }
+                }
+            }
+        }
+        return try Volume(grid: grid, frames: echoes, voxels: output)
+    }
+
+    /// The constant c making φ_u + c congruent with φ_w on average over the mask: a circular mean of
+    /// φ_w − φ_u on every 61st mask voxel gives c0, then c = c0 + mean_M wrap(φ_w − φ_u − c0), which
+    /// equals the circular mean when the spread is well below π and needs no trigonometry per voxel.
+    static func congruenceConstant(wrapped: ReadPointer<Float>, unwrapped: [Float], inside: [Bool],
+                                   insideCount: Int) -> Float {
+        var re = 0.0, im = 0.0, seen = 0
+        for i in 0..<inside.count where inside[i] {
+            if seen % 61 == 0 {
+                let d = Double(wrapped[i] - unwrapped[i])
                 re += Double.cos(d); im += Double.sin(d)
             }
-            let constant = Float(Double.atan2(y: im, x: re))
-            for i in 0..<grid.count { unwrapped[i] = mask.voxels[i] ? unwrapped[i] + constant : 0 }
-            frames.append(try Volume(grid: grid, voxels: unwrapped))
+            seen += 1
+            if seen > 61 * 4096 { break }
         }
-        return try Volume.stacking(frames)
+        let c0 = Float(Double.atan2(y: im, x: re))
+        let sum = unwrapped.withUnsafeBufferPointer { ub in
+            let up = ReadPointer(ub.baseAddress!)
+            return VoxelLoop.chunkedSum(count: inside.count) { r in
+                var s = 0.0
+                for i in r where inside[i] { s += Double(wrapPhase(wrapped[i] - up[i] - c0)) }
+                return s
+            }
+        }
+        return c0 + Float(sum / Double(insideCount))
     }
 
-    /// Σ_axes (wrap(φ[i+e]−φ[i]) − wrap(φ[i]−φ[i−e]))/Δ², periodic neighbours.
-    static func wrappedLaplacian(_ phase: Volume<Float>) -> [Float] {
-        let n = phase.grid.shape
-        let w = (1 / (phase.grid.voxelSize * phase.grid.voxelSize)).map { Float($0) }
-        return phase.withVoxels { buffer in
-            let p = ReadPointer(buffer.baseAddress!)
-            return VoxelLoop.generate(count: phase.grid.count) { i in
-                let x = i % n.x, y = (i / n.x) % n.y, z = i / (n.x * n.y)
-                let c = p[i]
-                let xm = i + (x == 0 ? n.x - 1 : -1), xp = i + (x == n.x - 1 ? 1 - n.x : 1)
-                let ym = i + (y == 0 ? n.x * (n.y - 1) : -n.x), yp = i + (y == n.y - 1 ? -n.x * (n.y - 1) : n.x)
-                let sz = n.x * n.y
-                let zm = i + (z == 0 ? sz * (n.z - 1) : -sz), zp = i + (z == n.z - 1 ? -sz * (n.z - 1) : sz)
-                let lx = wrapPhase(p[xp] - c) - wrapPhase(c - p[xm])
-                let ly = wrapPhase(p[yp] - c) - wrapPhase(c - p[ym])
-                let lz = wrapPhase(p[zp] - c) - wrapPhase(c - p[zm])
-                return w.x * lx + w.y * ly + w.z * lz
+    /// out ← Σ_axes (wrap(φ[i+e]−φ[i]) − wrap(φ[i]−φ[i−e]))/Δ², periodic neighbours, parallel over z.
+    static func wrappedLaplacian(_ p: ReadPointer<Float>, shape n: SIMD3<Int>, voxelSize: SIMD3<Double>,
+                                 into out: SendablePointer<Float>) {
+        let wx = Float(1 / (voxelSize.x * voxelSize.x)), wy = Float(1 / (voxelSize.y * voxelSize.y))
+        let wz = Float(1 / (voxelSize.z * voxelSize.z))
+        parallelFor(0..<n.z) { zs in
+            for z in zs {
+                let zm = z == 0 ? n.z - 1 : z - 1, zp = z == n.z - 1 ? 0 : z + 1
+                for y in 0..<n.y {
+                    let ym = y == 0 ? n.y - 1 : y - 1, yp = y == n.y - 1 ? 0 : y + 1
+                    let row = n.x * (y + n.y * z)
+                    let rowYm = n.x * (ym + n.y * z), rowYp = n.x * (yp + n.y * z)
+                    let rowZm = n.x * (y + n.y * zm), rowZp = n.x * (y + n.y * zp)
+                    // Interior x without wrap-around branches (vectorisable), then the two ends.
+                    @inline(__always) func at(_ x: Int, _ xm: Int, _ xp: Int) -> Float {
+                        let c = p[row + x]
+                        let lx = wrapDifference(p[row + xp] - c) - wrapDifference(c - p[row + xm])
+                        let ly = wrapDifference(p[rowYp + x] - c) - wrapDifference(c - p[rowYm + x])
+                        let lz = wrapDifference(p[rowZp + x] - c) - wrapDifference(c - p[rowZm + x])
+                        return wx * lx + wy * ly + wz * lz
+                    }
+                    if n.x > 2 { for x in 1..<n.x - 1 { out[row + x] = at(x, x - 1, x + 1) } }
+                    out[row] = at(0, n.x - 1, n.x > 1 ? 1 : 0)
+                    if n.x > 1 { out[row + n.x - 1] = at(n.x - 1, n.x - 2, 0) }
+                }
             }
         }
     }
-}
-
-extension SIMD3 where Scalar == Double {
-    func map(_ f: (Double) -> Float) -> SIMD3<Float> { SIMD3<Float>(f(x), f(y), f(z)) }
 }

@@ -21,27 +21,27 @@ import QSMCore
 public struct RegionGrowingUnwrapping: PhaseUnwrapping {
     /// The unwrapper's parameters.
     public struct Parameters: MethodParameters {
-        /// Echo unwrapped spatially (1-based), ≥ 1. Default 1 (ROMEO.jl `template = 1`).
+        /// Echo unwrapped spatially (1-based), ≥ 1. Default: ROMEO.jl `template = 1`.
         public var templateEcho = 1
-        /// Unwrap every echo spatially instead of temporally. Default false (ROMEO.jl `individual = false`).
+        /// Unwrap every echo spatially instead of temporally. Default: ROMEO.jl `individual = false`.
         public var individual = false
-        /// Use the phase-coherence weight. Default true (ROMEO.jl `:romeo` weights).
+        /// Use the phase-coherence weight. Default: ROMEO.jl `:romeo` weights.
         public var phaseCoherence = true
-        /// Use the phase-gradient-coherence weight (needs ≥ 2 echoes). Default true (ROMEO.jl `:romeo`).
+        /// Use the phase-gradient-coherence weight (needs ≥ 2 echoes). Default: ROMEO.jl `:romeo`.
         public var phaseGradientCoherence = true
-        /// Use the phase-linearity weight. Default true (ROMEO.jl `:romeo`).
+        /// Use the phase-linearity weight. Default: ROMEO.jl `:romeo`.
         public var phaseLinearity = true
-        /// Use the magnitude-coherence weight (needs magnitude). Default true (ROMEO.jl `:romeo`).
+        /// Use the magnitude-coherence weight (needs magnitude). Default: ROMEO.jl `:romeo`.
         public var magnitudeCoherence = true
         /// The ROMEO.jl defaults.
         public init() {}
         public static var schema: [ParameterSpec<Parameters>] {
-            [.integer("templateEcho", \.templateEcho, in: 1...1000, "Echo unwrapped spatially, 1-based. Default 1 (ROMEO.jl template)."),
-             .flag("individual", \.individual, "Unwrap each echo spatially. Default false (ROMEO.jl individual)."),
-             .flag("phaseCoherence", \.phaseCoherence, "Phase-coherence weight. Default true (ROMEO.jl :romeo)."),
-             .flag("phaseGradientCoherence", \.phaseGradientCoherence, "Phase-gradient-coherence weight. Default true (ROMEO.jl :romeo)."),
-             .flag("phaseLinearity", \.phaseLinearity, "Phase-linearity weight. Default true (ROMEO.jl :romeo)."),
-             .flag("magnitudeCoherence", \.magnitudeCoherence, "Magnitude-coherence weight. Default true (ROMEO.jl :romeo).")]
+            [.integer("templateEcho", \.templateEcho, in: 1...1000, "Echo unwrapped spatially, 1-based. Default: ROMEO.jl template."),
+             .flag("individual", \.individual, "Unwrap each echo spatially. Default: ROMEO.jl individual."),
+             .flag("phaseCoherence", \.phaseCoherence, "Phase-coherence weight. Default: ROMEO.jl :romeo."),
+             .flag("phaseGradientCoherence", \.phaseGradientCoherence, "Phase-gradient-coherence weight. Default: ROMEO.jl :romeo."),
+             .flag("phaseLinearity", \.phaseLinearity, "Phase-linearity weight. Default: ROMEO.jl :romeo."),
+             .flag("magnitudeCoherence", \.magnitudeCoherence, "Magnitude-coherence weight. Default: ROMEO.jl :romeo.")]
         }
     }
 
