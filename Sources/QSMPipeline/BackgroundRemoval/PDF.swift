@@ -48,8 +48,8 @@ public struct PDF: BackgroundRemoval {
         let inside = padding.pad(mask.voxels, fill: false)
         let maskVoxels = mask.voxels, values = totalField.voxels
         let b = padding.pad(VoxelLoop.generate(count: grid.count) { maskVoxels[$0] ? values[$0] : 0 }, fill: 0)
-        let dipole = DipoleSpectrum.halfSpectrum(shape: s.shape, voxelSize: grid.voxelSize,
-                                                 b0Direction: context.b0Direction, dc: context.conventions.dipoleDC)
+        let dipole = DipoleKernel.halfSpectrum(shape: s.shape, voxelSize: grid.voxelSize,
+                                                 b0Direction: context.b0Direction, dc: context.conventions.dipoleDC, as: Float.self)
         // A x = M·D⊛(M̄x); Aᵀ y = M̄·D⊛(M y): D is real and even, so F⁻¹ D F is symmetric.
         var scratch = [Complex<Float>](repeating: .zero, count: s.halfCount)
         let forward: ([Float], inout [Float]) -> Void = { x, y in     // x is zero inside M

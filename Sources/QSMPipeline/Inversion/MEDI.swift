@@ -125,8 +125,7 @@ public struct MEDI: IterativeInversion {
             for i in 0..<n { b[i] = -(wave[i] + lambda2 * b[i]) }
 
             // A·x = ∇ᵀ(V∇x) + 2λ·D(W²·Dx).
-            let step = ConjugateGradient.solve(rhs: b, tolerance: p.cgTolerance, maxIterations: p.cgMaxIterations) { x in
-                var out = [Float](repeating: 0, count: n)
+            let step = ConjugateGradient.solve(rhs: b, tolerance: p.cgTolerance, maxIterations: p.cgMaxIterations) { x, out in
                 grid.gradient(x, into: &gx, &gy, &gz)
                 for i in 0..<n { gx[i] *= vx[i]; gy[i] *= vy[i]; gz[i] *= vz[i] }
                 grid.gradientAdjoint(gx, gy, gz, into: &wave)
@@ -134,7 +133,6 @@ public struct MEDI: IterativeInversion {
                 for i in 0..<n { scratch[i] *= weight2[i] }
                 applyDipole(grid, scratch, into: &out, spectrum: &spectrum)
                 for i in 0..<n { out[i] = wave[i] + lambda2 * out[i] }
-                return out
             }.solution
             var change = 0.0, size = 0.0
             for i in 0..<n {

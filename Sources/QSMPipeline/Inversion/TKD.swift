@@ -34,8 +34,8 @@ public struct TKD: DipoleInversion {
         try InputCheck.field(localField, mask: mask, name: "local field")
         let grid = localField.grid
         let delta = parameters.threshold
-        let dipole = DipoleSpectrum.halfSpectrum(shape: grid.shape, voxelSize: grid.voxelSize,
-                                                 b0Direction: context.b0Direction, dc: context.conventions.dipoleDC)
+        let dipole = DipoleKernel.halfSpectrum(shape: grid.shape, voxelSize: grid.voxelSize,
+                                                 b0Direction: context.b0Direction, dc: context.conventions.dipoleDC, as: Float.self)
         let inverse = VoxelLoop.generate(count: dipole.count) { i in
             let d = Double(dipole[i])
             return Float(abs(d) > delta ? 1 / d : (d < 0 ? -1 : 1) / delta)
