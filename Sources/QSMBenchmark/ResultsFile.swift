@@ -122,6 +122,10 @@ public enum ResultsFile {
         return StoredVolumes(chi: chi, truth: truth, mask: mask.map { $0 != 0 })
     }
 
+    /// Keys of `headline`, in order.
+    public static let headlineKeys = ["nrmse", "nrmse_detrended", "rmse", "hfen", "ssim", "xsim", "cc", "nmi",
+                                      "dgm_slope", "coverage"]
+
     /// Headline metrics of `scores` as (key, value) in a fixed order.
     static func headline(_ scores: Scores) -> [(key: String, value: Double?)] {
         [("nrmse", scores.nrmse), ("nrmse_detrended", scores.nrmseDetrended), ("rmse", scores.rmse),

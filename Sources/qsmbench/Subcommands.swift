@@ -5,6 +5,7 @@ extension QSMBenchCommand {
     static let subcommandList: [any ParsableCommand.Type] = [
         BenchCommand.self,
         ReportCommand.self,
+        CompareCommand.self,
         BenchmarkCommand.self,
         InfoCommand.self,
         ConvertCommand.self,
