@@ -34,131 +34,21 @@ struct Field: Sendable {
     init(zeros shape: SIMD3<Int>) {
         self.init(shape: shape, values: [Double](repeating: 0, count: shape.x * shape.y * shape.z))
     }
-
-    /// Element-wise combination of two fields of one shape (parallel).
-    func combined(with other: Field, _ operation: @Sendable (Double, Double) -> Double) -> Field {
-        precondition(shape == other.shape)
-        var out = Field(zeros: shape)
-        values.withUnsafeBufferPointer { a in
-            other.values.withUnsafeBufferPointer { b in
-                out.values.withUnsafeMutableBufferPointer { o in
-                    let pa = SendablePointer(UnsafeMutablePointer(mutating: a.baseAddress!))
-                    let pb = SendablePointer(UnsafeMutablePointer(mutating: b.baseAddress!))
-                    let po = SendablePointer(o.baseAddress!)
-                    parallelFor(0..<count) { range in
-                        for i in range { po[i] = operation(pa[i], pb[i]) }
-                    }
-                }
-            }
-        }
-        return out
-    }
-
-    /// Element-wise transform (parallel).
-    func mapped(_ transform: @Sendable (Double) -> Double) -> Field {
-        var out = Field(zeros: shape)
-        values.withUnsafeBufferPointer { a in
-            out.values.withUnsafeMutableBufferPointer { o in
-                let pa = SendablePointer(UnsafeMutablePointer(mutating: a.baseAddress!))
-                let po = SendablePointer(o.baseAddress!)
-                parallelFor(0..<count) { range in
-                    for i in range { po[i] = transform(pa[i]) }
-                }
-            }
-        }
-        return out
-    }
-
-    /// Correlation with `weights` (odd length, centred) along `axis` (0 = x, 1 = y, 2 = z).
-    func correlated(axis: Int, weights: [Double], boundary: FilterBoundary) -> Field {
-        precondition(weights.count % 2 == 1 && (0...2).contains(axis))
-        let n = shape[axis]
-        let inner = axis == 0 ? 1 : (axis == 1 ? shape.x : shape.x * shape.y)
-        let outer = count / (n * inner)
-        var out = Field(zeros: shape)
-        guard count > 0 else { return out }
-        let taps = TapTable(length: n, weights: weights, boundary: boundary)
-        values.withUnsafeBufferPointer { input in
-            out.values.withUnsafeMutableBufferPointer { output in
-                let source = SendablePointer(UnsafeMutablePointer(mutating: input.baseAddress!))
-                let target = SendablePointer(output.baseAddress!)
-                if inner == 1 {
-                    Self.correlateLines(source, target, lineLength: n, lines: outer, weights: weights,
-                                        boundary: boundary, taps: taps)
-                } else {
-                    Self.correlateStrided(source, target, length: n, inner: inner, outer: outer, taps: taps)
-                }
-            }
-        }
-        return out
-    }
-
-    /// Separable correlation with the same 1-D kernel along x, y and z.
-    func correlated(weights: [Double], boundary: FilterBoundary) -> Field {
-        correlated(axis: 0, weights: weights, boundary: boundary)
-            .correlated(axis: 1, weights: weights, boundary: boundary)
-            .correlated(axis: 2, weights: weights, boundary: boundary)
-    }
-
-    /// Contiguous lines (x axis): copy each line into a padded buffer, then one vectorisable
-    /// multiply-add per tap.
-    private static func correlateLines(
-        _ source: SendablePointer<Double>, _ target: SendablePointer<Double>, lineLength n: Int,
-        lines: Int, weights: [Double], boundary: FilterBoundary, taps: TapTable
-    ) {
-        let radius = weights.count / 2
-        let padIndex = (0..<(n + 2 * radius)).map { mapIndex($0 - radius, n, boundary) }
-        let scale = taps.truncationScale
-        parallelFor(0..<lines) { range in
-            var padded = [Double](repeating: 0, count: n + 2 * radius)
-            padded.withUnsafeMutableBufferPointer { pad in
-                for line in range {
-                    let base = line * n
-                    for j in 0..<pad.count { pad[j] = padIndex[j].map { source[base + $0] } ?? 0 }
-                    let out = target.base + base
-                    for i in 0..<n { out[i] = 0 }
-                    for (k, w) in weights.enumerated() where w != 0 {
-                        let p = pad.baseAddress! + k
-                        for i in 0..<n { out[i] += w * p[i] }
-                    }
-                    if let scale { for i in 0..<n { out[i] *= scale[i] } }
-                }
-            }
-        }
-    }
-
-    /// Strided axes (y, z): each output line is a weighted sum of whole input lines of length
-    /// `inner`, so the innermost loop runs over contiguous memory.
-    private static func correlateStrided(
-        _ source: SendablePointer<Double>, _ target: SendablePointer<Double>, length n: Int,
-        inner: Int, outer: Int, taps: TapTable
-    ) {
-        parallelFor(0..<(outer * n)) { range in
-            for item in range {
-                let o = item / n, i = item % n
-                let out = target.base + (o * n + i) * inner
-                for j in 0..<inner { out[j] = 0 }
-                for (src, w) in taps.entries[i] {
-                    let p = source.base + (o * n + src) * inner
-                    for j in 0..<inner { out[j] += w * p[j] }
-                }
-            }
-        }
-    }
 }
 
 /// For each output position along one axis, the (source index, weight) pairs after the
 /// boundary rule.
-private struct TapTable: Sendable {
+struct TapTable: Sendable {
+    /// The kernel, centred.
+    var weights: [Double]
+    /// Per output position, the (source index, weight) pairs; `.truncated` weights are rescaled
+    /// by (kernel sum ÷ in-grid weight sum).
     var entries: [[(Int, Double)]]
-    /// Per-position factor for `.truncated` (original weight sum ÷ in-grid weight sum).
-    var truncationScale: [Double]?
 
     init(length n: Int, weights: [Double], boundary: FilterBoundary) {
         let radius = weights.count / 2
         let total = weights.reduce(0, +)
         var entries: [[(Int, Double)]] = []
-        var scales: [Double] = []
         for i in 0..<n {
             var row: [(Int, Double)] = []
             var inside = 0.0
@@ -168,12 +58,11 @@ private struct TapTable: Sendable {
                 inside += w
             }
             let scale = boundary == .truncated && inside != 0 ? total / inside : 1
-            scales.append(scale)
             if boundary == .truncated { row = row.map { ($0.0, $0.1 * scale) } }
             entries.append(row)
         }
+        self.weights = weights
         self.entries = entries
-        self.truncationScale = boundary == .truncated ? scales : nil
     }
 }
 
