@@ -20,18 +20,23 @@ public struct LinearFit: Equatable, Sendable {
 
     /// The fit of `y` on `x` (equal counts); nil when `.centred` and x is constant or empty.
     public init?(x: [Double], y: [Double], formula: Formula = .centred) {
+        self.init(x: x, minus: 0, y: y, minus: 0, formula: formula)
+    }
+
+    /// The fit of (y − yOffset) on (x − xOffset), without materialising the shifted values.
+    init?(x: [Double], minus xOffset: Double, y: [Double], minus yOffset: Double, formula: Formula) {
         precondition(x.count == y.count)
         let n = Double(x.count)
         guard x.count > 0 else { return nil }
         switch formula {
         case .centred:
             var sumX = 0.0, sumY = 0.0
-            for i in x.indices { sumX += x[i]; sumY += y[i] }
+            for i in x.indices { sumX += x[i] - xOffset; sumY += y[i] - yOffset }
             let meanX = sumX / n, meanY = sumY / n
             var sxy = 0.0, sxx = 0.0
             for i in x.indices {
-                let dx = x[i] - meanX
-                sxy += dx * (y[i] - meanY)
+                let dx = (x[i] - xOffset) - meanX
+                sxy += dx * ((y[i] - yOffset) - meanY)
                 sxx += dx * dx
             }
             guard sxx > 0 else { return nil }
@@ -40,7 +45,8 @@ public struct LinearFit: Equatable, Sendable {
         case .rawSums:
             var sumX = 0.0, sumY = 0.0, sumXX = 0.0, sumXY = 0.0
             for i in x.indices {
-                sumX += x[i]; sumY += y[i]; sumXX += x[i] * x[i]; sumXY += x[i] * y[i]
+                let xi = x[i] - xOffset, yi = y[i] - yOffset
+                sumX += xi; sumY += yi; sumXX += xi * xi; sumXY += xi * yi
             }
             let denominator = n * sumXX - sumX * sumX
             guard abs(denominator) >= 1e-30 else { slope = 0; intercept = 0; return }

@@ -99,9 +99,9 @@ public struct SSIM: Sendable {
         }
         let shape = a.shape, sliceCount = shape.x * shape.y
         let plan = FusedSeparableFilter(
-            shape: shape, boundary: filterBoundary, sourceCount: 5,
-            planes: (0..<5).map { [PlaneTerm(source: $0, x: weights, y: weights)] },
-            outputs: (0..<5).map { [OutputTerm(plane: $0, z: weights)] })
+            shape: shape, boundary: filterBoundary, sourceCount: 4,
+            planes: (0..<4).map { [PlaneTerm(source: $0, x: weights, y: weights)] },
+            outputs: (0..<4).map { [OutputTerm(plane: $0, z: weights)] })
         let c1 = c1, c2 = c2, averaging = averaging
         let result = a.values.withUnsafeBufferPointer { aBuffer in
             b.values.withUnsafeBufferPointer { bBuffer in
@@ -116,13 +116,13 @@ public struct SSIM: Sendable {
                             switch source {
                             case 0: slice[j] = x
                             case 1: slice[j] = y
-                            case 2: slice[j] = x * x
-                            case 3: slice[j] = y * y
+                            case 2: slice[j] = x * x + y * y
                             default: slice[j] = x * y
                             }
                         }
                     }, reduce: { z, offset, runLength, o in
-                        let muA = o[0], muB = o[1], aa = o[2], bb = o[3], ab = o[4]
+                        // Only σr² + σt² enters the formula, so E[a² + b²] is one filtered field.
+                        let muA = o[0], muB = o[1], squares = o[2], ab = o[3]
                         var border = 0, usesMask = true, requirePositive = false
                         switch averaging {
                         case .mask: break
@@ -141,9 +141,9 @@ public struct SSIM: Sendable {
                                 if x < border || x >= shape.x - border || y < border || y >= shape.y - border { continue }
                             }
                             let ma = muA[k], mb = muB[k]
-                            let varA = aa[k] - ma * ma, varB = bb[k] - mb * mb, cov = ab[k] - ma * mb
+                            let variances = squares[k] - ma * ma - mb * mb, cov = ab[k] - ma * mb
                             let numerator = (2 * ma * mb + c1) * (2 * cov + c2)
-                            let denominator = (ma * ma + mb * mb + c1) * (varA + varB + c2)
+                            let denominator = (ma * ma + mb * mb + c1) * (variances + c2)
                             if requirePositive && !(denominator > 0) { continue }
                             sum += numerator / denominator
                             count += 1
