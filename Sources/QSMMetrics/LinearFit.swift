@@ -18,7 +18,8 @@ public struct LinearFit: Equatable, Sendable {
     /// y at x = 0.
     public var intercept: Double
 
-    /// The fit of `y` on `x` (equal counts); nil when `.centred` and x is constant or empty.
+    /// The fit of `y` on `x` (equal counts); nil when `.centred` and x is constant (spread below
+    /// 1e-12 of its magnitude) or empty.
     public init?(x: [Double], y: [Double], formula: Formula = .centred) {
         self.init(x: x, minus: 0, y: y, minus: 0, formula: formula)
     }
@@ -30,8 +31,11 @@ public struct LinearFit: Equatable, Sendable {
         guard x.count > 0 else { return nil }
         switch formula {
         case .centred:
-            var sumX = 0.0, sumY = 0.0
-            for i in x.indices { sumX += x[i] - xOffset; sumY += y[i] - yOffset }
+            var sumX = 0.0, sumY = 0.0, squaresX = 0.0
+            for i in x.indices {
+                let xi = x[i] - xOffset
+                sumX += xi; sumY += y[i] - yOffset; squaresX += xi * xi
+            }
             let meanX = sumX / n, meanY = sumY / n
             var sxy = 0.0, sxx = 0.0
             for i in x.indices {
@@ -39,7 +43,8 @@ public struct LinearFit: Equatable, Sendable {
                 sxy += dx * ((y[i] - yOffset) - meanY)
                 sxx += dx * dx
             }
-            guard sxx > 0 else { return nil }
+            // A spread below 1e-12 of the values' magnitude is rounding noise: x is constant.
+            guard sxx > 1e-24 * squaresX, sxx > 0 else { return nil }
             slope = sxy / sxx
             intercept = meanY - slope * meanX
         case .rawSums:

@@ -5,7 +5,8 @@
 /// MRM 2021;86:1241–1255. doi:10.1002/mrm.28754.
 ///
 /// With r′ = r − mean(r), t′ = t − mean(t) over the scored voxels:
-/// demeaned = 100·‖r′ − t′‖/‖t′‖. Detrended removes a linear fit first; three published
+/// demeaned = 100·‖r′ − t′‖/‖t′‖. A constant truth (‖t′‖ ≤ 1e-12·‖t‖) leaves both undefined (nil),
+/// where qsm-ci would divide by rounding noise. Detrended removes a linear fit first; three published
 /// definitions disagree (shared reference QSM.md §9.2), so the variant is explicit.
 public enum NRMSE {
     /// Which linear detrending is applied before the error norm.
@@ -59,18 +60,20 @@ public enum NRMSE {
         return (recon.reduce(0, +) / n, truth.reduce(0, +) / n)
     }
 
-    /// 100·‖corrected(r′) − t′‖/‖t′‖; nil when ‖t′‖ < 1e-30.
+    /// 100·‖corrected(r′) − t′‖/‖t′‖; nil when ‖t′‖ < 1e-30 (qsm-ci's test) or ‖t′‖ ≤ 1e-12·‖t‖
+    /// (a constant truth, whose demeaned values are rounding noise).
     @inline(__always)
     private static func percent(_ recon: [Double], _ truth: [Double], _ meanR: Double, _ meanT: Double,
                                 _ corrected: (Double) -> Double) -> Double? {
-        var error = 0.0, reference = 0.0
+        var error = 0.0, reference = 0.0, magnitude = 0.0
         for i in recon.indices {
             let t = truth[i] - meanT
             let d = corrected(recon[i] - meanR) - t
             error += d * d
             reference += t * t
+            magnitude += truth[i] * truth[i]
         }
-        guard reference.squareRoot() >= 1e-30 else { return nil }
+        guard reference.squareRoot() >= 1e-30, reference > 1e-24 * magnitude else { return nil }
         return 100 * error.squareRoot() / reference.squareRoot()
     }
 }

@@ -124,8 +124,8 @@ public struct Scorer: Sendable {
             ("dgm", region(Segmentation.deepGreyMatterLabels)),
         ]
         for (name, members) in regions {
+            // An empty region (e.g. small nuclei removed by erosion) is reported with 0 voxels.
             let (r, t) = Self.gather(recon.values, truth.values, members)
-            guard !r.isEmpty else { continue }
             scores.regions[name] = .init(voxels: r.count, nrmseDemeaned: NRMSE.demeaned(recon: r, truth: t),
                                          nrmseDetrended: NRMSE.detrended(recon: r, truth: t, .inverseFit, formula: formula))
         }
@@ -145,6 +145,9 @@ public struct Scorer: Sendable {
 
     static func gather(_ recon: [Double], _ truth: [Double], _ selection: [Bool]) -> ([Double], [Double]) {
         var r: [Double] = [], t: [Double] = []
+        let count = selection.reduce(0) { $0 + ($1 ? 1 : 0) }
+        r.reserveCapacity(count)
+        t.reserveCapacity(count)
         for i in selection.indices where selection[i] { r.append(recon[i]); t.append(truth[i]) }
         return (r, t)
     }

@@ -51,7 +51,8 @@ public struct Scores: Codable, Sendable, Equatable {
     public var coverage: Double
     /// Voxels in the evaluation mask.
     public var maskVoxels: Int
-    /// Region errors: `whole_brain`, and with a segmentation `tissue`, `blood`, `dgm` (when non-empty).
+    /// Region errors: `whole_brain`, and with a segmentation `tissue`, `blood`, `dgm` (0 voxels and
+    /// null errors when a region is empty).
     public var regions: [String: RegionScores]
     /// Per-label χ statistics (empty without a segmentation).
     public var labels: [LabelStatistics]
