@@ -15,10 +15,14 @@ final class FFTCorrelation {
     private let fft: FFT<Double>
     private let real: UnsafeMutableBufferPointer<Double>
     private let spectrum: UnsafeMutableBufferPointer<Complex<Double>>
-    private let kernelSpectrum: UnsafeMutableBufferPointer<Complex<Double>>
+    private let kernelFactors: [([Complex<Double>], [Complex<Double>], [Complex<Double>])]
 
-    /// `kernel(dx, dy, dz)` for offsets in −radius…radius: output(i) = Σ kernel(k)·v(i + k).
-    init?(shape: SIMD3<Int>, radius: Int, boundary: FilterBoundary, kernel: (Int, Int, Int) -> Double) {
+    /// The kernel Σₜ fₜ(dx)·gₜ(dy)·hₜ(dz) (each factor on −radius…radius) plus `constant` on the
+    /// (2·radius + 1)³ cube: output(i) = Σₖ kernel(k)·v(i + k).
+    ///
+    /// The kernel's spectrum is built from the 1-D transforms of its factors (no 3-D kernel FFT).
+    init?(shape: SIMD3<Int>, radius: Int, boundary: FilterBoundary, terms: [([Double], [Double], [Double])],
+          constant: Double = 0) {
         precondition(boundary != .truncated)
         self.shape = shape
         self.radius = radius
@@ -31,20 +35,32 @@ final class FFTCorrelation {
         self.fft = fft
         real = Self.allocate(Double.self, fft.count)
         spectrum = Self.allocate(Complex<Double>.self, fft.halfCount)
-        kernelSpectrum = Self.allocate(Complex<Double>.self, fft.halfCount)
-        // Convolution with the reflected kernel: place kernel(k) at index −k (mod padded shape).
-        real.update(repeating: 0)
-        for dz in -radius...radius { for dy in -radius...radius { for dx in -radius...radius {
-            let x = (-dx + padded.x) % padded.x, y = (-dy + padded.y) % padded.y, z = (-dz + padded.z) % padded.z
-            real[x + padded.x * (y + padded.y * z)] = kernel(dx, dy, dz)
-        } } }
-        fft.forward(UnsafeBufferPointer(real), into: kernelSpectrum)
+        // Correlation = convolution with the reflected kernel k(−d), whose 1-D DFT at frequency f
+        // is Σ_d k(d)·exp(+2πi·f·d/L).
+        func transform(_ k: [Double], _ length: Int, _ frequencies: Int) -> [Complex<Double>] {
+            (0..<frequencies).map { f in
+                var sum = Complex<Double>.zero
+                for (index, value) in k.enumerated() {
+                    let angle = 2 * Double.pi * Double(f * (index - radius) % length) / Double(length)
+                    sum += Complex(value * Double.cos(angle), value * Double.sin(angle))
+                }
+                return sum
+            }
+        }
+        let half = fft.halfShape
+        var factors = terms.map { (transform($0.0, padded.x, half.x), transform($0.1, padded.y, half.y),
+                                   transform($0.2, padded.z, half.z)) }
+        if constant != 0 {
+            let ones = [Double](repeating: 1, count: 2 * radius + 1)
+            factors.append((transform(ones.map { $0 * constant }, padded.x, half.x),
+                            transform(ones, padded.y, half.y), transform(ones, padded.z, half.z)))
+        }
+        kernelFactors = factors
     }
 
     deinit {
         real.deallocate()
         spectrum.deallocate()
-        kernelSpectrum.deallocate()
     }
 
     /// Σ (K ⋆ (v − w))² over voxels where `selection` is true (all voxels when nil); `w` optional.
@@ -77,8 +93,19 @@ final class FFTCorrelation {
             }
         }
         fft.forward(UnsafeBufferPointer(real), into: spectrum)
-        let ps = SendablePointer(spectrum.baseAddress!), pk = SendablePointer(kernelSpectrum.baseAddress!)
-        parallelFor(0..<fft.halfCount) { range in for i in range { ps[i] = ps[i] * pk[i] } }
+        let ps = SendablePointer(spectrum.baseAddress!), factors = kernelFactors, half = fft.halfShape
+        parallelFor(0..<half.z) { zRange in
+            var yz = [Complex<Double>](repeating: .zero, count: factors.count)
+            for z in zRange { for y in 0..<half.y {
+                for (t, factor) in factors.enumerated() { yz[t] = factor.1[y] * factor.2[z] }
+                let row = ps.base + half.x * (y + half.y * z)
+                for x in 0..<half.x {
+                    var k = Complex<Double>.zero
+                    for (t, factor) in factors.enumerated() { k += factor.0[x] * yz[t] }
+                    row[x] = row[x] * k
+                }
+            } }
+        }
         fft.inverse(spectrum, into: real)
 
         // Per-slice partial sums added in z order: independent of the thread count.

@@ -1,9 +1,9 @@
 // Fused separable filtering for metrics that only need a reduction of filtered volumes (SSIM,
-// XSIM, HFEN). Goals, in order: 1. the same arithmetic as `Field.correlated` (same boundary rules,
-// Double), 2. results independent of the thread count (partial sums per run added in a fixed order),
+// XSIM). Goals, in order: 1. the boundary rules of the reference implementations, in Double;
+// 2. results independent of the thread count (partial sums per run added in a fixed order);
 // 3. speed: x and y passes run on one z-slice at a time while it sits in cache, the z pass runs
-// down columns of voxels, fused with the per-voxel formula and the reduction, so no fully
-// filtered volume is ever stored.
+// down columns of voxels fused with the per-voxel formula and the reduction, and only a rolling
+// window of filtered slices is stored (no large allocations, no page-fault storms).
 
 /// One x–y filtered plane term: `x` then `y` kernel applied to source `source`.
 struct PlaneTerm {
@@ -21,7 +21,7 @@ struct OutputTerm {
 /// Separable filters fused with a per-slice reduction.
 ///
 /// Stage 1 fills each source slice with `fillSource`, and stores plane p = Σ over `planes[p]` of
-/// y(x(source)). Stage 2 forms output m = Σ over `outputs[m]` of z(plane) for runs of voxels
+/// y(x(source)) for a window of slices. Stage 2 forms output m = Σ over `outputs[m]` of z(plane) for runs of voxels
 /// (`count` voxels from slice index `offset` in slice `z`; `outputs[m][k]` is voxel offset + k)
 /// and hands them to `reduce`, whose results are summed in a fixed order.
 struct FusedSeparableFilter {
@@ -31,16 +31,15 @@ struct FusedSeparableFilter {
     var planes: [[PlaneTerm]]
     var outputs: [[OutputTerm]]
 
+    /// Output slices per slab; the stored planes hold one slab plus the z-kernel halo.
+    static let slab = 16
+
     func run(
         fillSource: @Sendable (_ source: Int, _ z: Int, _ slice: UnsafeMutablePointer<Double>) -> Void,
         reduce: @Sendable (_ z: Int, _ offset: Int, _ count: Int, _ outputs: [UnsafeMutablePointer<Double>]) -> SIMD2<Double>
     ) -> SIMD2<Double> {
         let nx = shape.x, ny = shape.y, nz = shape.z, sliceCount = nx * ny
         guard sliceCount * nz > 0 else { return .zero }
-        let planeStorage = UnsafeMutablePointer<Double>.allocate(capacity: planes.count * sliceCount * nz)
-        defer { planeStorage.deallocate() }
-        let storage = SendablePointer(planeStorage)
-        let volumeCount = sliceCount * nz
         let xTables = Dictionary(planes.flatMap { $0.map(\.x) }.map { ($0, TapTable(length: nx, weights: $0, boundary: boundary)) },
                                  uniquingKeysWith: { a, _ in a })
         let yTables = Dictionary(planes.flatMap { $0.map(\.y) }.map { ($0, TapTable(length: ny, weights: $0, boundary: boundary)) },
@@ -49,57 +48,92 @@ struct FusedSeparableFilter {
                                  uniquingKeysWith: { a, _ in a })
         let planes = self.planes, outputs = self.outputs, sourceCount = self.sourceCount
 
-        // Stage 1: x and y passes per z-slice.
-        parallelFor(0..<nz) { zRange in
-            let sources = UnsafeMutablePointer<Double>.allocate(capacity: sourceCount * sliceCount)
-            let xFiltered = UnsafeMutablePointer<Double>.allocate(capacity: sliceCount)
-            defer { sources.deallocate(); xFiltered.deallocate() }
-            for z in zRange {
-                for s in 0..<sourceCount { fillSource(s, z, sources + s * sliceCount) }
-                for (p, terms) in planes.enumerated() {
-                    let plane = storage.base + p * volumeCount + z * sliceCount
-                    plane.update(repeating: 0, count: sliceCount)
-                    for term in terms {
-                        correlateRows(sources + term.source * sliceCount, xFiltered, rowLength: nx, rows: ny,
-                                      table: xTables[term.x]!)
-                        accumulateStrided(xFiltered, into: plane, length: ny, inner: nx, table: yTables[term.y]!)
-                    }
-                }
-            }
+        // Stored planes form a rolling window of input slices [windowLow, windowHigh): slice z of
+        // plane p lives at storage + (p·capacity + z − windowLow)·sliceCount. A slab of outputs
+        // needs the slices its z taps reach; the overlap with the previous window is moved to the
+        // front and only new slices are filtered, so every slice goes through stage 1 once.
+        let slabs = stride(from: 0, to: nz, by: Self.slab).map { $0..<min($0 + Self.slab, nz) }
+        let needed = slabs.map { slab -> ClosedRange<Int> in
+            var low = nz, high = -1
+            for z in slab { for table in zTables.values { for (source, _) in table.entries[z] {
+                low = min(low, source); high = max(high, source)
+            } } }
+            return high >= low ? low...high : slab.lowerBound...slab.lowerBound
         }
+        let capacity = needed.map(\.count).max()!
+        let storage = SendablePointer(UnsafeMutablePointer<Double>.allocate(capacity: planes.count * capacity * sliceCount))
+        defer { storage.base.deallocate() }
+        var windowLow = 0, windowHigh = 0
 
-        // Stage 2: z pass over columns of `tile` voxels, so the taps of one column stay in cache
-        // while z slides (each stored plane is read from memory about once), then the reduction.
         let tile = 512
         let tiles = (sliceCount + tile - 1) / tile
         var partials = [SIMD2<Double>](repeating: .zero, count: tiles * nz)
-        partials.withUnsafeMutableBufferPointer { buffer in
-            let results = SendablePointer(buffer.baseAddress!)
-            parallelFor(0..<tiles) { tileRange in
-                let slices = (0..<outputs.count).map { _ in UnsafeMutablePointer<Double>.allocate(capacity: tile) }
-                defer { slices.forEach { $0.deallocate() } }
-                for t in tileRange {
-                    let offset = t * tile, count = min(tile, sliceCount - offset)
-                    for z in 0..<nz {
-                        for (m, terms) in outputs.enumerated() {
-                            let out = slices[m]
-                            out.update(repeating: 0, count: count)
-                            var taps = 0
-                            for term in terms { taps += zTables[term.z]!.entries[z].count }
-                            withTapBuffers(taps) { pointers, weights in
-                                var k = 0
-                                for term in terms {
-                                    let plane = storage.base + term.plane * volumeCount + offset
-                                    for (source, w) in zTables[term.z]!.entries[z] {
-                                        pointers[k] = UnsafePointer(plane + source * sliceCount)
-                                        weights[k] = w
-                                        k += 1
-                                    }
-                                }
-                                accumulate(pointers, weights, taps: taps, count: count, into: out)
-                            }
+        for (slab, range) in zip(slabs, needed) {
+            // Keep the overlap of the old window with the new range.
+            var firstNew = range.lowerBound
+            if range.lowerBound >= windowLow && range.lowerBound < windowHigh {
+                let keep = windowHigh - range.lowerBound, shift = range.lowerBound - windowLow
+                if shift > 0 {
+                    for p in 0..<planes.count {
+                        let base = storage.base + p * capacity * sliceCount
+                        base.update(from: base + shift * sliceCount, count: keep * sliceCount)
+                    }
+                }
+                firstNew = windowHigh
+            }
+            windowLow = range.lowerBound
+            windowHigh = range.upperBound + 1
+
+            // Stage 1: x and y passes of the new slices.
+            let low = windowLow
+            parallelFor(firstNew..<windowHigh) { zRange in
+                let sources = UnsafeMutablePointer<Double>.allocate(capacity: sourceCount * sliceCount)
+                let xFiltered = UnsafeMutablePointer<Double>.allocate(capacity: sliceCount)
+                defer { sources.deallocate(); xFiltered.deallocate() }
+                for z in zRange {
+                    for s in 0..<sourceCount { fillSource(s, z, sources + s * sliceCount) }
+                    for (p, terms) in planes.enumerated() {
+                        let plane = storage.base + (p * capacity + z - low) * sliceCount
+                        plane.update(repeating: 0, count: sliceCount)
+                        for term in terms {
+                            correlateRows(sources + term.source * sliceCount, xFiltered, rowLength: nx, rows: ny,
+                                          table: xTables[term.x]!)
+                            accumulateStrided(xFiltered, into: plane, length: ny, inner: nx, table: yTables[term.y]!)
                         }
-                        results[t * nz + z] = reduce(z, offset, count, slices)
+                    }
+                }
+            }
+
+            // Stage 2: z pass down columns of `tile` voxels (the taps of one column stay in cache
+            // while z slides), then the reduction; partial sums stored per (tile, z).
+            partials.withUnsafeMutableBufferPointer { buffer in
+                let results = SendablePointer(buffer.baseAddress!)
+                parallelFor(0..<tiles) { tileRange in
+                    let slices = (0..<outputs.count).map { _ in UnsafeMutablePointer<Double>.allocate(capacity: tile) }
+                    defer { slices.forEach { $0.deallocate() } }
+                    for t in tileRange {
+                        let offset = t * tile, count = min(tile, sliceCount - offset)
+                        for z in slab {
+                            for (m, terms) in outputs.enumerated() {
+                                let out = slices[m]
+                                out.update(repeating: 0, count: count)
+                                var taps = 0
+                                for term in terms { taps += zTables[term.z]!.entries[z].count }
+                                withTapBuffers(taps) { pointers, weights in
+                                    var k = 0
+                                    for term in terms {
+                                        let plane = storage.base + term.plane * capacity * sliceCount + offset
+                                        for (source, w) in zTables[term.z]!.entries[z] {
+                                            pointers[k] = UnsafePointer(plane + (source - low) * sliceCount)
+                                            weights[k] = w
+                                            k += 1
+                                        }
+                                    }
+                                    accumulate(pointers, weights, taps: taps, count: count, into: out)
+                                }
+                            }
+                            results[t * nz + z] = reduce(z, offset, count, slices)
+                        }
                     }
                 }
             }

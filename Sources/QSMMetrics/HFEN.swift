@@ -57,10 +57,7 @@ public struct HFEN: Sendable {
         let offset = kernel == .challenge2016 ? 3 * g2.reduce(0, +) / (width * width * width) : 0
         guard let filter = FFTCorrelation(
             shape: recon.shape, radius: radius, boundary: kernel == .challenge2016 ? .zero : .reflect,
-            kernel: { x, y, z in
-                let (i, j, k) = (x + radius, y + radius, z + radius)
-                return g2[i] * g0[j] * g0[k] + g0[i] * g2[j] * g0[k] + g0[i] * g0[j] * g2[k] - offset
-            }) else { return nil }
+            terms: [(g2, g0, g0), (g0, g2, g0), (g0, g0, g2)], constant: -offset) else { return nil }
         // L is linear, so L(r) − L(t) = L(r − t).
         let wholeGrid = support == .grid
         let (e, t) = recon.values.withUnsafeBufferPointer { r in
