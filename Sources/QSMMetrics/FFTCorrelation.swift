@@ -69,42 +69,57 @@ final class FFTCorrelation {
         let n = shape, p = padded, r = radius, boundary = self.boundary
         let source = SendablePointer(UnsafeMutablePointer(mutating: v))
         let subtrahend = w.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
-        let xMap = (0..<p.x).map { paddedSource($0 - r, n.x, boundary) }
-        let yMap = (0..<p.y).map { paddedSource($0 - r, n.y, boundary) }
-        let zMap = (0..<p.z).map { paddedSource($0 - r, n.z, boundary) }
+        // Source index per padded position, −1 for a zero (outside the grid with zero padding).
+        let xMap = (0..<p.x).map { paddedSource($0 - r, n.x, boundary) ?? -1 }
+        let yMap = (0..<p.y).map { paddedSource($0 - r, n.y, boundary) ?? -1 }
+        let zMap = (0..<p.z).map { paddedSource($0 - r, n.z, boundary) ?? -1 }
         let target = SendablePointer(real.baseAddress!)
         parallelFor(0..<p.z) { zRange in
             for z in zRange {
                 for y in 0..<p.y {
                     let row = target.base + p.x * (y + p.y * z)
-                    guard let sz = zMap[z], let sy = yMap[y] else {
+                    let sz = zMap[z], sy = yMap[y]
+                    guard sz >= 0, sy >= 0 else {
                         row.update(repeating: 0, count: p.x)
                         continue
                     }
-                    let offset = n.x * (sy + n.y * sz)
-                    for x in 0..<p.x {
-                        if let sx = xMap[x] {
-                            row[x] = source[offset + sx] - (subtrahend?[offset + sx] ?? 0)
-                        } else {
-                            row[x] = 0
-                        }
+                    let from = source.base + n.x * (sy + n.y * sz)
+                    let minus = subtrahend.map { $0.base + n.x * (sy + n.y * sz) }
+                    // Interior: a straight copy (or difference); borders through the map.
+                    if let minus {
+                        for x in 0..<n.x { row[r + x] = from[x] - minus[x] }
+                    } else {
+                        for x in 0..<n.x { row[r + x] = from[x] }
+                    }
+                    for x in Array(0..<r) + Array((r + n.x)..<p.x) {
+                        let sx = xMap[x]
+                        row[x] = sx < 0 ? 0 : from[sx] - (minus?[sx] ?? 0)
                     }
                 }
             }
         }
         fft.forward(UnsafeBufferPointer(real), into: spectrum)
-        let ps = SendablePointer(spectrum.baseAddress!), factors = kernelFactors, half = fft.halfShape
-        parallelFor(0..<half.z) { zRange in
-            var yz = [Complex<Double>](repeating: .zero, count: factors.count)
-            for z in zRange { for y in 0..<half.y {
-                for (t, factor) in factors.enumerated() { yz[t] = factor.1[y] * factor.2[z] }
-                let row = ps.base + half.x * (y + half.y * z)
-                for x in 0..<half.x {
-                    var k = Complex<Double>.zero
-                    for (t, factor) in factors.enumerated() { k += factor.0[x] * yz[t] }
-                    row[x] = row[x] * k
-                }
-            } }
+
+        // Multiply by the kernel spectrum Σₜ Xₜ(fx)·Yₜ(fy)·Zₜ(fz), from flat factor tables.
+        let half = fft.halfShape, termCount = kernelFactors.count
+        let fx = kernelFactors.flatMap(\.0), fy = kernelFactors.flatMap(\.1), fz = kernelFactors.flatMap(\.2)
+        let ps = SendablePointer(spectrum.baseAddress!)
+        fx.withUnsafeBufferPointer { fxBuffer in
+            let px = SendablePointer(UnsafeMutablePointer(mutating: fxBuffer.baseAddress!))
+            parallelFor(0..<half.z) { zRange in
+                var yz = [Complex<Double>](repeating: .zero, count: termCount)
+                for z in zRange { for y in 0..<half.y {
+                    for t in 0..<termCount { yz[t] = fy[t * half.y + y] * fz[t * half.z + z] }
+                    let row = ps.base + half.x * (y + half.y * z)
+                    yz.withUnsafeBufferPointer { factors in
+                        for x in 0..<half.x {
+                            var k = Complex<Double>.zero
+                            for t in 0..<termCount { k += px[t * half.x + x] * factors[t] }
+                            row[x] = row[x] * k
+                        }
+                    }
+                } }
+            }
         }
         fft.inverse(spectrum, into: real)
 
@@ -118,8 +133,12 @@ final class FFTCorrelation {
                     var sum = 0.0
                     for y in 0..<n.y {
                         let from = target.base + (r + p.x * (y + r + p.y * (z + r)))
-                        let index = n.x * (y + n.y * z)
-                        for x in 0..<n.x where chosen?[index + x] ?? true { sum += from[x] * from[x] }
+                        if let chosen {
+                            let inside = chosen.base + n.x * (y + n.y * z)
+                            for x in 0..<n.x where inside[x] { sum += from[x] * from[x] }
+                        } else {
+                            for x in 0..<n.x { sum += from[x] * from[x] }
+                        }
                     }
                     results[z] = sum
                 }
