@@ -22,7 +22,7 @@ let package = Package(
         .executableTarget(
             name: "qsmbench",
             dependencies: [
-                "QSMCore", "QSMIO", "QSMPhantom", "QSMPipeline", "QSMMetrics",
+                "QSMCore", "QSMIO", "QSMPhantom", "QSMPipeline", "QSMMetrics", "QSMReport", "QSMBenchmark",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -39,6 +39,11 @@ let package = Package(
         .target(name: "QSMPhantom", dependencies: ["QSMCore", "QSMIO", "Yams"], swiftSettings: strict),
         .target(name: "QSMPipeline", dependencies: ["QSMCore", "QSMIO"], swiftSettings: strict),
         .target(name: "QSMMetrics", dependencies: ["QSMCore"], swiftSettings: strict),
+        .target(name: "QSMReport", dependencies: ["QSMCore", "QSMIO"], swiftSettings: strict),
+        .target(
+            name: "QSMBenchmark",
+            dependencies: ["QSMCore", "QSMIO", "QSMPhantom", "QSMPipeline", "QSMMetrics", "QSMReport"],
+            swiftSettings: strict),
 
         // MARK: - Implementation details (C libraries; only QSMCore and QSMIO import them)
         .systemLibrary(name: "CFFTW", pkgConfig: "fftw3", providers: [.apt(["libfftw3-dev"])]),
@@ -66,6 +71,10 @@ let package = Package(
             dependencies: ["QSMMetrics", "QSMTestSupport",
                            .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict),
+        .testTarget(name: "QSMReportTests", dependencies: ["QSMReport", "QSMTestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "QSMBenchmarkTests", dependencies: ["QSMBenchmark", "QSMTestSupport"],
+                    swiftSettings: strict),
         .testTarget(name: "qsmbenchTests", dependencies: ["QSMIO", "QSMTestSupport"],
                     swiftSettings: strict),
     ]

@@ -11,14 +11,17 @@ public struct FFT<T: FFTScalar>: Sendable {
     public let shape: SIMD3<Int>
     /// Planning effort for plans this value makes.
     public let planning: FFTPlanning
+    /// Threads for these transforms; nil follows `Parallelism.threadCount` at execution time.
+    public let threads: Int?
 
     /// FFTs of `shape`; throws for non-positive dimensions.
-    public init(shape: SIMD3<Int>, planning: FFTPlanning = .estimate) throws(QSMError) {
+    public init(shape: SIMD3<Int>, planning: FFTPlanning = .estimate, threads: Int? = nil) throws(QSMError) {
         guard shape.x > 0, shape.y > 0, shape.z > 0 else {
             throw .invalidParameter("FFT shape", "\(shape.x)×\(shape.y)×\(shape.z) has a non-positive dimension")
         }
         self.shape = shape
         self.planning = planning
+        self.threads = threads.map { max(1, $0) }
     }
 
     /// Number of real voxels.
@@ -93,7 +96,7 @@ public struct FFT<T: FFTScalar>: Sendable {
                      inPlace: Bool) {
         let aligned = FFTPlan.isAligned(input, T.fftPrecision) && FFTPlan.isAligned(output, T.fftPrecision)
         let key = FFTPlan.Key(shape: shape, kind: kind, precision: T.fftPrecision, inPlace: inPlace,
-                              aligned: aligned, threads: Parallelism.threadCount, planning: planning)
+                              aligned: aligned, threads: threads ?? Parallelism.threadCount, planning: planning)
         // Planning fails only if FFTW cannot allocate; that is not recoverable for the caller.
         let plan: FFTPlan
         do { plan = try FFTPlanCache.shared.plan(key) } catch { fatalError("\(error)") }

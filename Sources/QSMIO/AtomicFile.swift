@@ -11,7 +11,7 @@ public enum AtomicFile {
     public static func write(_ data: Data, to path: String) throws(QSMError) {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent()
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)")
+        let temporary = URL(fileURLWithPath: temporaryPath(for: path))
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             try data.write(to: temporary)
@@ -27,9 +27,10 @@ public enum AtomicFile {
 
     /// A temporary path beside `path` for writers that need a file name (HDF5); pair with `commit`.
     public static func temporaryPath(for path: String) -> String {
+        // Process id and a fresh UUID: concurrent writers (threads or processes) never share a name.
         let url = URL(fileURLWithPath: path)
-        return url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)").path
+        let unique = "\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
+        return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial-\(unique)").path
     }
 
     /// Renames a finished temporary file onto `path` (atomic on one file system).

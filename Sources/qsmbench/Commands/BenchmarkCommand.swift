@@ -5,7 +5,7 @@ struct BenchmarkCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "benchmark",
         abstract: "Print performance figures (ratios against baselines measured in the same run).",
-        subcommands: [FFTBenchmarkCommand.self, MetricsBenchmarkCommand.self])
+        subcommands: [FFTBenchmarkCommand.self, PipelineBenchmarkCommand.self, MetricsBenchmarkCommand.self])
 }
 
 struct FFTBenchmarkCommand: ParsableCommand {

@@ -1,0 +1,148 @@
+import Dispatch
+import Foundation
+import QSMIO
+import QSMMetrics
+import QSMPhantom
+import Synchronization
+
+/// Runs a suite: plans, skips finished runs (`resume`), executes the rest in parallel groups that
+/// share a simulated scan, saves each result as it finishes, and reports progress.
+public struct BenchmarkRunner: Sendable {
+    /// The suite.
+    public var suite: Suite
+    /// Output folder.
+    public var directory: String
+    /// Concurrent runs (each group of runs sharing a scan runs on one worker).
+    public var jobs: Int
+    /// Skip runs whose result is already saved.
+    public var resume: Bool
+    /// Only runs matching this filter.
+    public var filter: RunFilter?
+    /// qsmbench version.
+    public var toolVersion: String
+
+    /// A runner.
+    public init(suite: Suite, directory: String, jobs: Int, resume: Bool, filter: RunFilter?, toolVersion: String) {
+        self.suite = suite
+        self.directory = directory
+        self.jobs = max(1, jobs)
+        self.resume = resume
+        self.filter = filter
+        self.toolVersion = toolVersion
+    }
+
+    /// What will run.
+    public struct Plan: Sendable {
+        /// Runs selected by the filter.
+        public var runs: [RunSpec]
+        /// Of those, runs already finished (skipped with `resume`).
+        public var finished: Int
+        /// Distinct simulated scans needed by the unfinished runs.
+        public var scans: Int
+        /// Estimated peak memory, MiB, for `jobs` concurrent groups.
+        public var memoryMiB: Double
+    }
+
+    /// The executor for this suite.
+    public var executor: RunExecutor {
+        get throws(QSMError) {
+            guard let convention = MetricConvention(rawValue: suite.convention) else {
+                throw .invalidFile(suite.file, "convention: '\(suite.convention)' is not one of \(MetricConvention.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return RunExecutor(convention: convention, attribution: suite.attribution, toolVersion: toolVersion)
+        }
+    }
+
+    /// Validates every pipeline and phantom option and computes the plan; nothing is written.
+    public func plan() throws(QSMError) -> Plan {
+        let executor = try self.executor
+        for pipeline in suite.pipelines { _ = try RunExecutor.configuration(pipeline) }
+        for phantom in suite.phantoms {
+            // Options are checked on a tiny grid so a typo fails before any simulation.
+            _ = try PhantomCatalog.make(kind: phantom.kind, name: phantom.name, grid: Grid(shape: SIMD3(8, 8, 8)),
+                                        options: phantom.options, fieldStrength: 3)
+        }
+        let runs = suite.runs.filter { filter?.matches($0) ?? true }
+        guard !runs.isEmpty else { throw .invalidOption("--filter", "no run of \(suite.file) matches") }
+        let store = try ResultStore(directory: directory)
+        let finished = resume ? runs.filter { store.result(for: executor.key($0)) != nil }.count : 0
+        let pending = runs.filter { !resume || store.result(for: executor.key($0)) == nil }
+        let scans = Set(pending.map { executor.scanKey($0) }).count
+        // Per concurrent group: the scan (echoes × 2 frames + ~10 truth/intermediate volumes) and ~30
+        // working volumes of the padded pipeline, Float32; the forward model pads to 2N (8× voxels).
+        let largest = suite.phantoms.map { Double($0.matrix.x * $0.matrix.y * $0.matrix.z) }.max() ?? 0
+        let echoes = Double(suite.protocols.map(\.echoTimes.count).max() ?? 1)
+        let perGroup = largest * 4 * (2 * echoes + 10 + 30 + 8 * 2) / 1_048_576
+        return Plan(runs: runs, finished: finished, scans: scans, memoryMiB: perGroup * Double(min(jobs, max(1, scans))))
+    }
+
+    /// Runs the plan; `progress(done, total, message)` is called after each run. Returns the failures.
+    public func run(progress: @Sendable (Int, Int, String) -> Void) throws(QSMError) -> [RunFailure] {
+        let executor = try self.executor
+        let plan = try self.plan()
+        let store = try ResultStore(directory: directory)
+        let pending = plan.runs.filter { !resume || store.result(for: executor.key($0)) == nil }
+        // Group runs by scan, keeping suite order.
+        var order: [RunExecutor.ScanKey] = []
+        var groups: [RunExecutor.ScanKey: [RunSpec]] = [:]
+        for run in pending {
+            let key = executor.scanKey(run)
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(run)
+        }
+        let work = order.map { groups[$0]! }
+        let total = pending.count
+        let next = Atomic<Int>(0), done = Atomic<Int>(0)
+        let failures = Mutex<[RunFailure]>([])
+        let storeError = Mutex<QSMError?>(nil)
+        let workers = min(jobs, max(1, work.count))
+        // Split the cores between concurrent runs so FFTs and loops do not oversubscribe.
+        let savedThreads = Parallelism.threadCount
+        Parallelism.threadCount = max(1, savedThreads / workers)
+        defer { Parallelism.threadCount = savedThreads }
+
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while true {
+                let index = next.add(1, ordering: .relaxed).oldValue
+                guard index < work.count else { return }
+                let group = work[index]
+                let t0 = now()
+                var scan: SimulatedScan?
+                var scanError: QSMError?
+                do throws(QSMError) { scan = try executor.simulate(group[0]) } catch { scanError = error }
+                let simulation = now() - t0
+                for (position, run) in group.enumerated() {
+                    let key = executor.key(run)
+                    var message: String
+                    do throws(QSMError) {
+                        guard let scan else { throw scanError! }
+                        let result = try executor.execute(run, scan: scan, simulationMilliseconds: position == 0 ? simulation : 0)
+                        try store.save(result)
+                        message = "\(run.identifier): nrmse \(Self.format(result.scores.nrmse)) %"
+                    } catch {
+                        message = "\(run.identifier): failed: \(error.description)"
+                        let failure = RunFailure(identifier: run.identifier, key: key, message: error.description)
+                        failures.withLock { $0.append(failure) }
+                        do throws(QSMError) { try store.save(failure) } catch { storeError.withLock { $0 = error } }
+                    }
+                    let finished = done.add(1, ordering: .relaxed).newValue
+                    progress(finished, total, message)
+                }
+            }
+        }
+        if let error = storeError.withLock({ $0 }) { throw error }
+        return failures.withLock { $0 }
+    }
+
+    /// Every saved result of the selected runs, in suite order.
+    public func results() throws(QSMError) -> [RunResult] {
+        let executor = try self.executor
+        let store = try ResultStore(directory: directory)
+        return suite.runs.filter { filter?.matches($0) ?? true }.compactMap { store.result(for: executor.key($0)) }
+    }
+
+    static func format(_ value: Double?) -> String {
+        guard let value else { return "–" }
+        return "\((value * 100).rounded() / 100)"
+    }
+}

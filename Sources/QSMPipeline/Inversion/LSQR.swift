@@ -1,0 +1,120 @@
+import QSMCore
+
+/// Early-stopped LSQR on the weighted dipole model: min ‖W(F⁻¹DFχ − f)‖², stopping on ‖r‖/‖b‖ < tol.
+///
+/// Paige CC, Saunders MA. ACM TOMS 1982;8:43–71. doi:10.1145/355984.355989. This is step 1 of
+/// iLSQR (Li W, Wang N, Yu F, Han H, Cao W, Romero R, et al. NeuroImage 2015;108:111–122.
+/// doi:10.1016/j.neuroimage.2014.12.043) with W = mask (or given weights) — early stopping is the
+/// regulariser; iLSQR's FastQSM estimate and streaking removal (its steps 2–4) are not applied.
+/// Defaults from QSM.rs `IlsqrParams` (tol 0.01, 50 iterations). Four FFTs per iteration.
+public struct LSQR: IterativeInversion {
+    /// Parameters; defaults from QSM.rs `IlsqrParams`.
+    public struct Parameters: MethodParameters {
+        /// Relative-residual stopping tolerance in (0, 1). Default 0.01.
+        public var tolerance = 0.01
+        /// Iteration cap ≥ 1. Default 50.
+        public var maxIterations = 50
+        /// Extra zero padding per axis before growing to a fast FFT size, voxels.
+        public var padding = 0
+        /// The defaults.
+        public init() {}
+        public static var schema: [ParameterSpec<Parameters>] {
+            [.real("tolerance", \.tolerance, in: .openUnit, "Stop when ‖r‖/‖b‖ falls below this. Default 0.01 (QSM.rs IlsqrParams)."),
+             .integer("maxIterations", \.maxIterations, in: 1...100_000, "Iteration cap. Default 50 (QSM.rs IlsqrParams)."),
+             .integer("padding", \.padding, in: 0...1000, "Extra zero padding per axis, voxels. Default 0.")]
+        }
+    }
+
+    /// Registry name.
+    public static let name = "lsqr"
+    /// Stage.
+    public static let kind = StageKind.inversion
+    /// One line for `list methods`.
+    public static let summary = "Early-stopped LSQR on the masked dipole model (iLSQR step 1; Li et al. 2015)"
+    /// The parameters.
+    public var parameters: Parameters
+    /// A method with `parameters`.
+    public init(_ parameters: Parameters = .init()) { self.parameters = parameters }
+
+    /// χ (ppm) from a local field (ppm); `weight` (e.g. normalised magnitude) defaults to the mask.
+    public func invert(localField: Volume<Float>, mask: Mask, context: StageContext, recordObjective: Bool = false)
+        throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
+        try invert(localField: localField, mask: mask, context: context, weight: nil)
+    }
+
+    /// As `invert`, with data weights W (e.g. normalised magnitude); nil uses the mask.
+    public func invert(localField: Volume<Float>, mask: Mask, context: StageContext, weight: Volume<Float>?)
+        throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
+        let p = parameters
+        try validateParameters()
+        try InputCheck.field(localField, mask: mask, name: "local field")
+        if let weight { try localField.grid.requireMatches(weight.grid, "local field", "weight") }
+
+        let grid = try InversionGrid(localField.grid, padding: p.padding, context: context)
+        let n = grid.count
+        let w = grid.pad((weight ?? mask.map { $0 ? Float(1) : 0 }).masked(by: mask).voxels)
+        var spectrum = [Complex<Float>](repeating: .zero, count: grid.halfCount)
+        var scratch = [Float](repeating: 0, count: n)
+        // B = W·A and Bᵀ = A·W, with A = F⁻¹DF symmetric.
+        func applyB(_ x: [Float], _ out: inout [Float]) {
+            applyDipole(grid, x, into: &out, spectrum: &spectrum)
+            for i in 0..<n { out[i] *= w[i] }
+        }
+        func applyBT(_ x: [Float], _ out: inout [Float]) {
+            for i in 0..<n { scratch[i] = x[i] * w[i] }
+            applyDipole(grid, scratch, into: &out, spectrum: &spectrum)
+        }
+
+        var u = grid.pad(localField.masked(by: mask).voxels)
+        for i in 0..<n { u[i] *= w[i] }
+        var beta = norm(u)
+        var x = [Float](repeating: 0, count: n)
+        var log = IterationLog()
+        guard beta > 0 else { return (grid.crop(x), log) }
+        scale(&u, 1 / beta)
+        var v = x
+        applyBT(u, &v)
+        var alpha = norm(v)
+        guard alpha > 0 else { return (grid.crop(x), log) }
+        scale(&v, 1 / alpha)
+        var direction = v, next = x
+        let bNorm = beta
+        var phiBar = beta, rhoBar = alpha
+        for iteration in 1...p.maxIterations {
+            applyB(v, &next)
+            for i in 0..<n { u[i] = next[i] - Float(alpha) * u[i] }
+            beta = norm(u)
+            if beta > 0 { scale(&u, 1 / beta) }
+            applyBT(u, &next)
+            for i in 0..<n { v[i] = next[i] - Float(beta) * v[i] }
+            alpha = norm(v)
+            if alpha > 0 { scale(&v, 1 / alpha) }
+
+            let rho = (rhoBar * rhoBar + beta * beta).squareRoot()
+            let c = rhoBar / rho, s = beta / rho
+            let theta = s * alpha
+            rhoBar = -c * alpha
+            let phi = c * phiBar
+            phiBar *= s
+            let xStep = Float(phi / rho), wStep = Float(-theta / rho)
+            var change = 0.0
+            for i in 0..<n {
+                let dx = xStep * direction[i]
+                x[i] += dx; change += Double(dx) * Double(dx)
+                direction[i] = v[i] + wStep * direction[i]
+            }
+            let size = norm(x)
+            log.relativeChange.append(size > 0 ? change.squareRoot() / size : 0)
+            // ‖r‖ = φ̄ decreases monotonically in LSQR; record it as the objective.
+            log.objective.append(phiBar * phiBar)
+            log.iterations = iteration
+            if phiBar / bNorm < p.tolerance || alpha == 0 || beta == 0 { log.converged = true; break }
+        }
+        return (grid.crop(x).masked(by: mask), log)
+    }
+
+    private func scale(_ v: inout [Float], _ factor: Double) {
+        let f = Float(factor)
+        for i in 0..<v.count { v[i] *= f }
+    }
+}

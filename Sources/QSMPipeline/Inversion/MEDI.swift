@@ -1,0 +1,193 @@
+import QSMCore
+
+/// Morphology-enabled dipole inversion with the nonlinear data term (MEDI-L1, Gauss–Newton + CG).
+///
+/// Liu T, Liu J, de Rochefort L, Spincemaille P, Khalidov I, Ledoux JR, et al. MRM 2011;66:777–783.
+/// doi:10.1002/mrm.22816. Nonlinear data term: Liu T, Wisnieff C, Lou M, Chen W, Spincemaille P,
+/// Wang Y. MRM 2013;69:467–476. doi:10.1002/mrm.24272. Solver as `MEDI_L1.m` (QSM.md §7.9):
+///
+///     min_χ ‖M_G∇χ‖₁ + λ‖W(e^{iDχ} − e^{iφ})‖²,   φ = local field × `phaseScale` (rad)
+///
+/// Each outer step linearises the L1 term with weights 1/√(|M_G∇χ|² + ε) and e^{iDχ} around χ,
+/// solves (∇ᵀM_G V M_G∇ + 2λ DᵀW²D) dχ = −b by CG, and stops when ‖dχ‖/‖χ‖ < tol.
+/// M_G is 1 away from magnitude edges: the threshold on |∇ magnitude| is adjusted by ×1.05/×0.95
+/// until `edgeFraction` of the mask's voxel count sees gradient components above it
+/// (`gradient_mask.m`). Without a magnitude, M_G = 1 (plain TV).
+public struct MEDI: IterativeInversion {
+    /// Parameters; defaults from the MEDI toolbox `parse_QSM_input.m` (recent version).
+    public struct Parameters: MethodParameters {
+        /// Data-term weight λ > 0 (phase in radians). Default 1000 (MEDI toolbox).
+        public var lambda = 1000.0
+        /// Ratio of above-threshold gradient components to mask voxels defining edges, in (0, 3). Default 0.9.
+        public var edgeFraction = 0.9
+        /// Gauss–Newton iteration cap ≥ 1. Default 10.
+        public var maxIterations = 10
+        /// Stop when ‖dχ‖/‖χ‖ falls below this, in (0, 1). Default 0.1.
+        public var tolerance = 0.1
+        /// CG iteration cap per Gauss–Newton step ≥ 1. Default 100.
+        public var cgMaxIterations = 100
+        /// CG relative-residual tolerance in (0, 1). Default 0.01.
+        public var cgTolerance = 0.01
+        /// Smoothing ε of the L1 weights, > 0. Default 1e-6 (`MEDI_L1.m`).
+        public var epsilon = 1e-6
+        /// ΔTE (s) turning ppm into radians of phase (2π·γ̄·B0·ΔTE); 0 takes TE₂ − TE₁ from the context
+        /// (TE₁ with one echo, 5 ms without echo times), as MEDI uses the echo spacing.
+        public var echoSpacing = 0.0
+        /// Extra zero padding per axis before growing to a fast FFT size, voxels.
+        public var padding = 0
+        /// The defaults.
+        public init() {}
+        public static var schema: [ParameterSpec<Parameters>] {
+            [.real("lambda", \.lambda, in: .positive, "Data-term weight λ (phase in radians). Default 1000 (MEDI toolbox)."),
+             .real("edgeFraction", \.edgeFraction, in: Interval(0, 3, lowerClosed: false, upperClosed: false),
+                   "Edge gradient components per mask voxel defining M_G. Default 0.9 (MEDI toolbox gradient_mask)."),
+             .integer("maxIterations", \.maxIterations, in: 1...1000, "Gauss–Newton steps. Default 10 (MEDI toolbox)."),
+             .real("tolerance", \.tolerance, in: .openUnit, "Stop when ‖dχ‖/‖χ‖ falls below this. Default 0.1 (MEDI toolbox)."),
+             .integer("cgMaxIterations", \.cgMaxIterations, in: 1...100_000, "CG iterations per step. Default 100 (MEDI toolbox)."),
+             .real("cgTolerance", \.cgTolerance, in: .openUnit, "CG relative residual. Default 0.01 (MEDI toolbox)."),
+             .real("epsilon", \.epsilon, in: .positive, "Smoothing of the L1 weights. Default 1e-6 (MEDI_L1.m)."),
+             .real("echoSpacing", \.echoSpacing, in: Interval(0, 1, upperClosed: false), "ΔTE, s; 0 = from the echo times. Default 0."),
+             .integer("padding", \.padding, in: 0...1000, "Extra zero padding per axis, voxels. Default 0.")]
+        }
+    }
+
+    /// Registry name.
+    public static let name = "medi"
+    /// Stage.
+    public static let kind = StageKind.inversion
+    /// One line for `list methods`.
+    public static let summary = "Morphology-enabled dipole inversion, nonlinear L1 (Liu et al. 2011, 2013)"
+    /// The parameters.
+    public var parameters: Parameters
+    /// A method with `parameters`.
+    public init(_ parameters: Parameters = .init()) { self.parameters = parameters }
+
+    /// χ (ppm) from a local field (ppm); `magnitude` defines edges, `noise` (field SD) the data weights.
+    public func invert(localField: Volume<Float>, mask: Mask, context: StageContext, recordObjective: Bool = false)
+        throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
+        try invert(localField: localField, mask: mask, context: context, magnitude: nil, noise: nil)
+    }
+
+    /// χ (ppm) using the magnitude for edges and the noise map for data weights when given.
+    public func apply(localField: Volume<Float>, mask: Mask, context: StageContext, support: InversionSupport)
+        throws(QSMError) -> Volume<Float> {
+        try invert(localField: localField, mask: mask, context: context, magnitude: support.magnitude,
+                   noise: support.noise).chi
+    }
+
+    /// Radians of phase per ppm: 2π·γ̄·B0·ΔTE with ΔTE from the parameters or the context.
+    public func phaseScale(_ context: StageContext) -> Double {
+        var spacing = parameters.echoSpacing
+        if spacing == 0 {
+            let te = context.echoTimes
+            spacing = te.count >= 2 ? te[1] - te[0] : (te.first ?? 0.005)
+        }
+        return 2 * Double.pi * context.conventions.gyromagneticRatio * context.fieldStrength * spacing
+    }
+
+    /// As `invert`, with the magnitude defining edges and the field's noise SD (ppm) the data weights.
+    public func invert(localField: Volume<Float>, mask: Mask, context: StageContext,
+                       magnitude: Volume<Float>?, noise: Volume<Float>?) throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
+        let p = parameters
+        try validateParameters()
+        try InputCheck.field(localField, mask: mask, name: "local field")
+        if let magnitude { try localField.grid.requireMatches(magnitude.grid, "local field", "magnitude") }
+        if let noise { try localField.grid.requireMatches(noise.grid, "local field", "noise map") }
+        let grid = try InversionGrid(localField.grid, padding: p.padding, context: context)
+        let n = grid.count
+        let scale = Float(phaseScale(context))
+        let phase = grid.pad(localField.masked(by: mask).voxels.map { $0 * scale })
+        let weight2 = grid.pad(dataWeights(mask: mask, noise: noise)).map { $0 * $0 }
+        let (edgeX, edgeY, edgeZ) = edgeMask(grid: grid, mask: mask, magnitude: magnitude)
+        let lambda2 = Float(2 * p.lambda), epsilon = Float(p.epsilon)
+
+        var chi = [Float](repeating: 0, count: n)
+        var gx = chi, gy = chi, gz = chi, vx = chi, vy = chi, vz = chi
+        var dChi = chi, b = chi, scratch = chi, wave = chi
+        var spectrum = [Complex<Float>](repeating: .zero, count: grid.halfCount)
+        var log = IterationLog()
+
+        for iteration in 1...p.maxIterations {
+            // Linearisation point: V = 1/√(|M_G∇χ|² + ε) per component, w² = W²cos-free (|w|² = W²).
+            grid.gradient(chi, into: &gx, &gy, &gz)
+            for i in 0..<n {
+                let ax = edgeX[i] * gx[i], ay = edgeY[i] * gy[i], az = edgeZ[i] * gz[i]
+                vx[i] = edgeX[i] * edgeX[i] / (ax * ax + epsilon).squareRoot()
+                vy[i] = edgeY[i] * edgeY[i] / (ay * ay + epsilon).squareRoot()
+                vz[i] = edgeZ[i] * edgeZ[i] / (az * az + epsilon).squareRoot()
+            }
+            applyDipole(grid, chi, into: &dChi, spectrum: &spectrum)
+            // b = ∇ᵀ(V∇χ) + 2λ·D(W² sin(Dχ − φ)).
+            for i in 0..<n { scratch[i] = weight2[i] * Float.sin(dChi[i] - phase[i]) }
+            applyDipole(grid, scratch, into: &b, spectrum: &spectrum)
+            for i in 0..<n { gx[i] *= vx[i]; gy[i] *= vy[i]; gz[i] *= vz[i] }
+            grid.gradientAdjoint(gx, gy, gz, into: &wave)
+            for i in 0..<n { b[i] = -(wave[i] + lambda2 * b[i]) }
+
+            // A·x = ∇ᵀ(V∇x) + 2λ·D(W²·Dx).
+            let step = ConjugateGradient.solve(rhs: b, tolerance: p.cgTolerance, maxIterations: p.cgMaxIterations) { x in
+                var out = [Float](repeating: 0, count: n)
+                grid.gradient(x, into: &gx, &gy, &gz)
+                for i in 0..<n { gx[i] *= vx[i]; gy[i] *= vy[i]; gz[i] *= vz[i] }
+                grid.gradientAdjoint(gx, gy, gz, into: &wave)
+                applyDipole(grid, x, into: &scratch, spectrum: &spectrum)
+                for i in 0..<n { scratch[i] *= weight2[i] }
+                applyDipole(grid, scratch, into: &out, spectrum: &spectrum)
+                for i in 0..<n { out[i] = wave[i] + lambda2 * out[i] }
+                return out
+            }.solution
+            var change = 0.0, size = 0.0
+            for i in 0..<n {
+                chi[i] += step[i]
+                change += Double(step[i]) * Double(step[i]); size += Double(chi[i]) * Double(chi[i])
+            }
+            let relative = size > 0 ? (change / size).squareRoot() : 0
+            log.relativeChange.append(relative)
+            log.iterations = iteration
+            if relative < p.tolerance { log.converged = true; break }
+        }
+        return (grid.crop(chi).masked(by: mask).map { $0 / scale }, log)
+    }
+
+    /// W = mask/σ normalised to mean 1 over the mask (`dataterm_mask` mode 1), or the mask.
+    private func dataWeights(mask: Mask, noise: Volume<Float>?) -> [Float] {
+        guard let noise else { return mask.voxels.map { $0 ? 1 : 0 } }
+        var w = [Float](repeating: 0, count: mask.voxels.count)
+        var sum = 0.0, count = 0
+        for i in 0..<w.count where mask.voxels[i] && noise.voxels[i] > 0 && noise.voxels[i].isFinite {
+            w[i] = 1 / noise.voxels[i]; sum += Double(w[i]); count += 1
+        }
+        let mean = count > 0 ? Float(sum / Double(count)) : 1
+        return w.map { $0 / mean }
+    }
+
+    /// Per-component M_G (1 = regularised, 0 = edge) on the padded grid (`gradient_mask.m`).
+    private func edgeMask(grid: InversionGrid, mask: Mask, magnitude: Volume<Float>?) -> ([Float], [Float], [Float]) {
+        let n = grid.count
+        guard let magnitude else {
+            let ones = [Float](repeating: 1, count: n)
+            return (ones, ones, ones)
+        }
+        var gx = [Float](repeating: 0, count: n), gy = gx, gz = gx
+        grid.gradient(grid.pad(magnitude.masked(by: mask).voxels), into: &gx, &gy, &gz)
+        let target = parameters.edgeFraction * Double(mask.insideCount)
+        let peak = magnitude.masked(by: mask).voxels.map { abs($0) }.max() ?? 0
+        var threshold = 0.01 * peak
+        func edges(_ t: Float) -> Double {
+            var c = 0
+            for i in 0..<n { c += (abs(gx[i]) > t ? 1 : 0) + (abs(gy[i]) > t ? 1 : 0) + (abs(gz[i]) > t ? 1 : 0) }
+            return Double(c)
+        }
+        if threshold > 0 {
+            if edges(threshold) > target {
+                var guardCount = 0
+                while edges(threshold) > target && guardCount < 2000 { threshold *= 1.05; guardCount += 1 }
+            } else {
+                var guardCount = 0
+                while edges(threshold) < target && guardCount < 2000 { threshold *= 0.95; guardCount += 1 }
+            }
+        }
+        let t = threshold
+        return (gx.map { abs($0) <= t ? 1 : 0 }, gy.map { abs($0) <= t ? 1 : 0 }, gz.map { abs($0) <= t ? 1 : 0 })
+    }
+}

@@ -1,0 +1,168 @@
+import QSMCore
+
+/// Per-stage timing at a realistic size: wall time, FFT count, and time ÷ (FFT count × one FFT).
+public struct PipelineBenchmarkReport: Sendable {
+    /// One timed stage (or the whole default pipeline).
+    public struct Row: Sendable {
+        /// Stage key and method (`bgremove vsharp`).
+        public var label: String
+        /// Wall time, ms.
+        public var milliseconds: Double
+        /// 3-D FFTs executed.
+        public var transforms: Int
+        /// milliseconds ÷ (transforms × one FFT's ms); nil without FFTs.
+        public var ratioToFFTFloor: Double?
+        /// Notes (iteration caps, padded shapes).
+        public var note: String
+    }
+    /// Volume shape.
+    public var shape: SIMD3<Int>
+    /// Echoes simulated.
+    public var echoes: Int
+    /// Threads used by FFTs and loops.
+    public var threads: Int
+    /// One Float r2c/c2r FFT of `shape` (mean of forward and inverse medians), ms, measured in this run.
+    public var fftMilliseconds: Double
+    /// The rows, stage order, default pipeline last.
+    public var rows: [Row]
+}
+
+/// Times each stage's methods and the default pipeline on an analytic head-like phantom.
+///
+/// The phantom is closed-form (QSM.md §2.6 sphere fields, no FFT): an ellipsoidal brain (semi-axes
+/// 0.38, 0.38, 0.35 of the grid) holding eight χ spheres, an air sphere (−9.4 ppm) outside it and a
+/// linear gradient; magnitude M0·exp(−TE·R2*), wrapped phase at 3 T for TE = 4, 8, 12, … ms.
+/// Iterative methods are capped at `iterationCap` iterations (the ratio to the FFT floor does not
+/// depend on the count). `progress` receives one line per finished row.
+public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCap: Int = 50,
+                                 progress: (String) -> Void = { _ in }) throws(QSMError) -> PipelineBenchmarkReport {
+    guard echoes >= 2 else { throw .invalidOption("--echoes", "\(echoes) is fewer than 2") }
+    guard iterationCap >= 1 else { throw .invalidOption("--iterations", "\(iterationCap) is not positive") }
+    let grid = Grid(shape: shape)
+    let echoTimes = (1...echoes).map { 0.004 * Double($0) }
+    let context = StageContext(echoTimes: echoTimes)
+    let phantom = BenchmarkPhantom(grid: grid, echoTimes: echoTimes, context: context)
+
+    // One FFT, measured now, on this shape.
+    let fft = try FFT<Float>(shape: shape)
+    var real = [Float](repeating: 0, count: fft.count)
+    for i in stride(from: 0, to: real.count, by: 7) { real[i] = Float(i % 13) }
+    var spectrum = [Complex<Float>](repeating: .zero, count: fft.halfCount)
+    let forward = median(3) {
+        real.withUnsafeBufferPointer { r in spectrum.withUnsafeMutableBufferPointer { fft.forward(r, into: $0) } }
+    }
+    let inverse = median(3) {
+        spectrum.withUnsafeMutableBufferPointer { s in real.withUnsafeMutableBufferPointer { fft.inverse(s, into: $0) } }
+    }
+    let one = (forward + inverse) / 2
+
+    var rows: [PipelineBenchmarkReport.Row] = []
+    func measure<R>(_ label: String, note: String = "", _ body: () throws(QSMError) -> R) throws(QSMError) -> R {
+        let f0 = FFTStatistics.executedTransforms, t0 = now()
+        let r = try body()
+        let ms = now() - t0, count = FFTStatistics.executedTransforms - f0
+        let row = PipelineBenchmarkReport.Row(label: label, milliseconds: ms, transforms: count,
+                                              ratioToFFTFloor: count > 0 ? ms / (Double(count) * one) : nil, note: note)
+        rows.append(row)
+        progress("\(label): \(Int(ms.rounded())) ms, \(count) FFTs")
+        return r
+    }
+
+    let mask = try measure("mask threshold") { () throws(QSMError) in
+        try ThresholdMask().apply(magnitude: phantom.magnitude, context: context)
+    }
+    let unwrapped = try measure("unwrap laplacian") { () throws(QSMError) in
+        try LaplacianUnwrapping().apply(wrappedPhase: phantom.phase, magnitude: phantom.magnitude, mask: mask, context: context)
+    }
+    _ = try measure("unwrap region-growing") { () throws(QSMError) in
+        try RegionGrowingUnwrapping().apply(wrappedPhase: phantom.phase, magnitude: phantom.magnitude, mask: mask, context: context)
+    }
+    let estimate = try measure("combine linear-fit") { () throws(QSMError) in
+        try WeightedLinearFit().apply(unwrappedPhase: unwrapped, magnitude: phantom.magnitude, mask: mask, context: context)
+    }
+    let total = estimate.totalField
+    var resharp = RESHARP.Parameters(); resharp.maxIterations = min(resharp.maxIterations, iterationCap)
+    var ismv = ISMV.Parameters(); ismv.maxIterations = min(ismv.maxIterations, iterationCap)
+    var pdf = PDF.Parameters(); pdf.maxIterations = iterationCap
+    var lbv = LBV.Parameters(); lbv.maxIterations = min(lbv.maxIterations, iterationCap)
+    let methods: [(any BackgroundRemoval, String)] = [
+        (SHARP(), ""), (VSHARP(), ""), (RESHARP(resharp), "≤ \(resharp.maxIterations) iterations"),
+        (ISMV(ismv), "≤ \(ismv.maxIterations) iterations"), (PDF(pdf), "≤ \(pdf.maxIterations) iterations"),
+        (LBV(lbv), "≤ \(lbv.maxIterations) CG iterations"),
+    ]
+    var local: LocalField?
+    for (method, note) in methods {
+        let result = try measure("bgremove \(type(of: method).name)", note: note) { () throws(QSMError) in
+            try method.apply(totalField: total, mask: mask, context: context)
+        }
+        if method is VSHARP { local = result }
+    }
+    let localField = local!
+    let chi = try measure("inversion tkd") { () throws(QSMError) in
+        try TKD().apply(localField: localField.field, mask: localField.mask, context: context)
+    }
+    _ = try measure("reference mean") { () throws(QSMError) in
+        try MeanReference().apply(susceptibility: chi, mask: localField.mask, segmentation: nil, context: context)
+    }
+    let pipeline = try Pipeline()
+    _ = try measure("default pipeline", note: "threshold → laplacian → linear-fit → vsharp → tkd → mean") { () throws(QSMError) in
+        try pipeline.run(PipelineInputs(wrappedPhase: phantom.phase, magnitude: phantom.magnitude), context: context)
+    }
+    return PipelineBenchmarkReport(shape: shape, echoes: echoes, threads: Parallelism.threadCount,
+                                   fftMilliseconds: one, rows: rows)
+}
+
+/// The closed-form phantom of `runPipelineBenchmark`.
+struct BenchmarkPhantom {
+    let phase: Volume<Float>
+    let magnitude: Volume<Float>
+
+    init(grid: Grid, echoTimes: [Double], context: StageContext) {
+        let n = grid.shape
+        let c = (SIMD3<Double>(Double(n.x), Double(n.y), Double(n.z)) - 1) / 2
+        let semi = SIMD3<Double>(0.38 * Double(n.x), 0.38 * Double(n.y), 0.35 * Double(n.z))
+        // (centre offset as a fraction of the semi-axes, radius as a fraction of the smallest semi-axis, Δχ ppm)
+        var sources: [(SIMD3<Double>, Double, Double)] = []
+        let inner: [(SIMD3<Double>, Double, Double)] = [
+            (SIMD3(0.3, 0.1, 0.2), 0.12, 0.10), (SIMD3(-0.35, 0.2, -0.1), 0.10, -0.05),
+            (SIMD3(0.1, -0.4, 0.3), 0.08, 0.15), (SIMD3(-0.2, -0.3, -0.4), 0.09, 0.08),
+            (SIMD3(0.45, 0.35, -0.3), 0.06, 0.20), (SIMD3(0, 0.5, 0), 0.07, -0.04),
+            (SIMD3(-0.5, -0.1, 0.4), 0.05, 0.12), (SIMD3(0.2, 0.2, -0.55), 0.06, 0.06),
+        ]
+        let smallest = semi.min()
+        for (o, r, chi) in inner { sources.append((c + o * semi, r * smallest, chi)) }
+        sources.append((c + SIMD3(0, semi.y + 0.12 * smallest + 4, -0.3 * semi.z), 0.12 * smallest, -9.4))
+        let spheres = sources
+        let count = grid.count, echoes = echoTimes.count
+        var phase = [Float](repeating: 0, count: count * echoes), magnitude = phase
+        let ppmToRadianPerSecond = 1 / context.ppmPerRadianPerSecond
+        phase.withUnsafeMutableBufferPointer { pb in magnitude.withUnsafeMutableBufferPointer { mb in
+            let pp = SendablePointer(pb.baseAddress!), mp = SendablePointer(mb.baseAddress!)
+            parallelFor(0..<n.z) { zs in
+                for z in zs { for y in 0..<n.y { for x in 0..<n.x {
+                    let p = SIMD3(Double(x), Double(y), Double(z))
+                    let q = (p - c) / semi
+                    let inside = (q * q).sum() <= 1
+                    var field = 0.02 * (p.z - c.z) / Double(n.z) + 0.01 * (p.x - c.x) / Double(n.x)
+                    for (centre, radius, chi) in spheres {
+                        let d = p - centre
+                        let r2 = (d * d).sum()
+                        if r2 > radius * radius {
+                            let r = r2.squareRoot(), cosine = d.z / r
+                            field += chi / 3 * (radius / r) * (radius / r) * (radius / r) * (3 * cosine * cosine - 1)
+                        }
+                    }
+                    let i = x + n.x * (y + n.y * z)
+                    let m0 = inside ? 1.0 : 0.03, r2star = inside ? 25.0 : 50.0
+                    for (e, te) in echoTimes.enumerated() {
+                        let angle = field * ppmToRadianPerSecond * te
+                        pp[e * count + i] = Float(angle - 2 * Double.pi * (angle / (2 * Double.pi)).rounded())
+                        mp[e * count + i] = Float(m0 * Double.exp(-te * r2star))
+                    }
+                } } }
+            }
+        } }
+        self.phase = try! Volume(grid: grid, frames: echoes, voxels: phase)
+        self.magnitude = try! Volume(grid: grid, frames: echoes, voxels: magnitude)
+    }
+}

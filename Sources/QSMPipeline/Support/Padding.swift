@@ -1,0 +1,64 @@
+import QSMCore
+
+/// Zero padding that keeps a mask at least `margin` voxels from every face of a periodic FFT box.
+///
+/// Circular convolution wraps a kernel around the box: a ball reaching past one face reads the
+/// opposite face. Axes where the mask already keeps its distance are left alone, so a brain in a
+/// normal field of view costs no extra FFT size; other axes grow by 2·margin to a fast length.
+struct Padding: Sendable {
+    let original: SIMD3<Int>
+    let shape: SIMD3<Int>
+    let offset: SIMD3<Int>
+
+    init(mask: Mask, margin: SIMD3<Int>) {
+        let s = mask.grid.shape
+        var lo = s, hi = SIMD3<Int>(repeating: -1)
+        for z in 0..<s.z { for y in 0..<s.y { for x in 0..<s.x where mask.voxels[x + s.x * (y + s.y * z)] {
+            lo = pointwiseMin(lo, SIMD3(x, y, z)); hi = pointwiseMax(hi, SIMD3(x, y, z))
+        } } }
+        var shape = s, offset = SIMD3<Int>.zero
+        for a in 0..<3 where lo[a] < margin[a] || s[a] - 1 - hi[a] < margin[a] {
+            shape[a] = FFTSize.fastLength(atLeast: s[a] + 2 * margin[a])
+            offset[a] = (shape[a] - s[a]) / 2
+        }
+        original = s
+        self.shape = shape
+        self.offset = offset
+    }
+
+    /// The identity padding for a grid of `shape` (used where the caller pads itself).
+    init(identity shape: SIMD3<Int>) {
+        original = shape
+        self.shape = shape
+        offset = .zero
+    }
+
+    var isIdentity: Bool { shape == original }
+    var count: Int { shape.x * shape.y * shape.z }
+
+    func pad<T>(_ values: [T], fill: T) -> [T] {
+        if isIdentity { return values }
+        var out = [T](repeating: fill, count: count)
+        for z in 0..<original.z {
+            for y in 0..<original.y {
+                let src = original.x * (y + original.y * z)
+                let dst = offset.x + shape.x * (y + offset.y + shape.y * (z + offset.z))
+                for x in 0..<original.x { out[dst + x] = values[src + x] }
+            }
+        }
+        return out
+    }
+
+    func crop<T>(_ values: [T], fill: T) -> [T] {
+        if isIdentity { return values }
+        var out = [T](repeating: fill, count: original.x * original.y * original.z)
+        for z in 0..<original.z {
+            for y in 0..<original.y {
+                let dst = original.x * (y + original.y * z)
+                let src = offset.x + shape.x * (y + offset.y + shape.y * (z + offset.z))
+                for x in 0..<original.x { out[dst + x] = values[src + x] }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,64 @@
+import Testing
+import QSMPipeline
+
+@Suite struct MaskingTests {
+    /// Magnitude: a bright sphere (radius 12, value 1 ± 0.05) with an enclosed dark core (radius 4,
+    /// value 0.1, like a ventricle in T2*) in a dark background (0.05 ± 0.005), 40³. The percentile rule puts t near 0.11, 12 background SDs up.
+    func phantom() throws -> (magnitude: Volume<Float>, sphere: [Bool]) {
+        let grid = Grid(shape: SIMD3(repeating: 40))
+        let noise = CounterGaussian(seed: 11)
+        var values = [Float](repeating: 0, count: grid.count), sphere = [Bool](repeating: false, count: grid.count)
+        for z in 0..<40 { for y in 0..<40 { for x in 0..<40 {
+            let i = grid.index(x, y, z)
+            let d = SIMD3(Double(x), Double(y), Double(z)) - 19.5
+            let r2 = (d * d).sum()
+            let g = noise.pair(stream: 0, index: UInt64(i)).0
+            sphere[i] = r2 <= 144
+            values[i] = Float(r2 <= 16 ? 0.1 + 0.02 * g : (r2 <= 144 ? 1 + 0.05 * g : 0.05 + 0.005 * g))
+        } } }
+        return (try Volume(grid: grid, voxels: values), sphere)
+    }
+
+    /// The sphere minus every voxel with a face neighbour outside it: one 6-connected erosion,
+    /// computed here independently of the library's morphology.
+    func erodedOnce(_ m: [Bool], _ n: Int) -> [Bool] {
+        var out = m
+        for z in 1..<n - 1 { for y in 1..<n - 1 { for x in 1..<n - 1 {
+            let i = x + n * (y + n * z)
+            out[i] = m[i] && m[i - 1] && m[i + 1] && m[i - n] && m[i + n] && m[i - n * n] && m[i + n * n]
+        } } }
+        return out
+    }
+
+    @Test(arguments: ThresholdMask.ThresholdRule.allCases) func thresholdFillErode(_ rule: ThresholdMask.ThresholdRule) throws {
+        let (magnitude, sphere) = try phantom()
+        var p = ThresholdMask.Parameters()
+        p.rule = rule
+        let mask = try ThresholdMask(p).apply(magnitude: magnitude, context: StageContext())
+        // Classes are ≥ 10 noise SDs from either threshold, so any sensible threshold separates them exactly; the dark
+        // core is enclosed, so hole filling restores it; one erosion removes the surface layer.
+        let expected = erodedOnce(sphere, 40)
+        let wrong = zip(mask.voxels, expected).filter { $0 != $1 }.count
+        #expect(wrong == 0, "\(wrong) voxels differ from the eroded sphere (\(mask.insideCount) inside)")
+    }
+
+    @Test func withoutFillingTheCoreStaysOut() throws {
+        let (magnitude, sphere) = try phantom()
+        var p = ThresholdMask.Parameters()
+        p.fillHoles = false
+        p.erosions = 0
+        let mask = try ThresholdMask(p).apply(magnitude: magnitude, context: StageContext())
+        let c = magnitude.grid.index(20, 20, 20)
+        #expect(!mask.voxels[c])
+        #expect(mask.insideCount < sphere.filter { $0 }.count)
+    }
+
+    @Test func erodingEverythingIsAnError() throws {
+        let (magnitude, _) = try phantom()
+        var p = ThresholdMask.Parameters()
+        p.erosions = 20
+        #expect(throws: QSMError.invalidParameter("mask.erosions", "20 erosions leave an empty mask")) {
+            try ThresholdMask(p).apply(magnitude: magnitude, context: StageContext())
+        }
+    }
+}
