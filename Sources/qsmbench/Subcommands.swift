@@ -6,5 +6,6 @@ extension QSMBenchCommand {
         BenchmarkCommand.self,
         InfoCommand.self,
         ConvertCommand.self,
+        ScoreCommand.self,
     ]
 }
