@@ -40,12 +40,10 @@ struct FusedSeparableFilter {
     ) -> SIMD2<Double> {
         let nx = shape.x, ny = shape.y, nz = shape.z, sliceCount = nx * ny
         guard sliceCount * nz > 0 else { return .zero }
-        let xTables = Dictionary(planes.flatMap { $0.map(\.x) }.map { ($0, TapTable(length: nx, weights: $0, boundary: boundary)) },
-                                 uniquingKeysWith: { a, _ in a })
-        let yTables = Dictionary(planes.flatMap { $0.map(\.y) }.map { ($0, TapTable(length: ny, weights: $0, boundary: boundary)) },
-                                 uniquingKeysWith: { a, _ in a })
-        let zTables = Dictionary(outputs.flatMap { $0.map(\.z) }.map { ($0, TapTable(length: nz, weights: $0, boundary: boundary)) },
-                                 uniquingKeysWith: { a, _ in a })
+        // Boundary tables per term, looked up by position (no hashing in the loops).
+        let xTables = planes.map { $0.map { TapTable(length: nx, weights: $0.x, boundary: boundary) } }
+        let yTables = planes.map { $0.map { TapTable(length: ny, weights: $0.y, boundary: boundary) } }
+        let zTables = outputs.map { $0.map { TapTable(length: nz, weights: $0.z, boundary: boundary) } }
         let planes = self.planes, outputs = self.outputs, sourceCount = self.sourceCount
 
         // Stored planes form a rolling window of input slices [windowLow, windowHigh): slice z of
@@ -55,7 +53,7 @@ struct FusedSeparableFilter {
         let slabs = stride(from: 0, to: nz, by: Self.slab).map { $0..<min($0 + Self.slab, nz) }
         let needed = slabs.map { slab -> ClosedRange<Int> in
             var low = nz, high = -1
-            for z in slab { for table in zTables.values { for (source, _) in table.entries[z] {
+            for z in slab { for table in zTables.joined() { for (source, _) in table.entries[z] {
                 low = min(low, source); high = max(high, source)
             } } }
             return high >= low ? low...high : slab.lowerBound...slab.lowerBound
@@ -95,10 +93,10 @@ struct FusedSeparableFilter {
                     for (p, terms) in planes.enumerated() {
                         let plane = storage.base + (p * capacity + z - low) * sliceCount
                         plane.update(repeating: 0, count: sliceCount)
-                        for term in terms {
+                        for (t, term) in terms.enumerated() {
                             correlateRows(sources + term.source * sliceCount, xFiltered, rowLength: nx, rows: ny,
-                                          table: xTables[term.x]!)
-                            accumulateStrided(xFiltered, into: plane, length: ny, inner: nx, table: yTables[term.y]!)
+                                          table: xTables[p][t])
+                            accumulateStrided(xFiltered, into: plane, length: ny, inner: nx, table: yTables[p][t])
                         }
                     }
                 }
@@ -118,12 +116,12 @@ struct FusedSeparableFilter {
                                 let out = slices[m]
                                 out.update(repeating: 0, count: count)
                                 var taps = 0
-                                for term in terms { taps += zTables[term.z]!.entries[z].count }
+                                for table in zTables[m] { taps += table.entries[z].count }
                                 withTapBuffers(taps) { pointers, weights in
                                     var k = 0
-                                    for term in terms {
+                                    for (t, term) in terms.enumerated() {
                                         let plane = storage.base + term.plane * capacity * sliceCount + offset
-                                        for (source, w) in zTables[term.z]!.entries[z] {
+                                        for (source, w) in zTables[m][t].entries[z] {
                                             pointers[k] = UnsafePointer(plane + (source - low) * sliceCount)
                                             weights[k] = w
                                             k += 1
@@ -149,6 +147,23 @@ private func accumulate(_ sources: UnsafeMutableBufferPointer<UnsafePointer<Doub
                         _ weights: UnsafeMutableBufferPointer<Double>, taps: Int, count: Int,
                         into dst: UnsafeMutablePointer<Double>) {
     var j = 0
+    // Sixteen outputs at a time: four independent accumulators hide the add latency.
+    while j + 16 <= count {
+        var s0 = SIMD4<Double>(repeating: 0), s1 = s0, s2 = s0, s3 = s0
+        for t in 0..<taps {
+            let w = weights[t], p = UnsafeRawPointer(sources[t] + j)
+            s0 += w * p.loadUnaligned(as: SIMD4<Double>.self)
+            s1 += w * p.loadUnaligned(fromByteOffset: 32, as: SIMD4<Double>.self)
+            s2 += w * p.loadUnaligned(fromByteOffset: 64, as: SIMD4<Double>.self)
+            s3 += w * p.loadUnaligned(fromByteOffset: 96, as: SIMD4<Double>.self)
+        }
+        let d = UnsafeMutableRawPointer(dst + j)
+        d.storeBytes(of: d.loadUnaligned(as: SIMD4<Double>.self) + s0, as: SIMD4<Double>.self)
+        d.storeBytes(of: d.loadUnaligned(fromByteOffset: 32, as: SIMD4<Double>.self) + s1, toByteOffset: 32, as: SIMD4<Double>.self)
+        d.storeBytes(of: d.loadUnaligned(fromByteOffset: 64, as: SIMD4<Double>.self) + s2, toByteOffset: 64, as: SIMD4<Double>.self)
+        d.storeBytes(of: d.loadUnaligned(fromByteOffset: 96, as: SIMD4<Double>.self) + s3, toByteOffset: 96, as: SIMD4<Double>.self)
+        j += 16
+    }
     while j + 4 <= count {
         var sum = SIMD4<Double>(repeating: 0)
         for t in 0..<taps {
