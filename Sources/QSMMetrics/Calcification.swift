@@ -18,7 +18,7 @@ public struct CalcificationMetrics: Codable, Sendable, Equatable {
         case momentDeviation = "moment_deviation", streak
     }
 
-    // Written by hand so that an undefined streak appears as `null`.
+    /// Encodes both keys; an undefined streak is written as `null`, not left out.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(momentDeviation, forKey: .momentDeviation)

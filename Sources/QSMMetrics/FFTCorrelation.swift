@@ -72,9 +72,9 @@ final class FFTCorrelation {
         let source = SendablePointer(UnsafeMutablePointer(mutating: v))
         let subtrahend = w.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
         // Source index per padded position, −1 for a zero (outside the grid with zero padding).
-        let xMap = (0..<p.x).map { paddedSource($0 - r, n.x, boundary) ?? -1 }
-        let yMap = (0..<p.y).map { paddedSource($0 - r, n.y, boundary) ?? -1 }
-        let zMap = (0..<p.z).map { paddedSource($0 - r, n.z, boundary) ?? -1 }
+        let xMap = (0..<p.x).map { mapIndex($0 - r, n.x, boundary) ?? -1 }
+        let yMap = (0..<p.y).map { mapIndex($0 - r, n.y, boundary) ?? -1 }
+        let zMap = (0..<p.z).map { mapIndex($0 - r, n.z, boundary) ?? -1 }
         let target = SendablePointer(real.baseAddress!)
         parallelFor(0..<p.z) { zRange in
             for z in zRange {
@@ -152,19 +152,5 @@ final class FFTCorrelation {
     private static func allocate<T>(_: T.Type, _ count: Int) -> UnsafeMutableBufferPointer<T> {
         let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<T>.stride, alignment: 64)
         return UnsafeMutableBufferPointer(start: raw.bindMemory(to: T.self, capacity: count), count: count)
-    }
-}
-
-/// The in-grid source of padded position `i` (grid index i), or nil for a zero.
-private func paddedSource(_ i: Int, _ n: Int, _ boundary: FilterBoundary) -> Int? {
-    if i >= 0 && i < n { return i }
-    switch boundary {
-    case .zero, .truncated: return nil
-    case .replicate: return i < 0 ? 0 : n - 1
-    case .reflect:
-        let period = 2 * n
-        var m = i % period
-        if m < 0 { m += period }
-        return m < n ? m : period - 1 - m
     }
 }

@@ -23,6 +23,7 @@ public enum MetricConvention: String, CaseIterable, Codable, Sendable, CustomStr
     /// Reproduces qsm-ci 0.6.2 `score_arrays` (the QSM-CI leaderboard), quirks included.
     case qsmCI = "qsm-ci"
 
+    /// The CLI spelling (`default`, `challenge2016`, `challenge2019`, `qsm-ci`).
     public var description: String { rawValue }
 
     /// What each reported key means under this convention (stored in the JSON as `definitions`).

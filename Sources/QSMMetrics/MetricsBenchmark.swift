@@ -23,7 +23,7 @@ public struct MetricsBenchmarkReport: Sendable {
     public var threads: Int
     /// Baseline: one sequential pass of Σ(r − t)² over the Double volumes, ms.
     public var baselineMilliseconds: Double
-    /// Per-metric rows, then one full `Scorer` run per convention.
+    /// Per-metric rows (Double maps), then one full `Scorer` run per convention (Float maps).
     public var rows: [Row]
 }
 
@@ -83,11 +83,13 @@ public func runMetricsBenchmark(shape: SIMD3<Int>, repetitions: Int) throws(QSME
     time("ssim (index3d, 5 taps)") { _ = SSIM.index3d.mean(recon, truth, mask: mask) }
     time("xsim (qsm-ci, 5³ box)") { _ = XSIM.qsmCI.mean(recon, truth, mask: mask) }
     time("xsim (FANSI, 7 taps)") { _ = XSIM.fansi2019.mean(recon, truth, mask: mask) }
+    // Full scores take Float maps, as read from NIfTI files.
+    let reconFloat = recon.converted(to: Float.self), truthFloat = truth.converted(to: Float.self)
     for convention in MetricConvention.allCases {
         let scorer = Scorer(convention: convention, toolVersion: "benchmark")
         var failure: QSMError?
         time("score, convention \(convention) (with segmentation)") {
-            do throws(QSMError) { _ = try scorer.score(recon: recon, truth: truth, mask: mask, segmentation: labels) }
+            do throws(QSMError) { _ = try scorer.score(recon: reconFloat, truth: truthFloat, mask: mask, segmentation: labels) }
             catch { failure = error }
         }
         if let failure { throw failure }

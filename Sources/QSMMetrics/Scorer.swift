@@ -44,9 +44,26 @@ public struct Scorer: Sendable {
     ///
     /// Non-finite reconstruction voxels inside the mask are an error, except under `.qsmCI`, which
     /// scores them as 0 (and counts them as uncovered) like qsm-ci `score_arrays`.
-    public func score<T: BinaryFloatingPoint & Sendable>(
-        recon: Volume<T>, truth: Volume<T>, mask: Mask, segmentation: Volume<Int>? = nil,
+    public func score(
+        recon: Volume<Float>, truth: Volume<Float>, mask: Mask, segmentation: Volume<Int>? = nil,
         names: InputNames = InputNames()
+    ) throws(QSMError) -> Scores {
+        try scoreSpecialized(recon: recon, truth: truth, mask: mask, segmentation: segmentation, names: names)
+    }
+
+    /// The same for Double maps.
+    public func score(
+        recon: Volume<Double>, truth: Volume<Double>, mask: Mask, segmentation: Volume<Int>? = nil,
+        names: InputNames = InputNames()
+    ) throws(QSMError) -> Scores {
+        try scoreSpecialized(recon: recon, truth: truth, mask: mask, segmentation: segmentation, names: names)
+    }
+
+    // Non-generic entry points above, so the per-voxel conversion is specialised for each type
+    // (a generic public function would run unspecialised from other modules).
+    @inline(__always)
+    private func scoreSpecialized<T: BinaryFloatingPoint & Sendable>(
+        recon: Volume<T>, truth: Volume<T>, mask: Mask, segmentation: Volume<Int>?, names: InputNames
     ) throws(QSMError) -> Scores {
         try Self.requireSameGeometry(truth.grid, recon.grid, names.truth, names.recon)
         try Self.requireSameGeometry(truth.grid, mask.grid, names.truth, names.mask)

@@ -1,9 +1,8 @@
 import QSMCore
 
-// The neighbourhood metrics (HFEN, SSIM, XSIM) are all built from 1-D correlations along x, y
-// and z. Goals, in order: 1. reproduce each reference implementation's boundary rule exactly,
-// 2. Double accumulation, 3. speed (contiguous inner loops the compiler vectorises; parallel
-// over lines/slices; no 3-D windows).
+// Shared pieces of the neighbourhood metrics (SSIM, XSIM, HFEN): boundary rules, per-position
+// tap tables and sampled Gaussian kernels. The filters themselves are FusedSeparableFilter
+// (SSIM, XSIM) and FFTCorrelation (HFEN).
 
 /// How a 1-D correlation treats taps that fall outside the grid.
 enum FilterBoundary: Sendable {
@@ -29,10 +28,6 @@ struct Field: Sendable {
         precondition(values.count == shape.x * shape.y * shape.z)
         self.shape = shape
         self.values = values
-    }
-
-    init(zeros shape: SIMD3<Int>) {
-        self.init(shape: shape, values: [Double](repeating: 0, count: shape.x * shape.y * shape.z))
     }
 }
 
@@ -67,7 +62,7 @@ struct TapTable: Sendable {
 }
 
 /// The in-grid source of tap position `i` on an axis of length `n`, or nil for a zero tap.
-private func mapIndex(_ i: Int, _ n: Int, _ boundary: FilterBoundary) -> Int? {
+func mapIndex(_ i: Int, _ n: Int, _ boundary: FilterBoundary) -> Int? {
     if i >= 0 && i < n { return i }
     switch boundary {
     case .zero, .truncated:
