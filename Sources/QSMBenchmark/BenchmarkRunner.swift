@@ -116,7 +116,11 @@ public struct BenchmarkRunner: Sendable {
                     var message: String
                     do throws(QSMError) {
                         guard let scan else { throw scanError! }
-                        let result = try executor.execute(run, scan: scan, simulationMilliseconds: position == 0 ? simulation : 0)
+                        // χ of the first seed of each phantom/protocol/pipeline is kept for the montages.
+                        let keep = run.seed == suite.seeds.first || suite.saveVolumes
+                        let (result, chi) = try executor.execute(run, scan: scan, keepVolume: keep,
+                                                                 simulationMilliseconds: position == 0 ? simulation : 0)
+                        if let chi { try store.saveVolumes(key: key, chi: chi, truth: scan.truth.localChi, mask: scan.truth.mask) }
                         try store.save(result)
                         message = "\(run.identifier): nrmse \(Self.format(result.scores.nrmse)) %"
                     } catch {

@@ -43,6 +43,23 @@ public struct ResultStore: Sendable {
         try AtomicFile.write(data, to: path(failure.key, failed: true))
     }
 
+    /// Saves χ, the truth and the evaluation mask of a run (NIfTI, gzip) for montages and results.h5.
+    public func saveVolumes(key: String, chi: Volume<Float>, truth: Volume<Float>, mask: Mask) throws(QSMError) {
+        let base = "\(directory)/runs/\(key)"
+        try NIfTI.write(truth, to: base + ".truth.nii.gz")
+        try NIfTI.write(mask, to: base + ".mask.nii.gz", datatype: .uint8)
+        try NIfTI.write(chi, to: base + ".chi.nii.gz")
+    }
+
+    /// The saved χ, truth and mask of a run, if any.
+    public func volumes(key: String) throws(QSMError) -> StoredVolumes? {
+        let base = "\(directory)/runs/\(key)"
+        guard FileManager.default.fileExists(atPath: base + ".chi.nii.gz") else { return nil }
+        let mask = try NIfTI.readVolume(base + ".mask.nii.gz").map { $0 != 0 }
+        return StoredVolumes(chi: try NIfTI.readVolume(base + ".chi.nii.gz"), truth: try NIfTI.readVolume(base + ".truth.nii.gz"),
+                             mask: mask)
+    }
+
     /// Every failure record.
     public func failures() -> [RunFailure] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/runs")) ?? []
@@ -50,5 +67,21 @@ public struct ResultStore: Sendable {
             FileManager.default.contents(atPath: "\(directory)/runs/\(name)")
                 .flatMap { try? JSONDecoder().decode(RunFailure.self, from: $0) }
         }
+    }
+}
+
+/// χ estimate, truth and evaluation mask of one run.
+public struct StoredVolumes: Sendable {
+    /// The pipeline's χ, ppm.
+    public var chi: Volume<Float>
+    /// The true χ, ppm.
+    public var truth: Volume<Float>
+    /// The evaluation mask.
+    public var mask: Mask
+    /// Bundles the three.
+    public init(chi: Volume<Float>, truth: Volume<Float>, mask: Mask) {
+        self.chi = chi
+        self.truth = truth
+        self.mask = mask
     }
 }

@@ -11,7 +11,7 @@ public enum ResultsFile {
 
     /// Writes `results` (atomically) with provenance attributes on the root.
     public static func write(_ results: [RunResult], suite: Suite, to path: String, provenance: [String: String],
-                             volumes: [String: (chi: Volume<Float>, truth: Volume<Float>)] = [:]) throws(QSMError) {
+                             volumes: [String: StoredVolumes] = [:]) throws(QSMError) {
         let file = try HDF5File.create(path, atomic: true)
         let root = try file.root
         try root.setAttribute("format", value: "qsmbench-results/1")
@@ -63,11 +63,12 @@ public enum ResultsFile {
                                   shape: [result.stages.count], options: .contiguous)
             try file.writeDataset("/runs/\(result.key)/stages/ffts", values: result.stages.map { Int64($0.transforms) },
                                   shape: [result.stages.count], options: .contiguous)
-            if let pair = volumes[result.key] {
-                try file.writeVolume(pair.chi, to: "/runs/\(result.key)/chi")
-                var error = pair.chi
-                for i in error.voxels.indices { error.voxels[i] -= pair.truth.voxels[i] }
+            if let stored = volumes[result.key] {
+                try file.writeVolume(stored.chi, to: "/runs/\(result.key)/chi")
+                var error = stored.chi
+                for i in error.voxels.indices { error.voxels[i] -= stored.truth.voxels[i] }
                 try file.writeVolume(error, to: "/runs/\(result.key)/error")
+                try file.writeVolume(stored.mask.map { UInt8($0 ? 1 : 0) }, to: "/runs/\(result.key)/mask")
             }
         }
         // Summary: one row per run.
@@ -108,12 +109,17 @@ public enum ResultsFile {
         return (results, attributes)
     }
 
-    /// The volumes stored for a run (χ estimate and error), if any.
-    public static func volumes(_ path: String, key: String) throws(QSMError) -> (chi: Volume<Float>, error: Volume<Float>)? {
+    /// The volumes stored for a run (χ estimate, truth = estimate − error, mask), if any.
+    public static func volumes(_ path: String, key: String) throws(QSMError) -> StoredVolumes? {
         let file = try HDF5File.open(path)
         defer { try? file.close() }
         guard file.exists("/runs/\(key)/chi") else { return nil }
-        return (try file.readVolume("/runs/\(key)/chi"), try file.readVolume("/runs/\(key)/error"))
+        let chi: Volume<Float> = try file.readVolume("/runs/\(key)/chi")
+        var truth = chi
+        let error: Volume<Float> = try file.readVolume("/runs/\(key)/error")
+        for i in truth.voxels.indices { truth.voxels[i] -= error.voxels[i] }
+        let mask: Volume<UInt8> = try file.readVolume("/runs/\(key)/mask")
+        return StoredVolumes(chi: chi, truth: truth, mask: mask.map { $0 != 0 })
     }
 
     /// Headline metrics of `scores` as (key, value) in a fixed order.

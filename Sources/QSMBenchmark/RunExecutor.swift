@@ -94,8 +94,9 @@ public struct RunExecutor: Sendable {
         return try Simulator(forward: forward, acquisition: acquisition).run(phantom)
     }
 
-    /// Reconstructs and scores `run` on its simulated `scan`.
-    public func execute(_ run: RunSpec, scan: SimulatedScan, simulationMilliseconds: Double) throws(QSMError) -> RunResult {
+    /// Reconstructs and scores `run` on its simulated `scan`; also returns χ when `keepVolume`.
+    public func execute(_ run: RunSpec, scan: SimulatedScan, keepVolume: Bool = false,
+                        simulationMilliseconds: Double) throws(QSMError) -> (result: RunResult, chi: Volume<Float>?) {
         let t0 = now()
         let pipeline = try Pipeline(try Self.configuration(run.pipeline))
         let truth = scan.truth
@@ -109,24 +110,25 @@ public struct RunExecutor: Sendable {
         let givenMask: Mask? = run.pipeline.methods["mask"] == nil ? truth.mask : nil
         let result = try pipeline.run(PipelineInputs(wrappedPhase: scan.phase, magnitude: scan.magnitude,
                                                      mask: givenMask, segmentation: segmentation), context: context)
-        let scores = try scorer.score(recon: result.susceptibility, truth: truth.chi, mask: truth.mask,
+        let scores = try scorer.score(recon: result.susceptibility, truth: truth.localChi, mask: truth.mask,
                                       segmentation: labels)
         var attribution: [String: Scores] = [:]
         if self.attribution {
             let fromLocal = try pipeline.run(PipelineInputs(mask: truth.mask, localField: truth.localField,
                                                             segmentation: segmentation), context: context)
             attribution["inversion_from_true_local_field"] =
-                try scorer.score(recon: fromLocal.susceptibility, truth: truth.chi, mask: truth.mask, segmentation: labels)
+                try scorer.score(recon: fromLocal.susceptibility, truth: truth.localChi, mask: truth.mask, segmentation: labels)
             let fromTotal = try pipeline.run(PipelineInputs(mask: truth.mask, totalField: truth.totalField,
                                                             segmentation: segmentation), context: context)
             attribution["from_true_total_field"] =
-                try scorer.score(recon: fromTotal.susceptibility, truth: truth.chi, mask: truth.mask, segmentation: labels)
+                try scorer.score(recon: fromTotal.susceptibility, truth: truth.localChi, mask: truth.mask, segmentation: labels)
         }
         let formatter = ISO8601DateFormatter()
-        return RunResult(identifier: run.identifier, key: key(run), spec: run, scores: scores, attribution: attribution,
+        let record = RunResult(identifier: run.identifier, key: key(run), spec: run, scores: scores, attribution: attribution,
                          stages: result.records, simulationMilliseconds: simulationMilliseconds,
                          wallMilliseconds: simulationMilliseconds + now() - t0, peakMemoryMiB: peakResidentMemoryMiB(),
                          conventions: scan.conventions, metricConvention: convention.rawValue,
                          toolVersion: toolVersion, finished: formatter.string(from: Date()))
+        return (record, keepVolume ? result.susceptibility : nil)
     }
 }

@@ -42,27 +42,68 @@ public enum Gzip {
     }
 }
 
+/// zlib-format (RFC 1950) compression, as inside PNG `IDAT` chunks, and the CRC-32 of PNG chunks.
+public enum Zlib {
+    /// Compresses `bytes` into one zlib stream (32 KiB window, i.e. window bits 15) at `level` 1…9.
+    ///
+    /// Level 6 (zlib's default) is used because report images are small and compress well.
+    public static func compress(_ bytes: [UInt8], level: Int32 = 6) throws(QSMError) -> [UInt8] {
+        let stream = try GzipStream(mode: .deflate(level: level), name: "zlib stream", format: .zlib)
+        return try bytes.withUnsafeBytes { buffer in
+            Result { () throws(QSMError) in try stream.deflateAll(buffer) }
+        }.get()
+    }
+
+    /// Decompresses one zlib stream; `name` labels errors, and trailing bytes are an error.
+    public static func decompress(_ bytes: [UInt8], name: String) throws(QSMError) -> [UInt8] {
+        let stream = try GzipStream(mode: .inflate, name: name, format: .zlib)
+        return try bytes.withUnsafeBytes { buffer in
+            Result { () throws(QSMError) in try stream.inflateAll(buffer) }
+        }.get()
+    }
+
+    /// The CRC-32 (ISO 3309 / ITU-T V.42 polynomial, as in PNG, gzip and zip) of `bytes`.
+    public static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBufferPointer { buffer in
+            var crc = CZlib.crc32(0, nil, 0)
+            var offset = 0
+            while offset < buffer.count {
+                // zlib takes a 32-bit length; chunk so huge buffers are still summed whole.
+                let length = min(buffer.count - offset, Int(UInt32.max))
+                crc = CZlib.crc32(crc, buffer.baseAddress! + offset, uInt(length))
+                offset += length
+            }
+            return UInt32(truncatingIfNeeded: crc)
+        }
+    }
+}
+
 /// Owns one zlib `z_stream` (heap-allocated: zlib keeps a pointer back to it, so it must not move)
 /// and ends it in `deinit`.
 final class GzipStream {
     enum Mode { case inflate, deflate(level: Int32) }
+    /// The wrapper around the deflate data: gzip (RFC 1952) members or one zlib (RFC 1950) stream.
+    enum Format { case gzip, zlib }
 
     private let stream: UnsafeMutablePointer<z_stream>
     private let mode: Mode
+    private let format: Format
     private let name: String
 
-    /// zlib window bits 15 plus 16 selects the gzip wrapper (header and CRC-32 trailer).
-    private static let gzipWindowBits: Int32 = 15 + 16
+    /// zlib window bits 15 plus 16 selects the gzip wrapper (header and CRC-32 trailer); 15 alone
+    /// selects the zlib wrapper (2-byte header, Adler-32 trailer).
+    private var windowBits: Int32 { format == .gzip ? 15 + 16 : 15 }
 
-    init(mode: Mode, name: String) throws(QSMError) {
+    init(mode: Mode, name: String, format: Format = .gzip) throws(QSMError) {
         self.mode = mode
+        self.format = format
         self.name = name
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
         let status: Int32
         switch mode {
-        case .inflate: status = czlib_inflateInit2(stream, Self.gzipWindowBits)
-        case let .deflate(level): status = czlib_deflateInit2(stream, level, Self.gzipWindowBits)
+        case .inflate: status = czlib_inflateInit2(stream, windowBits)
+        case let .deflate(level): status = czlib_deflateInit2(stream, level, windowBits)
         }
         guard status == Z_OK else {
             stream.deinitialize(count: 1)
@@ -85,17 +126,21 @@ final class GzipStream {
         stream.pointee.msg.map { String(cString: $0) } ?? "no detail"
     }
 
-    /// Inflates all gzip members in `input` into one buffer (stopping early once `limit` bytes are out).
+    /// "gzip" or "zlib", for messages.
+    private var formatName: String { format == .gzip ? "gzip" : "zlib" }
+
+    /// Inflates all gzip members (or the one zlib stream) in `input` into one buffer (stopping
+    /// early once `limit` bytes are out).
     func inflateAll(_ input: UnsafeRawBufferPointer, limit: Int? = nil) throws(QSMError) -> [UInt8] {
         guard let inputBase = input.baseAddress, input.count > 0 else {
-            throw .invalidFile(name, "empty gzip data")
+            throw .invalidFile(name, "empty \(formatName) data")
         }
         // The last four bytes hold the size of the last member's content modulo 2^32: a good first
         // guess for single-member files; the buffer grows if it is too small.
         var capacity = max(1 << 16, input.count * 2)
         if let limit {
             capacity = max(limit, 1 << 12)
-        } else if input.count >= 18 {
+        } else if format == .gzip, input.count >= 18 {
             let hint = Int(input.loadUnaligned(fromByteOffset: input.count - 4, as: UInt32.self).littleEndian)
             // deflate never exceeds ~1032:1; the 1 GiB cap keeps a damaged trailer from reserving
             // absurd memory up front (the buffer still grows as needed).
@@ -135,19 +180,23 @@ final class GzipStream {
                 case Z_BUF_ERROR where stream.pointee.avail_out == 0:
                     continue  // output full: grow and go on
                 case Z_BUF_ERROR:
-                    throw .invalidFile(name, "gzip data ends early (truncated file)")
+                    throw .invalidFile(name, "\(formatName) data ends early (truncated file)")
                 case Z_DATA_ERROR:
-                    throw .invalidFile(name, "corrupt gzip data (\(zlibMessage))")
+                    throw .invalidFile(name, "corrupt \(formatName) data (\(zlibMessage))")
                 case Z_MEM_ERROR:
                     throw .library("zlib", "out of memory decompressing \(name)")
                 default:
-                    throw .invalidFile(name, "cannot decompress gzip data (zlib status \(status), \(zlibMessage))")
+                    throw .invalidFile(name, "cannot decompress \(formatName) data (zlib status \(status), \(zlibMessage))")
                 }
                 break
             }
             // After a member: another member, zero padding, or garbage.
             let rest = UnsafeRawBufferPointer(rebasing: input[consumed...])
-            if rest.isEmpty || rest.allSatisfy({ $0 == 0 }) { break }
+            if rest.isEmpty { break }
+            guard format == .gzip else {
+                throw .invalidFile(name, "\(rest.count) bytes of trailing data after the zlib stream")
+            }
+            if rest.allSatisfy({ $0 == 0 }) { break }
             guard Gzip.isCompressed(rest) else {
                 throw .invalidFile(name, "\(rest.count) bytes of trailing data after the gzip stream")
             }
@@ -166,7 +215,7 @@ final class GzipStream {
         }
     }
 
-    /// Deflates `input` into one gzip member.
+    /// Deflates `input` into one gzip member (or one zlib stream).
     func deflateAll(_ input: UnsafeRawBufferPointer) throws(QSMError) -> [UInt8] {
         var output = [UInt8](repeating: 0, count: Int(deflateBound(stream, uLong(input.count))) + 64)
         var produced = 0

@@ -88,7 +88,10 @@ public struct ForwardModel: Sendable, Hashable {
     /// the cross terms kᵢbⱼ there whenever b̂ is oblique. The real-space kernel is then not even, the
     /// field of a sphere loses its symmetry (1.8 % error at R = 8 voxels with b̂ ∥ (1, 0, 1), against
     /// 0.2 % with b̂ ∥ z) and rotating object and B0 together no longer commutes with the simulation.
-    /// The mean is the value both signs agree on, and leaves every other frequency untouched.
+    /// The mean is the value both signs agree on, and leaves every other frequency untouched. It is also
+    /// what numpy's `real(ifftn(fftn(χ)·D))` does implicitly on single Nyquist planes (qsm-forward);
+    /// without it c2r silently assumes a Hermitian half spectrum that D does not have there (2 % field
+    /// difference from qsm-forward for an oblique B0, 0.2 % with it).
     static func symmetrizeNyquist<T: FFTScalar>(_ kernel: inout [T], shape: SIMD3<Int>, voxelSize: SIMD3<Double>,
                                                 b0Direction: SIMD3<Double>) {
         let b = b0Direction / (b0Direction * b0Direction).sum().squareRoot()

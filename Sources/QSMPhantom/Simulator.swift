@@ -4,6 +4,10 @@ import QSMCore
 public struct SimulationTruth: Sendable {
     /// Susceptibility, ppm.
     public var chi: Volume<Float>
+    /// The χ that makes the local field (ppm): inside the mask, the intracranial part of each voxel
+    /// (partial-volume bone or air at the brain edge excluded); zero outside. Reconstructions from
+    /// the local field can only recover this, so benchmarks score against it.
+    public var localChi: Volume<Float>
     /// Evaluation mask (the phantom's mask).
     public var mask: Mask
     /// Segmentation (0 = background) and its label table.
@@ -135,14 +139,26 @@ public struct Simulator: Sendable {
             }
             sigmas.append(sigma)
             let base = echo * count
-            for i in 0..<count {
-                magnitude.voxels[base + i] = signal[i].length
-                phase.voxels[base + i] = Float.atan2(y: signal[i].imaginary, x: signal[i].real)
+            signal.withUnsafeBufferPointer { input in
+                let source = SendablePointer(UnsafeMutablePointer(mutating: input.baseAddress!))
+                magnitude.withMutableVoxels { m in
+                    phase.withMutableVoxels { p in
+                        let (outM, outP) = (SendablePointer(m.baseAddress! + base), SendablePointer(p.baseAddress! + base))
+                        parallelFor(0..<count) { range in
+                            for i in range {
+                                let z = source[i]
+                                outM[i] = z.length
+                                outP[i] = Float.atan2(y: z.imaginary, x: z.real)
+                            }
+                        }
+                    }
+                }
             }
         }
 
         var truth = SimulationTruth(
-            chi: phantom.chi, mask: phantom.mask, segmentation: phantom.segmentation, labels: phantom.labels,
+            chi: phantom.chi, localChi: phantom.localChi.masked(by: phantom.mask), mask: phantom.mask,
+            segmentation: phantom.segmentation, labels: phantom.labels,
             totalField: total, localField: local, backgroundField: background, m0: phantom.m0,
             r2star: phantom.r2star, phaseOffset: offset)
         if cropping { truth = try Self.crop(truth, from: grid, to: acquiredGrid) }
@@ -174,7 +190,7 @@ public struct Simulator: Sendable {
             return out
         }
         return SimulationTruth(
-            chi: try real(truth.chi), mask: nearest(truth.mask, fill: false),
+            chi: try real(truth.chi), localChi: try real(truth.localChi), mask: nearest(truth.mask, fill: false),
             segmentation: nearest(truth.segmentation, fill: 0), labels: truth.labels,
             totalField: try real(truth.totalField), localField: try real(truth.localField),
             backgroundField: try real(truth.backgroundField), m0: try real(truth.m0),
@@ -184,7 +200,7 @@ public struct Simulator: Sendable {
 
 extension SimulationTruth {
     mutating func setGrid(_ grid: Grid) {
-        chi.grid = grid; mask.grid = grid; segmentation.grid = grid; totalField.grid = grid
+        chi.grid = grid; localChi.grid = grid; mask.grid = grid; segmentation.grid = grid; totalField.grid = grid
         localField.grid = grid; backgroundField.grid = grid; m0.grid = grid; r2star.grid = grid
         phaseOffset.grid = grid
     }

@@ -181,6 +181,18 @@ struct ForwardModelPropertyTests {
         }
     }
 
+    /// A head rotated by R sees B0 along Rᵀẑ: +90° about x puts B0 along the head's +y, and a turn
+    /// about z (the B0 axis) changes nothing.
+    @Test func headRotationGivesTransposedB0() {
+        let pitched = Orientation.b0Direction(headRotationDegrees: SIMD3(90, 0, 0))
+        #expect(pitched == SIMD3(0, 1, 0))
+        let rolled = Orientation.b0Direction(headRotationDegrees: SIMD3(0, 30, 0))
+        #expect(abs(rolled.x + 0.5) < 1e-12 && rolled.y == 0 && abs(rolled.z - 0.75.squareRoot()) < 1e-12)
+        #expect(Orientation.b0Direction(headRotationDegrees: SIMD3(0, 0, 37)) == SIMD3(0, 0, 1))
+        let angled = Orientation.b0Direction(angleDegrees: 54.7356103172453)
+        #expect(abs(angled.z * angled.z - 1.0 / 3) < 1e-12)
+    }
+
     @Test func invalidSettingsThrow() throws {
         let chi = Volume<Float>(zeros: Self.grid)
         #expect(throws: QSMError.self) { try ForwardModel(b0Direction: .zero).field(of: chi) }

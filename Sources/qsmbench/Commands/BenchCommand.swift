@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+import QSMBenchmark
+import QSMCore
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Run a benchmark suite: simulate, reconstruct, score; write results.h5 and report.md.",
+        discussion: """
+            The suite (YAML, see docs/BENCH.md) crosses phantoms × protocols × pipelines × seeds. \
+            Each finished run is saved at once under OUT/runs/, so a killed bench restarted with \
+            --resume loses no finished run and redoes none. Exit status 1 when a run failed.
+            """)
+
+    @Argument(help: "Suite file (.yaml).") var suite: String
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "Runs in parallel (the cores are split between them).") var jobs: Int = 1
+    @Flag(help: "Skip runs whose results are already in the output folder.") var resume = false
+    @Option(help: "Only runs matching, e.g. pipeline=tv*,seed=1.") var filter: String?
+    @Flag(help: "No progress output.") var quiet = false
+    @Option(help: "Threads in total (default: all cores).") var threads: Int?
+
+    func validate() throws {
+        if jobs < 1 { throw ValidationError("--jobs: \(jobs) must be at least 1") }
+        if let threads, threads < 1 { throw ValidationError("--threads: \(threads) must be at least 1") }
+    }
+
+    func run() throws {
+        if let threads { Parallelism.threadCount = threads }
+        let suite = try Suite.read(self.suite)
+        let runner = BenchmarkRunner(suite: suite, directory: out, jobs: jobs, resume: resume,
+                                     filter: try filter.map { try RunFilter($0) }, toolVersion: QSMBenchVersion.string)
+        let plan = try runner.plan()
+        if !quiet {
+            print("suite \(suite.name): \(plan.runs.count) runs (\(suite.phantoms.count) phantoms × \(suite.protocols.count) "
+                  + "protocols × \(suite.pipelines.count) pipelines × \(suite.seeds.count) seeds), "
+                  + "\(plan.finished) already finished, \(plan.scans) scans to simulate, "
+                  + "about \(Int(plan.memoryMiB.rounded())) MiB with \(jobs) job(s)")
+        }
+        let progress = ProgressPrinter(enabled: !quiet)
+        let failures = try runner.run { done, total, message in progress.update(done, total, message) }
+        progress.finish()
+        try BenchOutput.write(runner: runner, suite: suite, failures: failures,
+                              commandLine: CommandLine.arguments.joined(separator: " "))
+        if !quiet { print("wrote \(out)/results.h5 and \(out)/report.md") }
+        if !failures.isEmpty {
+            throw QSMError.checkFailed(suite.name, "\(failures.count) run(s) failed; see \(out)/report.md")
+        }
+    }
+}
+
+/// Writes results.h5 and report.md for a runner's saved results.
+enum BenchOutput {
+    static func write(runner: BenchmarkRunner, suite: Suite, failures: [RunFailure], commandLine: String) throws(QSMError) {
+        let results = try runner.results()
+        let store = try ResultStore(directory: runner.directory)
+        var volumes: [String: StoredVolumes] = [:]
+        for result in results { if let v = try store.volumes(key: result.key) { volumes[result.key] = v } }
+        let provenance = Provenance.current(commandLine: commandLine)
+        try ResultsFile.write(results, suite: suite, to: runner.directory + "/results.h5", provenance: provenance,
+                              volumes: volumes)
+        try BenchReport(results: results, failures: store.failures(), suiteName: suite.name, provenance: provenance,
+                        volumes: { volumes[$0] }).write(to: runner.directory)
+    }
+}
+
+/// Tool version, command line, machine and date, recorded in results and reports.
+enum Provenance {
+    static func current(commandLine: String) -> [String: String] {
+        var info = utsname()
+        uname(&info)
+        func text<T>(_ field: T) -> String {
+            withUnsafeBytes(of: field) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        }
+        return ["tool_version": "qsmbench \(QSMBenchVersion.string)", "command_line": commandLine,
+                "machine": "\(text(info.sysname)) \(text(info.release)) \(text(info.machine)), "
+                    + "\(ProcessInfo.processInfo.activeProcessorCount) cores",
+                "created": ISO8601DateFormatter().string(from: Date())]
+    }
+}
+
+/// A progress bar with ETA on a terminal, plain lines otherwise.
+final class ProgressPrinter: Sendable {
+    private let enabled: Bool
+    private let terminal = isatty(1) != 0
+    private let start = now()
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func update(_ done: Int, _ total: Int, _ message: String) {
+        guard enabled else { return }
+        let elapsed = (now() - start) / 1000
+        let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+        if terminal {
+            let width = 30, filled = total > 0 ? width * done / total : width
+            let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+            print("\r[\(bar)] \(done)/\(total) ETA \(Int(eta)) s  \(message.prefix(60))", terminator: "")
+            fflush(nil)
+        } else {
+            print("[\(done)/\(total)] \(message)")
+        }
+    }
+
+    func finish() { if enabled && terminal { print("") } }
+}
