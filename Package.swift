@@ -70,7 +70,7 @@ let package = Package(
             name: "QSMMetricsTests",
             dependencies: ["QSMMetrics", "QSMTestSupport",
                            .product(name: "PropertyBased", package: "swift-property-based")],
-            swiftSettings: strict),
+            exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "QSMReportTests", dependencies: ["QSMReport", "QSMTestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "QSMBenchmarkTests", dependencies: ["QSMBenchmark", "QSMTestSupport"],

@@ -18,6 +18,13 @@ public struct CalcificationMetrics: Codable, Sendable, Equatable {
         case momentDeviation = "moment_deviation", streak
     }
 
+    /// Encodes both keys; an undefined streak is written as `null`, not left out.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(momentDeviation, forKey: .momentDeviation)
+        try c.encode(streak, forKey: .streak)
+    }
+
     /// The metrics for the voxels where `calcification` is true; nil when there are none.
     public static func compute(recon: [Double], truth: [Double], calcification: [Bool], shape: SIMD3<Int>,
                                formula: LinearFit.Formula = .centred) -> CalcificationMetrics? {

@@ -4,17 +4,26 @@
 enum MaskMorphology {
     static func dilated(_ mask: [Bool], shape: SIMD3<Int>) -> [Bool] {
         var current = mask
-        let strides = [1, shape.x, shape.x * shape.y]
+        var next = mask
+        let nx = shape.x, ny = shape.y, nz = shape.z
+        // One pass per axis: a voxel becomes true when a neighbour along that axis is true.
         for axis in 0..<3 {
-            let n = shape[axis], stride = strides[axis]
-            var next = current
-            for i in current.indices where !current[i] {
-                let position = (i / stride) % n
-                if (position > 0 && current[i - stride]) || (position < n - 1 && current[i + stride]) {
-                    next[i] = true
+            let stride = axis == 0 ? 1 : (axis == 1 ? nx : nx * ny)
+            let n = shape[axis]
+            current.withUnsafeBufferPointer { c in
+                next.withUnsafeMutableBufferPointer { o in
+                    for z in 0..<nz { for y in 0..<ny {
+                        let row = nx * (y + ny * z)
+                        for x in 0..<nx {
+                            let i = row + x
+                            guard !c[i] else { o[i] = true; continue }
+                            let position = axis == 0 ? x : (axis == 1 ? y : z)
+                            o[i] = (position > 0 && c[i - stride]) || (position < n - 1 && c[i + stride])
+                        }
+                    } }
                 }
             }
-            current = next
+            swap(&current, &next)
         }
         return current
     }

@@ -6,6 +6,14 @@ public enum MetricConvention: String, CaseIterable, Codable, Sendable, CustomStr
     /// qsmbench's own: the QSM-CI-compatible primary set recommended by the shared reference
     /// (QSM.md §11) — demeaned NRMSE, detrended NRMSE (inverse fit), qsm-ci HFEN and XSIM — with
     /// numerically stable (centred) sums, SSIM averaged over the mask, regions clipped to the mask.
+    ///
+    /// Why: QSM-CI is the only running public leaderboard and its definitions are the challenge 2.0
+    /// ones (demeaning makes scores independent of the unknowable χ reference), so a number from
+    /// `default` can be set beside a leaderboard entry. It departs from `qsm-ci` only where qsm-ci
+    /// is fragile, never in a way that moves a well-posed score beyond rounding: non-finite
+    /// reconstruction voxels are an error instead of silent zeros, correlations and fits use centred
+    /// sums, constant maps give undefined (null) errors, every region and label average stays
+    /// inside the mask, and SSIM (not a qsm-ci metric) is averaged over the mask, not the grid.
     case `default`
     /// 2016 reconstruction challenge: RMSE without demeaning, 15³ zero-sum LoG HFEN over the
     /// grid, `ssim_index3d.m`-lineage SSIM on a joint 0–255 rescale.
@@ -15,6 +23,7 @@ public enum MetricConvention: String, CaseIterable, Codable, Sendable, CustomStr
     /// Reproduces qsm-ci 0.6.2 `score_arrays` (the QSM-CI leaderboard), quirks included.
     case qsmCI = "qsm-ci"
 
+    /// The CLI spelling (`default`, `challenge2016`, `challenge2019`, `qsm-ci`).
     public var description: String { rawValue }
 
     /// What each reported key means under this convention (stored in the JSON as `definitions`).

@@ -43,12 +43,11 @@ public enum NormalizedMutualInformation {
         edges[bins] = hi
         return values.map { v in
             if v == hi { return bins - 1 }
-            var low = 0, high = bins          // binary search: largest k with edges[k] <= v
-            while high - low > 1 {
-                let mid = (low + high) / 2
-                if edges[mid] <= v { low = mid } else { high = mid }
-            }
-            return low
+            // Direct estimate, then corrected against the edges: the largest k with edges[k] <= v.
+            var k = Swift.min(Swift.max(Int((v - lo) / step), 0), bins - 1)
+            while k > 0 && edges[k] > v { k -= 1 }
+            while k < bins - 1 && edges[k + 1] <= v { k += 1 }
+            return k
         }
     }
 }

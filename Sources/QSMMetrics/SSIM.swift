@@ -97,37 +97,64 @@ public struct SSIM: Sendable {
         case .replicate: filterBoundary = .replicate
         case .truncated: filterBoundary = .truncated
         }
-        func smooth(_ f: Field) -> Field { f.correlated(weights: weights, boundary: filterBoundary) }
-        let muA = smooth(a), muB = smooth(b)
-        let aa = smooth(a.mapped { $0 * $0 })
-        let bb = smooth(b.mapped { $0 * $0 })
-        let ab = smooth(a.combined(with: b) { $0 * $1 })
-
-        let shape = a.shape
-        var selected: (Int) -> Bool
-        switch averaging {
-        case .mask, .maskWithPositiveDenominator:
-            selected = { mask[$0] }
-        case let .croppedGrid(border):
-            selected = { i in
-                let x = i % shape.x, y = (i / shape.x) % shape.y, z = i / (shape.x * shape.y)
-                return x >= border && x < shape.x - border && y >= border && y < shape.y - border
-                    && z >= border && z < shape.z - border
+        let shape = a.shape, sliceCount = shape.x * shape.y
+        let plan = FusedSeparableFilter(
+            shape: shape, boundary: filterBoundary, sourceCount: 4,
+            planes: (0..<4).map { [PlaneTerm(source: $0, x: weights, y: weights)] },
+            outputs: (0..<4).map { [OutputTerm(plane: $0, z: weights)] })
+        let c1 = c1, c2 = c2, averaging = averaging
+        let result = a.values.withUnsafeBufferPointer { aBuffer in
+            b.values.withUnsafeBufferPointer { bBuffer in
+                mask.withUnsafeBufferPointer { maskBuffer in
+                    let pa = SendablePointer(UnsafeMutablePointer(mutating: aBuffer.baseAddress!))
+                    let pb = SendablePointer(UnsafeMutablePointer(mutating: bBuffer.baseAddress!))
+                    let pm = SendablePointer(UnsafeMutablePointer(mutating: maskBuffer.baseAddress!))
+                    return plan.run(fillSource: { source, z, slice in
+                        let base = z * sliceCount
+                        for j in 0..<sliceCount {
+                            let x = pa[base + j], y = pb[base + j]
+                            switch source {
+                            case 0: slice[j] = x
+                            case 1: slice[j] = y
+                            case 2: slice[j] = x * x + y * y
+                            default: slice[j] = x * y
+                            }
+                        }
+                    }, reduce: { z, offset, runLength, o in
+                        // Only σr² + σt² enters the formula, so E[a² + b²] is one filtered field.
+                        let muA = o[0], muB = o[1], squares = o[2], ab = o[3]
+                        var border = 0, usesMask = true, requirePositive = false
+                        switch averaging {
+                        case .mask: break
+                        case .maskWithPositiveDenominator: requirePositive = true
+                        case let .croppedGrid(b):
+                            border = b; usesMask = false
+                            if z < b || z >= shape.z - b { return .zero }
+                        }
+                        let maskRun = pm.base + z * sliceCount + offset
+                        var sum = 0.0, count = 0.0
+                        for k in 0..<runLength {
+                            if usesMask {
+                                if !maskRun[k] { continue }
+                            } else {
+                                let x = (offset + k) % shape.x, y = (offset + k) / shape.x
+                                if x < border || x >= shape.x - border || y < border || y >= shape.y - border { continue }
+                            }
+                            let ma = muA[k], mb = muB[k]
+                            let variances = squares[k] - ma * ma - mb * mb, cov = ab[k] - ma * mb
+                            let numerator = (2 * ma * mb + c1) * (2 * cov + c2)
+                            let denominator = (ma * ma + mb * mb + c1) * (variances + c2)
+                            if requirePositive && !(denominator > 0) { continue }
+                            sum += numerator / denominator
+                            count += 1
+                        }
+                        return SIMD2(sum, count)
+                    })
+                }
             }
         }
-        let requirePositive = averaging == .maskWithPositiveDenominator
-        var sum = 0.0, count = 0
-        for i in 0..<a.count where selected(i) {
-            let ma = muA.values[i], mb = muB.values[i]
-            let varA = aa.values[i] - ma * ma, varB = bb.values[i] - mb * mb
-            let cov = ab.values[i] - ma * mb
-            let numerator = (2 * ma * mb + c1) * (2 * cov + c2)
-            let denominator = (ma * ma + mb * mb + c1) * (varA + varB + c2)
-            if requirePositive && !(denominator > 0) { continue }
-            sum += numerator / denominator
-            count += 1
-        }
-        return count > 0 ? sum / Double(count) : nil
+        let sum = result.x, count = result.y
+        return count > 0 ? sum / count : nil
     }
 }
 

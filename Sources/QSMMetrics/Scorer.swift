@@ -11,40 +11,83 @@ public struct Scorer: Sendable {
     /// Tool version recorded in every `Scores`.
     public var toolVersion: String
 
+    /// How the inputs are named in error messages (file paths in the CLI).
+    public struct InputNames: Sendable {
+        /// The reconstruction's name.
+        public var recon: String
+        /// The truth's name.
+        public var truth: String
+        /// The mask's name.
+        public var mask: String
+        /// The segmentation's name.
+        public var segmentation: String
+
+        /// Names for error messages; the defaults are the roles.
+        public init(recon: String = "recon", truth: String = "truth", mask: String = "mask",
+                    segmentation: String = "segmentation") {
+            self.recon = recon
+            self.truth = truth
+            self.mask = mask
+            self.segmentation = segmentation
+        }
+    }
+
     /// A scorer for `convention`, recording `toolVersion`.
     public init(convention: MetricConvention = .default, toolVersion: String) {
         self.convention = convention
         self.toolVersion = toolVersion
     }
 
-    /// All metrics of the convention; throws `QSMError` naming `recon`, `truth`, `mask` or
-    /// `segmentation` when the inputs do not fit together or hold non-finite values in the mask.
+    /// All metrics of the convention; throws `QSMError` naming the input (`names`) when the inputs
+    /// do not fit together (shape, voxel size, affine, frames), the mask is empty, or a map holds
+    /// non-finite values inside the mask.
     ///
     /// Non-finite reconstruction voxels inside the mask are an error, except under `.qsmCI`, which
     /// scores them as 0 (and counts them as uncovered) like qsm-ci `score_arrays`.
-    public func score<T: BinaryFloatingPoint & Sendable>(
-        recon: Volume<T>, truth: Volume<T>, mask: Mask, segmentation: Volume<Int>? = nil
+    public func score(
+        recon: Volume<Float>, truth: Volume<Float>, mask: Mask, segmentation: Volume<Int>? = nil,
+        names: InputNames = InputNames()
     ) throws(QSMError) -> Scores {
-        try Self.requireSameGeometry(truth.grid, recon.grid, "truth", "recon")
-        try Self.requireSameGeometry(truth.grid, mask.grid, "truth", "mask")
-        if let segmentation { try Self.requireSameGeometry(truth.grid, segmentation.grid, "truth", "segmentation") }
-        guard recon.frames == 1 else { throw .mismatch("recon", "has \(recon.frames) frames; a 3-D map is needed") }
-        guard truth.frames == 1 else { throw .mismatch("truth", "has \(truth.frames) frames; a 3-D map is needed") }
+        try scoreSpecialized(recon: recon, truth: truth, mask: mask, segmentation: segmentation, names: names)
+    }
+
+    /// The same for Double maps.
+    public func score(
+        recon: Volume<Double>, truth: Volume<Double>, mask: Mask, segmentation: Volume<Int>? = nil,
+        names: InputNames = InputNames()
+    ) throws(QSMError) -> Scores {
+        try scoreSpecialized(recon: recon, truth: truth, mask: mask, segmentation: segmentation, names: names)
+    }
+
+    // Non-generic entry points above, so the per-voxel conversion is specialised for each type
+    // (a generic public function would run unspecialised from other modules).
+    @inline(__always)
+    private func scoreSpecialized<T: BinaryFloatingPoint & Sendable>(
+        recon: Volume<T>, truth: Volume<T>, mask: Mask, segmentation: Volume<Int>?, names: InputNames
+    ) throws(QSMError) -> Scores {
+        try Self.requireSameGeometry(truth.grid, recon.grid, names.truth, names.recon)
+        try Self.requireSameGeometry(truth.grid, mask.grid, names.truth, names.mask)
+        if let segmentation { try Self.requireSameGeometry(truth.grid, segmentation.grid, names.truth, names.segmentation) }
+        guard recon.frames == 1 else { throw .mismatch(names.recon, "has \(recon.frames) frames; a 3-D map is needed") }
+        guard truth.frames == 1 else { throw .mismatch(names.truth, "has \(truth.frames) frames; a 3-D map is needed") }
+        guard mask.frames == 1, segmentation?.frames ?? 1 == 1 else {
+            throw .mismatch(mask.frames == 1 ? names.segmentation : names.mask, "has several frames; a 3-D volume is needed")
+        }
         let grid = truth.grid
         let inside = mask.voxels
         let maskVoxels = inside.reduce(0) { $0 + ($1 ? 1 : 0) }
-        guard maskVoxels > 0 else { throw .invalidFile("mask", "no voxel is inside the mask") }
+        guard maskVoxels > 0 else { throw .invalidFile(names.mask, "no voxel is inside the mask") }
 
         var r = [Double](repeating: 0, count: grid.count), t = r
         var covered = 0
         for i in 0..<grid.count where inside[i] {
             let tv = Double(truth.voxels[i]), rv = Double(recon.voxels[i])
-            guard tv.isFinite else { throw .invalidFile("truth", "non-finite value \(tv) at \(Self.position(i, grid)) inside the mask") }
+            guard tv.isFinite else { throw .invalidFile(names.truth, "non-finite value \(tv) at \(Self.position(i, grid)) inside the mask") }
             if rv.isFinite {
                 r[i] = rv
                 if rv != 0 { covered += 1 }
             } else if convention != .qsmCI {
-                throw .invalidFile("recon", "non-finite value \(rv) at \(Self.position(i, grid)) inside the mask")
+                throw .invalidFile(names.recon, "non-finite value \(rv) at \(Self.position(i, grid)) inside the mask")
             }
             t[i] = tv
         }
@@ -124,8 +167,8 @@ public struct Scorer: Sendable {
             ("dgm", region(Segmentation.deepGreyMatterLabels)),
         ]
         for (name, members) in regions {
+            // An empty region (e.g. small nuclei removed by erosion) is reported with 0 voxels.
             let (r, t) = Self.gather(recon.values, truth.values, members)
-            guard !r.isEmpty else { continue }
             scores.regions[name] = .init(voxels: r.count, nrmseDemeaned: NRMSE.demeaned(recon: r, truth: t),
                                          nrmseDetrended: NRMSE.detrended(recon: r, truth: t, .inverseFit, formula: formula))
         }
@@ -145,6 +188,9 @@ public struct Scorer: Sendable {
 
     static func gather(_ recon: [Double], _ truth: [Double], _ selection: [Bool]) -> ([Double], [Double]) {
         var r: [Double] = [], t: [Double] = []
+        let count = selection.reduce(0) { $0 + ($1 ? 1 : 0) }
+        r.reserveCapacity(count)
+        t.reserveCapacity(count)
         for i in selection.indices where selection[i] { r.append(recon[i]); t.append(truth[i]) }
         return (r, t)
     }
@@ -163,8 +209,9 @@ public struct Scorer: Sendable {
     /// Same shape, voxel size and affine (within 1e-3 mm plus 1e-5 relative, NIfTI float32 precision).
     static func requireSameGeometry(_ reference: Grid, _ other: Grid, _ name: String, _ otherName: String) throws(QSMError) {
         try reference.requireMatches(other, name, otherName)
-        for (a, b) in zip(reference.affine.entries, other.affine.entries) where abs(a - b) > 1e-3 + 1e-5 * abs(a) {
-            throw .mismatch(otherName, "affine differs from \(name) (\(other.affine) vs \(reference.affine))")
+        let differences = zip(reference.affine.entries, other.affine.entries).map { abs($0 - $1) }
+        for (d, a) in zip(differences, reference.affine.entries) where d > 1e-3 + 1e-5 * abs(a) {
+            throw .mismatch(otherName, "affine differs from \(name) (largest entry difference \(differences.max()!))")
         }
     }
 }

@@ -15,6 +15,7 @@ public struct Scores: Codable, Sendable, Equatable {
             case voxels, nrmseDemeaned = "nrmse_demeaned", nrmseDetrended = "nrmse_detrended"
         }
 
+        /// Encodes every key; undefined errors are written as `null`.
         public func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(voxels, forKey: .voxels)
@@ -51,7 +52,8 @@ public struct Scores: Codable, Sendable, Equatable {
     public var coverage: Double
     /// Voxels in the evaluation mask.
     public var maskVoxels: Int
-    /// Region errors: `whole_brain`, and with a segmentation `tissue`, `blood`, `dgm` (when non-empty).
+    /// Region errors: `whole_brain`, and with a segmentation `tissue`, `blood`, `dgm` (0 voxels and
+    /// null errors when a region is empty).
     public var regions: [String: RegionScores]
     /// Per-label χ statistics (empty without a segmentation).
     public var labels: [LabelStatistics]
@@ -72,7 +74,7 @@ public struct Scores: Codable, Sendable, Equatable {
         case dgmSlope = "dgm_slope", dgmLinearity = "dgm_linearity"
     }
 
-    // Written by hand so that nil values appear as `null` instead of missing keys.
+    /// Encodes every key; nil values are written as `null` instead of being left out.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(convention, forKey: .convention)

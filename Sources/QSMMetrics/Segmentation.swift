@@ -19,13 +19,16 @@ public enum Segmentation {
     public static let calcificationLabel = 16
 
     /// Labels rounded to the nearest integer (ties to even, as numpy `rint`); throws for non-finite
-    /// or out-of-range values.
-    public static func labels<T: BinaryFloatingPoint & Sendable>(from volume: Volume<T>) throws(QSMError) -> Volume<Int> {
+    /// or out-of-range values, naming the volume `name`.
+    public static func labels<T: BinaryFloatingPoint & Sendable>(
+        from volume: Volume<T>, name: String = "segmentation"
+    ) throws(QSMError) -> Volume<Int> {
+        guard volume.frames == 1 else { throw .mismatch(name, "has \(volume.frames) frames; a 3-D label map is needed") }
         var out = Volume<Int>(grid: volume.grid, repeating: 0)
         for i in 0..<volume.grid.count {
             let v = Double(volume.voxels[i])
             guard v.isFinite, abs(v) < 1e9 else {
-                throw .invalidFile("segmentation", "voxel \(i) holds \(v), not an integer label")
+                throw .invalidFile(name, "voxel index \(i) holds \(v), not an integer label")
             }
             out.voxels[i] = Int(v.rounded(.toNearestOrEven))
         }

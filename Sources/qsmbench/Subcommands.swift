@@ -10,5 +10,6 @@ extension QSMBenchCommand {
         InfoCommand.self,
         ConvertCommand.self,
         SimulateCommand.self,
+        ScoreCommand.self,
     ]
 }

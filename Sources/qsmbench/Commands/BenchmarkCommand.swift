@@ -5,7 +5,8 @@ struct BenchmarkCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "benchmark",
         abstract: "Print performance figures (ratios against baselines measured in the same run).",
-        subcommands: [FFTBenchmarkCommand.self, PipelineBenchmarkCommand.self, SimulateBenchmarkCommand.self])
+        subcommands: [FFTBenchmarkCommand.self, PipelineBenchmarkCommand.self, SimulateBenchmarkCommand.self,
+                      MetricsBenchmarkCommand.self])
 }
 
 struct FFTBenchmarkCommand: ParsableCommand {
