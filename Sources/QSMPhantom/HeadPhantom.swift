@@ -45,7 +45,7 @@ extension Phantom {
         let scale = min(1, (fov / HeadGeometry.referenceExtent).min())
 
         // Per-label properties indexed by raw label.
-        let labelCount = HeadLabel.allCases.count
+        let labelCount = (HeadLabel.allCases.map(\.rawValue).max() ?? 0) + 1   // labels are sparse (challenge numbering)
         var chiOf = [Double](repeating: 0, count: labelCount), m0Of = chiOf, r2Of = chiOf
         var inMask = [Bool](repeating: false, count: labelCount)
         for label in HeadLabel.allCases {

@@ -93,34 +93,36 @@ public struct TissueTable: Sendable, Hashable, Codable {
     }
 }
 
-/// Labels of the head phantom's segmentation.
+/// Labels of the head phantom's segmentation, numbered as the QSM reconstruction challenge 2.0
+/// head phantom (Marques JP et al. MRM 2021;86:526–542), which qsm-forward and qsm-ci use, so
+/// regional metrics (DGM 1–6, blood 11, calcification 16) apply to simulated data directly.
 public enum HeadLabel: Int, CaseIterable, Sendable {
     /// Air around the head.
     case air = 0
     /// Cerebral white matter and brainstem.
-    case whiteMatter = 1
+    case whiteMatter = 8
     /// Cortical grey matter.
-    case corticalGreyMatter = 2
+    case corticalGreyMatter = 9
     /// Ventricles, sulcal and subarachnoid CSF.
-    case csf = 3
+    case csf = 10
     /// Caudate nucleus.
-    case caudate = 4
+    case caudate = 1
     /// Putamen.
-    case putamen = 5
+    case putamen = 3
     /// Globus pallidus.
-    case globusPallidus = 6
+    case globusPallidus = 2
     /// Thalamus.
     case thalamus = 7
     /// Red nucleus.
-    case redNucleus = 8
+    case redNucleus = 4
     /// Substantia nigra.
-    case substantiaNigra = 9
+    case substantiaNigra = 6
     /// Dural sinuses and large veins.
-    case veins = 10
+    case veins = 11
     /// Optional calcification.
-    case calcification = 11
+    case calcification = 16
     /// Scalp and soft tissue.
-    case softTissue = 12
+    case softTissue = 15
     /// Skull bone.
     case skull = 13
     /// Air inside the head (paranasal sinuses, nasal cavity, ear canals).
@@ -171,18 +173,18 @@ reference_field_strength: 3.0        # T; the r2star values below are at this fi
 r2star_field_scaling: linear         # R2*(B0) = R2*(3 T) · B0 / 3 T  (peters2007)
 
 tissues:
-  - {label: 1,  name: white matter,             chi: -0.030, m0: 0.69, r2star: 21.0, in_mask: true,  sources: [li2014, peters2007]}
-  - {label: 2,  name: cortical grey matter,     chi:  0.015, m0: 0.80, r2star: 17.0, in_mask: true,  sources: [li2014, peters2007]}
-  - {label: 3,  name: cerebrospinal fluid,      chi:  0.000, m0: 1.00, r2star:  4.0, in_mask: true,  sources: [challenge2]}
-  - {label: 4,  name: caudate,                  chi:  0.060, m0: 0.78, r2star: 24.0, in_mask: true,  sources: [deistung2013, li2014, peters2007]}
-  - {label: 5,  name: putamen,                  chi:  0.050, m0: 0.78, r2star: 28.0, in_mask: true,  sources: [deistung2013, li2014, peters2007]}
-  - {label: 6,  name: globus pallidus,          chi:  0.150, m0: 0.72, r2star: 42.0, in_mask: true,  sources: [deistung2013, li2014, peters2007]}
+  - {label: 8,  name: white matter,             chi: -0.030, m0: 0.69, r2star: 21.0, in_mask: true,  sources: [li2014, peters2007]}
+  - {label: 9,  name: cortical grey matter,     chi:  0.015, m0: 0.80, r2star: 17.0, in_mask: true,  sources: [li2014, peters2007]}
+  - {label: 10, name: cerebrospinal fluid,      chi:  0.000, m0: 1.00, r2star:  4.0, in_mask: true,  sources: [challenge2]}
+  - {label: 1,  name: caudate,                  chi:  0.060, m0: 0.78, r2star: 24.0, in_mask: true,  sources: [deistung2013, li2014, peters2007]}
+  - {label: 3,  name: putamen,                  chi:  0.050, m0: 0.78, r2star: 28.0, in_mask: true,  sources: [deistung2013, li2014, peters2007]}
+  - {label: 2,  name: globus pallidus,          chi:  0.150, m0: 0.72, r2star: 42.0, in_mask: true,  sources: [deistung2013, li2014, peters2007]}
   - {label: 7,  name: thalamus,                 chi:  0.020, m0: 0.75, r2star: 23.0, in_mask: true,  sources: [deistung2013, li2014]}
-  - {label: 8,  name: red nucleus,              chi:  0.120, m0: 0.72, r2star: 34.0, in_mask: true,  sources: [deistung2013, li2014]}
-  - {label: 9,  name: substantia nigra,         chi:  0.150, m0: 0.72, r2star: 38.0, in_mask: true,  sources: [deistung2013, li2014]}
-  - {label: 10, name: veins,                    chi:  0.350, m0: 0.85, r2star: 45.0, in_mask: true,  sources: [challenge2, weisskoff1992]}
-  - {label: 11, name: calcification,            chi: -0.250, m0: 0.30, r2star: 150.0, in_mask: true, sources: [chen2014, challenge2]}
-  - {label: 12, name: scalp and soft tissue,    chi:  0.000, m0: 0.75, r2star: 30.0, in_mask: false, sources: [schenck1996]}
+  - {label: 4,  name: red nucleus,              chi:  0.120, m0: 0.72, r2star: 34.0, in_mask: true,  sources: [deistung2013, li2014]}
+  - {label: 6,  name: substantia nigra,         chi:  0.150, m0: 0.72, r2star: 38.0, in_mask: true,  sources: [deistung2013, li2014]}
+  - {label: 11, name: veins,                    chi:  0.350, m0: 0.85, r2star: 45.0, in_mask: true,  sources: [challenge2, weisskoff1992]}
+  - {label: 16, name: calcification,            chi: -0.250, m0: 0.30, r2star: 150.0, in_mask: true, sources: [chen2014, challenge2]}
+  - {label: 15, name: scalp and soft tissue,    chi:  0.000, m0: 0.75, r2star: 30.0, in_mask: false, sources: [schenck1996]}
   - {label: 13, name: skull,                    chi: -2.000, m0: 0.05, r2star: 300.0, in_mask: false, sources: [hopkins1997]}
   - {label: 14, name: sinus air,                chi:  9.400, m0: 0.00, r2star: 0.0, in_mask: false, sources: [schenck1996]}
   - {label: 0,  name: air,                      chi:  9.400, m0: 0.00, r2star: 0.0, in_mask: false, sources: [schenck1996]}

@@ -41,11 +41,12 @@ struct HeadPhantomTests {
         // Mask = intracranial tissue: it contains the deep nuclei, excludes bone and scalp.
         for i in 0..<Self.grid.count {
             let l = Int(head.segmentation.voxels[i])
-            if l >= 4 && l <= 9 { #expect(head.mask.voxels[i]) }
-            if l == 13 || l == 12 || l == 0 { #expect(!head.mask.voxels[i]) }
+            let nuclei: [HeadLabel] = [.caudate, .putamen, .globusPallidus, .thalamus, .redNucleus, .substantiaNigra]
+            if nuclei.map(\.rawValue).contains(l) { #expect(head.mask.voxels[i]) }
+            if [HeadLabel.skull, .softTissue, .air].map(\.rawValue).contains(l) { #expect(!head.mask.voxels[i]) }
         }
         // Pure globus pallidus voxels carry the table value.
-        let gp = (0..<Self.grid.count).filter { head.segmentation.voxels[$0] == 6 }.map { head.chi.voxels[$0] }
+        let gp = (0..<Self.grid.count).filter { head.segmentation.voxels[$0] == UInt8(HeadLabel.globusPallidus.rawValue) }.map { head.chi.voxels[$0] }
         #expect(gp.filter { abs(Double($0) - 0.15) < 1e-6 }.count > gp.count / 3)
     }
 
@@ -54,8 +55,9 @@ struct HeadPhantomTests {
         let b = try Phantom.head(grid: Self.grid)
         #expect(a.chi.voxels == b.chi.voxels)
         #expect(a.segmentation.voxels == b.segmentation.voxels)
-        #expect(!a.segmentation.voxels.contains(11))
-        #expect(!a.labels.contains { $0.index == 11 })
+        let calcification = UInt8(HeadLabel.calcification.rawValue)
+        #expect(!a.segmentation.voxels.contains(calcification))
+        #expect(!a.labels.contains { $0.index == HeadLabel.calcification.rawValue })
     }
 
     @Test func r2starScalesLinearlyWithField() throws {
@@ -63,7 +65,7 @@ struct HeadPhantomTests {
         settings.fieldStrength = 7
         let high = try Phantom.head(grid: Self.grid, settings: settings)
         let low = try Phantom.head(grid: Self.grid)
-        let whiteMatter = (0..<Self.grid.count).first { low.segmentation.voxels[$0] == 1 && low.r2star.voxels[$0] == 21 }!
+        let whiteMatter = (0..<Self.grid.count).first { low.segmentation.voxels[$0] == UInt8(HeadLabel.whiteMatter.rawValue) && low.r2star.voxels[$0] == 21 }!
         #expect(abs(Double(high.r2star.voxels[whiteMatter]) - 21 * 7 / 3) < 1e-4)
         #expect(high.chi.voxels == low.chi.voxels)
     }
