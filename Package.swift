@@ -73,7 +73,7 @@ let package = Package(
             exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "QSMReportTests", dependencies: ["QSMReport", "QSMTestSupport"],
                     swiftSettings: strict),
-        .testTarget(name: "QSMBenchmarkTests", dependencies: ["QSMBenchmark", "QSMTestSupport"],
+        .testTarget(name: "QSMBenchmarkTests", dependencies: ["QSMBenchmark", "QSMPhantom", "QSMTestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "qsmbenchTests", dependencies: ["QSMIO", "QSMTestSupport"],
                     swiftSettings: strict),

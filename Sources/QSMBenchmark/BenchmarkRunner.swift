@@ -56,12 +56,8 @@ public struct BenchmarkRunner: Sendable {
     /// Validates every pipeline and phantom option and computes the plan; nothing is written.
     public func plan() throws(QSMError) -> Plan {
         let executor = try self.executor
-        for pipeline in suite.pipelines { _ = try RunExecutor.configuration(pipeline) }
-        for phantom in suite.phantoms {
-            // Options are checked on a tiny grid so a typo fails before any simulation.
-            _ = try PhantomCatalog.make(kind: phantom.kind, name: phantom.name, grid: Grid(shape: SIMD3(8, 8, 8)),
-                                        options: phantom.options, fieldStrength: 3)
-        }
+        for pipeline in suite.pipelines { _ = try RunExecutor.configuration(pipeline, file: suite.file) }
+        for phantom in suite.phantoms { try PhantomCatalog.validate(phantom) }
         let runs = suite.runs.filter { filter?.matches($0) ?? true }
         guard !runs.isEmpty else { throw .invalidOption("--filter", "no run of \(suite.file) matches") }
         let store = try ResultStore(directory: directory)

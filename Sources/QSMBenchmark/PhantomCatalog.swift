@@ -2,25 +2,47 @@ import QSMPhantom
 
 /// Builds the phantoms a suite names from their options.
 public enum PhantomCatalog {
-    /// The phantom `kind` on `grid` with suite `options` (`chi`, `radius`, `angle`, `calcification`).
-    public static func make(kind: String, name: String, grid: Grid, options: [String: String],
-                            fieldStrength: Double) throws(QSMError) -> Phantom {
+    /// Checks a phantom entry's options without building it.
+    public static func validate(_ spec: PhantomSpec) throws(QSMError) {
+        _ = try settings(spec, fieldStrength: 3)
+    }
+
+    /// The phantom of `spec` on `grid` (built-in phantoms; options `chi`, `radius`, `angle`, `calcification`).
+    public static func make(_ spec: PhantomSpec, grid: Grid, fieldStrength: Double) throws(QSMError) -> Phantom {
+        var phantom: Phantom
+        switch try settings(spec, fieldStrength: fieldStrength) {
+        case .sphere(let s): phantom = try .sphere(grid: grid, settings: s)
+        case .cylinder(let s): phantom = try .cylinder(grid: grid, settings: s)
+        case .head(let s): phantom = try .head(grid: grid, settings: s)
+        }
+        phantom.name = spec.name
+        return phantom
+    }
+
+    private enum Settings {
+        case sphere(AnalyticPhantomSettings), cylinder(AnalyticPhantomSettings), head(HeadPhantomSettings)
+    }
+
+    private static func settings(_ spec: PhantomSpec, fieldStrength: Double) throws(QSMError) -> Settings {
+        let name = spec.name, options = spec.options
         func number(_ key: String) throws(QSMError) -> Double? {
             guard let text = options[key] else { return nil }
             guard let v = Double(text), v.isFinite else { throw .invalidParameter("phantom \(name).\(key)", "'\(text)' is not a number") }
             return v
         }
-        var phantom: Phantom
-        switch kind {
+        switch spec.kind {
         case "sphere", "cylinder":
             var settings = AnalyticPhantomSettings()
             if let chi = try number("chi") { settings.chi = chi }
-            if let radius = try number("radius") { settings.radius = radius }
+            if let radius = try number("radius") {
+                guard radius > 0 else { throw .invalidParameter("phantom \(name).radius", "\(radius) mm must be positive") }
+                settings.radius = radius
+            }
             if let angle = try number("angle") { settings.angleDegrees = angle }
             for key in options.keys where !["chi", "radius", "angle"].contains(key) {
                 throw .invalidParameter("phantom \(name).\(key)", "unknown option; expected chi, radius, angle")
             }
-            phantom = kind == "sphere" ? try .sphere(grid: grid, settings: settings) : try .cylinder(grid: grid, settings: settings)
+            return spec.kind == "sphere" ? .sphere(settings) : .cylinder(settings)
         case "head":
             var settings = HeadPhantomSettings()
             settings.fieldStrength = fieldStrength
@@ -33,12 +55,10 @@ public enum PhantomCatalog {
             for key in options.keys where key != "calcification" {
                 throw .invalidParameter("phantom \(name).\(key)", "unknown option; expected calcification")
             }
-            phantom = try .head(grid: grid, settings: settings)
+            return .head(settings)
         default:
-            throw .invalidParameter("phantom \(name)", "'\(kind)' cannot be used in a suite yet; use sphere, cylinder or head")
+            throw .invalidParameter("phantom \(name)", "'\(spec.kind)' cannot be used in a suite yet; use sphere, cylinder or head")
         }
-        phantom.name = name
-        return phantom
     }
 
     /// `direction` seen by an object rotated by `degrees` about x, then y, then z: Rᵀ·direction.

@@ -48,8 +48,15 @@ public struct RunExecutor: Sendable {
                                  convention: convention.rawValue, attribution: attribution))
     }
 
-    /// Checks a pipeline's methods and parameters against the registry (before any work starts).
-    public static func configuration(_ pipeline: PipelineSpec) throws(QSMError) -> PipelineConfiguration {
+    /// Checks a pipeline's methods and parameters against the registry (before any work starts);
+    /// errors name the suite file, the line and the key.
+    public static func configuration(_ pipeline: PipelineSpec, file: String = "suite") throws(QSMError) -> PipelineConfiguration {
+        func located(_ key: String, _ problem: String) -> QSMError {
+            let stage = String(key.prefix { $0 != "." })
+            let line = pipeline.lines[key] ?? pipeline.lines[stage] ?? pipeline.line
+            let path = pipeline.path.isEmpty ? key : "\(pipeline.path).\(key)"
+            return .invalidFile("\(file):\(line)", "\(path): \(problem)")
+        }
         var configuration = PipelineConfiguration()
         for (stage, method) in pipeline.methods {
             switch stage {
@@ -59,16 +66,28 @@ public struct RunExecutor: Sendable {
             case "bgremove": configuration.backgroundRemoval = method
             case "inversion": configuration.inversion = method
             case "reference": configuration.referencing = method
-            default: throw .invalidParameter("pipeline \(pipeline.name)", "unknown stage '\(stage)'")
+            default: throw located(stage, "unknown stage")
             }
         }
         for (key, value) in pipeline.parameters.sorted(by: { $0.key < $1.key }) {
-            configuration.settings.append(try ParameterSetting(parsing: "\(key)=\(value)"))
+            do {
+                configuration.settings.append(try ParameterSetting(parsing: "\(key)=\(value)"))
+            } catch {
+                throw located(key, error.description)
+            }
         }
         do {
             _ = try Pipeline(configuration)
         } catch {
-            throw .invalidParameter("pipeline \(pipeline.name) (line \(pipeline.line))", error.description)
+            switch error {
+            case let .invalidParameter(key, problem): throw located(key, problem)
+            case let .invalidOption(option, problem):
+                // Unknown method names come back as the CLI option (--inversion); map to the stage key.
+                let stage = ["--mask-method": "mask", "--unwrap": "unwrap", "--combine": "combine",
+                             "--bgremove": "bgremove", "--inversion": "inversion", "--reference": "reference"][option]
+                throw located(stage ?? option, problem)
+            default: throw located("", error.description)
+            }
         }
         return configuration
     }
@@ -77,8 +96,7 @@ public struct RunExecutor: Sendable {
     public func simulate(_ run: RunSpec) throws(QSMError) -> SimulatedScan {
         let spec = run.phantom
         let grid = Grid(shape: spec.matrix, voxelSize: spec.voxelSize)
-        let phantom = try PhantomCatalog.make(kind: spec.kind, name: spec.name, grid: grid, options: spec.options,
-                                              fieldStrength: run.acquisition.fieldStrength)
+        let phantom = try PhantomCatalog.make(spec, grid: grid, fieldStrength: run.acquisition.fieldStrength)
         var acquisition = AcquisitionSettings()
         acquisition.echoTimes = run.acquisition.echoTimes
         acquisition.fieldStrength = run.acquisition.fieldStrength

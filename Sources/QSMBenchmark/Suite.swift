@@ -94,6 +94,10 @@ public struct PipelineSpec: Sendable, Hashable, Codable {
     public var parameters: [String: String]
     /// Line in the suite file, for errors found when methods are resolved.
     public var line: Int
+    /// Line of each `stage` (method) and `stage.parameter` key in the suite file.
+    public var lines: [String: Int] = [:]
+    /// Key path of the pipeline entry in the suite (`pipelines[1]`).
+    public var path: String = ""
 }
 
 /// One run: a phantom, a protocol, a pipeline and a seed.
@@ -290,15 +294,18 @@ extension Suite {
         _ = try node.mapping(allowing: Set(["name"] + stageKeys))
         let name = try node["name"]?.string() ?? "pipeline-\(index + 1)"
         var methods: [String: String] = [:]
+        var lines: [String: Int] = [:]
         // Parameter axes in document order: (key, values).
         var axes: [(String, [String])] = []
         for key in stageKeys {
             guard let stage = node[key] else { continue }
+            lines[key] = stage.line
             if case .scalar = stage.value { methods[key] = try stage.string(); continue }
             let pairs = try stage.mapping()
             guard let method = stage["method"] else { throw stage.error("method: missing") }
             methods[key] = try method.string()
             for pair in pairs where pair.key != "method" {
+                lines["\(key).\(pair.key)"] = pair.node.line
                 var values: [String] = []
                 for item in pair.node.list() { values.append(try item.string()) }
                 guard !values.isEmpty else { throw pair.node.error("empty list of values") }
@@ -312,7 +319,8 @@ extension Suite {
             var parameters: [String: String] = [:]
             for (k, v) in combo { parameters[k] = v }
             let suffix = gridded.isEmpty ? "" : "[" + gridded.map { "\($0)=\(parameters[$0]!)" }.joined(separator: ",") + "]"
-            return PipelineSpec(name: name + suffix, methods: methods, parameters: parameters, line: node.line)
+            return PipelineSpec(name: name + suffix, methods: methods, parameters: parameters, line: node.line,
+                                lines: lines, path: node.path)
         }
     }
 
