@@ -155,3 +155,33 @@ enum HDF5Attributes {
         return Array(values.prefix(count))
     }
 }
+
+/// An HDF5 object that carries attributes (a group or a dataset).
+public protocol HDF5AttributeHolder: AnyObject {
+    /// Sets attribute `name` (replacing an existing one).
+    func setAttribute(_ name: String, value: HDF5Value) throws(QSMError)
+    /// The names of the attributes, in name order.
+    func attributeNames() throws(QSMError) -> [String]
+    /// Attribute `name`; throws if it is missing or of a type `HDF5Value` cannot hold.
+    func attribute(_ name: String) throws(QSMError) -> HDF5Value
+}
+
+extension HDF5AttributeHolder {
+    /// Sets a float64 scalar attribute.
+    public func setAttribute(_ name: String, value: Double) throws(QSMError) { try setAttribute(name, value: .double(value)) }
+    /// Sets an int64 scalar attribute.
+    public func setAttribute(_ name: String, value: Int) throws(QSMError) { try setAttribute(name, value: .integer(value)) }
+    /// Sets a variable-length UTF-8 string attribute.
+    public func setAttribute(_ name: String, value: String) throws(QSMError) { try setAttribute(name, value: .string(value)) }
+    /// Sets a 1-D float64 array attribute.
+    public func setAttribute(_ name: String, value: [Double]) throws(QSMError) { try setAttribute(name, value: .doubles(value)) }
+    /// Sets a 1-D int64 array attribute.
+    public func setAttribute(_ name: String, value: [Int]) throws(QSMError) { try setAttribute(name, value: .integers(value)) }
+
+    /// All attributes by name; throws if one has a type `HDF5Value` cannot hold.
+    public func attributes() throws(QSMError) -> [String: HDF5Value] {
+        var all: [String: HDF5Value] = [:]
+        for name in try attributeNames() { all[name] = try attribute(name) }
+        return all
+    }
+}

@@ -1,7 +1,7 @@
 import CHDF5
 
 /// An open HDF5 group; keeps its file open while it lives.
-public final class HDF5Group {
+public final class HDF5Group: HDF5AttributeHolder {
     /// The file the group belongs to.
     public let file: HDF5File
     /// Absolute path of the group inside the file.
@@ -35,17 +35,6 @@ public final class HDF5Group {
         try HDF5Attributes.write(value, named: name, on: id, context: context)
     }
 
-    /// Sets a float64 scalar attribute.
-    public func setAttribute(_ name: String, value: Double) throws(QSMError) { try setAttribute(name, value: .double(value)) }
-    /// Sets an int64 scalar attribute.
-    public func setAttribute(_ name: String, value: Int) throws(QSMError) { try setAttribute(name, value: .integer(value)) }
-    /// Sets a variable-length UTF-8 string attribute.
-    public func setAttribute(_ name: String, value: String) throws(QSMError) { try setAttribute(name, value: .string(value)) }
-    /// Sets a 1-D float64 array attribute.
-    public func setAttribute(_ name: String, value: [Double]) throws(QSMError) { try setAttribute(name, value: .doubles(value)) }
-    /// Sets a 1-D int64 array attribute.
-    public func setAttribute(_ name: String, value: [Int]) throws(QSMError) { try setAttribute(name, value: .integers(value)) }
-
     /// The names of the group's attributes, in name order.
     public func attributeNames() throws(QSMError) -> [String] {
         try HDF5Attributes.names(of: id, context: file.usable(path))
@@ -54,13 +43,6 @@ public final class HDF5Group {
     /// Attribute `name`; throws if it is missing or of a type `HDF5Value` cannot hold.
     public func attribute(_ name: String) throws(QSMError) -> HDF5Value {
         try HDF5Attributes.read(named: name, on: id, context: file.usable(path))
-    }
-
-    /// All attributes by name; throws if one has a type `HDF5Value` cannot hold.
-    public func attributes() throws(QSMError) -> [String: HDF5Value] {
-        var all: [String: HDF5Value] = [:]
-        for name in try attributeNames() { all[name] = try attribute(name) }
-        return all
     }
 
     /// The stored type of attribute `name`.
