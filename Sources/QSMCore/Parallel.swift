@@ -5,10 +5,18 @@ import Synchronization
 public enum Parallelism {
     private static let storage = Atomic<Int>(defaultThreadCount())
 
+    @TaskLocal static var scoped: Int?
+
     /// Number of threads; set it before heavy work starts (FFT plans are made with this count).
     public static var threadCount: Int {
-        get { storage.load(ordering: .relaxed) }
+        get { scoped ?? storage.load(ordering: .relaxed) }
         set { storage.store(max(1, newValue), ordering: .relaxed) }
+    }
+
+    /// Runs `body` with `count` threads for FFTs and loops started from this task, leaving the
+    /// process-wide setting (and other tasks, e.g. concurrent tests) alone.
+    public static func withThreadCount<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
+        try $scoped.withValue(max(1, count), operation: body)
     }
 
     static func defaultThreadCount() -> Int {
