@@ -118,6 +118,22 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
     let chi = try measure("inversion tkd") { () throws(QSMError) in
         try TKD().apply(localField: localField.field, mask: localField.mask, context: context)
     }
+    // Every other inversion on the same local field; iterative ones capped (the ratio to the FFT
+    // floor does not depend on the count; MEDI runs ≤ 3 Gauss–Newton steps of ≤ cap CG iterations).
+    let caps: [String: [String]] = [
+        "tv": ["maxIterations=\(iterationCap)"], "rts": ["maxIterations=\(min(20, iterationCap))"],
+        "ndi": ["maxIterations=\(iterationCap)"], "lsqr": ["maxIterations=\(iterationCap)"],
+        "medi": ["maxIterations=3", "cgMaxIterations=\(iterationCap)"], "tgv": ["maxIterations=\(iterationCap)"],
+    ]
+    for name in MethodRegistry.names(of: .inversion) where name != TKD.name {
+        let settings = try (caps[name] ?? []).map { (text: String) throws(QSMError) in
+            try ParameterSetting(parsing: "inversion.\(text)")
+        }
+        let method = try MethodRegistry.inversion(name, settings: settings)
+        _ = try measure("inversion \(name)", note: (caps[name] ?? []).joined(separator: ", ")) { () throws(QSMError) in
+            try method.apply(localField: localField.field, mask: localField.mask, context: context)
+        }
+    }
     _ = try measure("reference mean") { () throws(QSMError) in
         try MeanReference().apply(susceptibility: chi, mask: localField.mask, segmentation: nil, context: context)
     }
