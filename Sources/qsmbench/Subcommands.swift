@@ -9,5 +9,7 @@ extension QSMBenchCommand {
         InfoCommand.self,
         ConvertCommand.self,
         SimulateCommand.self,
+        RunCommand.self,
+        ListCommand.self,
     ]
 }
