@@ -161,7 +161,7 @@ public enum SeriesReconstruction {
     /// `report.nii.gz` → `report`; `a.b.nii` → `a.b`.
     public static func fileStem(_ path: String) -> String {
         let name = (path as NSString).lastPathComponent
-        for ext in [".nii.gz", ".nii", ".h5"] where name.hasSuffix(ext) { return String(name.dropLast(ext.count)) }
+        for ext in [".nii.gz", ".nii"] where name.hasSuffix(ext) { return String(name.dropLast(ext.count)) }
         return name
     }
 
