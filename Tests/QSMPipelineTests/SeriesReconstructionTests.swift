@@ -179,6 +179,25 @@ import QSMPipeline
         #expect(a.correlation > 0.2)
     }
 
+    @Test func failedWriteRemovesTheSeriesFiles() throws {
+        let scan = try Self.scan()
+        let scratch = Scratch()
+        try SimulationDataset.write(scan, to: scratch.path("bids"))
+        // A directory where the total field map should go makes the third output write fail.
+        try FileManager.default.createDirectory(atPath: scratch.path("out/sub-sphere/anat/sub-sphere_fieldmap.nii.gz"),
+                                                withIntermediateDirectories: true)
+        var options = ReconstructionOptions()
+        options.configuration = PipelinePreset.fast.configuration
+        options.maskPath = scratch.path("bids/derivatives/qsmbench/sub-sphere/anat/sub-sphere_mask.nii.gz")
+        options.keepIntermediates = true
+        let series = try BIDSDataset.discover(scratch.path("bids"))
+        #expect(throws: QSMError.self) {
+            try SeriesReconstruction.reconstruct(series[0], options: options, derivatives: scratch.path("out"))
+        }
+        let left = try FileManager.default.contentsOfDirectory(atPath: scratch.path("out/sub-sphere/anat"))
+        #expect(left == ["sub-sphere_fieldmap.nii.gz"])  // only the obstacle; χ, its sidecar and the mask were removed
+    }
+
     @Test func presetsNameTheirMethods() throws {
         #expect(try PipelinePreset(named: "fast").configuration.backgroundRemoval == "sharp")
         #expect(try PipelinePreset(named: "default").configuration == PipelineConfiguration())

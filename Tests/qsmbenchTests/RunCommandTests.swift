@@ -70,6 +70,12 @@ import Testing
         let mask = try NIfTI.readVolume(truthPath(root, "mask")).voxels.map { $0 != 0 }
         // TKD alone on the exact local field: 0.976 measured at 48³ in the library test.
         #expect(correlation(chi, try NIfTI.readVolume(truthPath(root, "Chimap")), mask) >= 0.95)
+        let total = try runQSMBench(["run", "--out", scratch.path("out"), "--field", truthPath(root, "fieldmap"),
+                                     "--mask", truthPath(root, "mask"), "--pipeline", "fast"])
+        try #require(total.status == 0, "\(total.standardError)")
+        #expect(total.standardOutput.hasPrefix("sub-sphere_fieldmap: total field 32×32×32, "))
+        let fromTotal = try NIfTI.readVolume(scratch.path("out/sub-sphere_fieldmap_Chimap.nii.gz"))
+        #expect(fromTotal.grid.shape == SIMD3(repeating: 32))
         let missingMask = try runQSMBench(["run", "--out", scratch.path("out2"), "--field", truthPath(root, "fieldmap")])
         #expect(missingMask.status == 2)
         #expect(missingMask.standardError == "error: --mask: required with --field or --local-field\n")
