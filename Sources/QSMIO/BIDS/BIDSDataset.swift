@@ -308,8 +308,8 @@ struct Sidecar {
     }
 
     func number(_ key: String) -> Double? {
-        guard let n = values[key] as? NSNumber, !(values[key] is Bool) else { return nil }
-        return n.doubleValue
+        // No Bool exclusion: on Linux an integer NSNumber 1 also casts to Bool, and `true` is no time anyway.
+        (values[key] as? NSNumber)?.doubleValue
     }
 
     func string(_ key: String) -> String? { values[key] as? String }
