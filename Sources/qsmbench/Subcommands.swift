@@ -6,10 +6,12 @@ extension QSMBenchCommand {
         BenchCommand.self,
         ReportCommand.self,
         CompareCommand.self,
-        BenchmarkCommand.self,
+        SimulateCommand.self,
+        RunCommand.self,
+        ScoreCommand.self,
+        ListCommand.self,
         InfoCommand.self,
         ConvertCommand.self,
-        SimulateCommand.self,
-        ScoreCommand.self,
+        BenchmarkCommand.self,
     ]
 }

@@ -56,7 +56,7 @@ func build(_ method: String, _ setting: String) throws(QSMError) {
         #expect(throws: QSMError.invalidParameter("bgremove.minRadius", "20.0 mm exceeds maxRadius (18.0 mm)")) {
             try build("vsharp", "bgremove.minRadius=20")
         }
-        #expect(throws: QSMError.invalidParameter("inversion.lambda", "unknown parameter; known: threshold")) {
+        #expect(throws: QSMError.invalidParameter("inversion.lambda", "unknown parameter; known: threshold, correction")) {
             try build("tkd", "inversion.lambda=0.1")
         }
         #expect(throws: QSMError.invalidOption("--bgremove", "'harp' is not a bgremove method; use one of sharp, vsharp, resharp, ismv, pdf, lbv")) {
