@@ -4,7 +4,10 @@ import QSMCore
 ///
 /// Circular convolution wraps a kernel around the box: a ball reaching past one face reads the
 /// opposite face. Axes where the mask already keeps its distance are left alone, so a brain in a
-/// normal field of view costs no extra FFT size; other axes grow by 2·margin to a fast length.
+/// normal field of view costs no extra FFT size; other axes grow by 2·margin to an even fast length.
+/// Even, because an odd first axis makes the real-to-complex FFT 15–30 × slower here (125×140×126:
+/// 0.2–0.4 s per transform against 0.015 s at 126×140×126), which made V-SHARP with a 36 mm ball on
+/// the 2 mm head take 5–8 s instead of 0.3 s.
 struct Padding: Sendable {
     let original: SIMD3<Int>
     let shape: SIMD3<Int>
@@ -18,12 +21,19 @@ struct Padding: Sendable {
         } } }
         var shape = s, offset = SIMD3<Int>.zero
         for a in 0..<3 where lo[a] < margin[a] || s[a] - 1 - hi[a] < margin[a] {
-            shape[a] = FFTSize.fastLength(atLeast: s[a] + 2 * margin[a])
+            shape[a] = Self.evenFastLength(atLeast: s[a] + 2 * margin[a])
             offset[a] = (shape[a] - s[a]) / 2
         }
         original = s
         self.shape = shape
         self.offset = offset
+    }
+
+    /// The smallest even 7-smooth length ≥ n.
+    static func evenFastLength(atLeast n: Int) -> Int {
+        var m = FFTSize.fastLength(atLeast: n)
+        while m % 2 != 0 { m = FFTSize.fastLength(atLeast: m + 1) }
+        return m
     }
 
     /// The identity padding for a grid of `shape` (used where the caller pads itself).
