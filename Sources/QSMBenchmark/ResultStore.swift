@@ -60,6 +60,25 @@ public struct ResultStore: Sendable {
                              mask: mask)
     }
 
+    /// Removes temporary files (`.NAME.partial-PID-…`) left by a killed bench in `runs/` and the
+    /// scan cache; files of a live process are kept. Returns how many were removed.
+    @discardableResult
+    public func removeAbandonedPartials() -> Int {
+        var removed = 0
+        for folder in ["\(directory)/runs", "\(directory)/cache/scans"] {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+            for name in names where name.hasPrefix(".") {
+                guard let range = name.range(of: ".partial-") else { continue }
+                let pid = Int32(name[range.upperBound...].prefix { $0 != "-" }) ?? 0
+                // kill(pid, 0) fails with ESRCH only when no such process exists.
+                let alive = pid == getpid() || (pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH))
+                if alive { continue }
+                if (try? FileManager.default.removeItem(atPath: "\(folder)/\(name)")) != nil { removed += 1 }
+            }
+        }
+        return removed
+    }
+
     /// Every failure record.
     public func failures() -> [RunFailure] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/runs")) ?? []

@@ -23,6 +23,8 @@ public struct RunResult: Codable, Sendable {
     public var wallMilliseconds: Double
     /// Peak resident memory of the process when the run finished, MiB.
     public var peakMemoryMiB: Double
+    /// Time inside the pipelines (main run and attribution runs), ms; nil in records of older versions.
+    public var algorithmMilliseconds: Double?
     /// Conventions of simulation and reconstruction.
     public var conventions: Conventions
     /// Metric convention name.

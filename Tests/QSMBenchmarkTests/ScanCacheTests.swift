@@ -1,0 +1,87 @@
+import Foundation
+import QSMBenchmark
+import QSMIO
+import QSMPhantom
+import Testing
+
+/// The scan cache: a bench that adds a pipeline reuses the simulated scans from disk, and the
+/// results equal those of a fresh simulation bit for bit.
+@Suite(.serialized) struct ScanCacheTests {
+    @Test func cachedScanRoundTripsBitForBit() throws {
+        let directory = RunnerTests.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let suite = try RunnerTests.suite()
+        let runner = BenchmarkRunner(suite: suite, directory: directory, jobs: 1, resume: false, filter: nil, toolVersion: "test")
+        let executor = try runner.executor
+        let run = suite.runs[0]
+        let fresh = BenchScan(try executor.simulate(run))
+        let cache = ScanCache(benchDirectory: directory)
+        try cache.save(fresh, key: executor.scanKeyText(run))
+        let loaded = try #require(cache.load(key: executor.scanKeyText(run)))
+        // Bit patterns, not values: NaN-safe and no tolerance — the cache must be lossless.
+        func bits(_ v: Volume<Float>) -> [UInt32] { v.voxels.map(\.bitPattern) }
+        #expect(bits(loaded.magnitude) == bits(fresh.magnitude) && loaded.magnitude.frames == fresh.magnitude.frames)
+        #expect(bits(loaded.phase) == bits(fresh.phase) && loaded.phase.grid == fresh.phase.grid)
+        #expect(bits(loaded.localChi) == bits(fresh.localChi))
+        #expect(bits(loaded.localField) == bits(fresh.localField) && bits(loaded.totalField) == bits(fresh.totalField))
+        #expect(loaded.mask.voxels == fresh.mask.voxels && loaded.segmentation.voxels == fresh.segmentation.voxels)
+        #expect(loaded.labels == fresh.labels && loaded.conventions == fresh.conventions)
+        #expect(loaded.echoTimes == fresh.echoTimes && loaded.noiseSigma == fresh.noiseSigma)
+        #expect(loaded.b0Direction == fresh.b0Direction && loaded.fieldStrength == fresh.fieldStrength)
+        // A damaged cache file is not trusted.
+        try Data("not hdf5".utf8).write(to: URL(fileURLWithPath: cache.path(for: "0000000000000000")))
+        #expect(cache.load(key: "0000000000000000") == nil)
+    }
+
+    @Test func addingAPipelineReusesCachedScans() throws {
+        let directory = RunnerTests.scratch(), freshDirectory = RunnerTests.scratch()
+        defer {
+            try? FileManager.default.removeItem(atPath: directory)
+            try? FileManager.default.removeItem(atPath: freshDirectory)
+        }
+        let suite = try RunnerTests.suite()
+        let simulations = Counter()
+        var first = BenchmarkRunner(suite: suite, directory: directory, jobs: 1, resume: true,
+                                    filter: try RunFilter("pipeline=tkd,seed=1"), toolVersion: "test")
+        first.onSimulate = { _ in simulations.increment() }
+        _ = try first.run { _, _, _ in }
+        #expect(simulations.value == 2)  // two SNR levels, one seed
+        let scans = try FileManager.default.contentsOfDirectory(atPath: directory + "/cache/scans").filter { $0.hasSuffix(".h5") }
+        #expect(scans.count == 2)
+
+        // The suite gains a pipeline (tv): its runs load the two scans instead of simulating.
+        var second = BenchmarkRunner(suite: suite, directory: directory, jobs: 1, resume: true,
+                                     filter: try RunFilter("seed=1"), toolVersion: "test")
+        second.onSimulate = { _ in simulations.increment() }
+        let (failures, timing) = try second.runTimed { _, _, _ in }
+        #expect(failures.isEmpty && simulations.value == 2 && timing.simulated == 0 && timing.loaded == 2)
+        let cached = try second.results().filter { $0.spec.pipeline.name == "tv" }
+        #expect(cached.count == 2 && cached.allSatisfy { $0.simulationMilliseconds == 0 })
+
+        // A fresh simulation with the same seed gives identical scores.
+        var fresh = BenchmarkRunner(suite: suite, directory: freshDirectory, jobs: 1, resume: false,
+                                    filter: try RunFilter("pipeline=tv,seed=1"), toolVersion: "test")
+        fresh.cacheScans = false
+        let freshCount = Counter()
+        fresh.onSimulate = { _ in freshCount.increment() }
+        _ = try fresh.run { _, _, _ in }
+        #expect(freshCount.value == 2)
+        let reference = try fresh.results()
+        #expect(reference.map(\.identifier) == cached.map(\.identifier))
+        #expect(reference.map(\.scores) == cached.map(\.scores))
+        #expect(reference.map(\.attribution) == cached.map(\.attribution))
+        #expect(!FileManager.default.fileExists(atPath: freshDirectory + "/cache"))
+    }
+
+    @Test func abandonedPartialFilesAreRemoved() throws {
+        let directory = RunnerTests.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try ResultStore(directory: directory)
+        // PID 2^22 + 1 is above Linux's pid_max limit (4194304), so no process can own it.
+        let dead = "\(directory)/runs/.0123456789abcdef.json.partial-4194305-ABCDEF12"
+        let mine = "\(directory)/runs/.fedcba9876543210.json.partial-\(getpid())-ABCDEF12"
+        for path in [dead, mine] { try Data("{".utf8).write(to: URL(fileURLWithPath: path)) }
+        #expect(store.removeAbandonedPartials() == 1)
+        #expect(!FileManager.default.fileExists(atPath: dead) && FileManager.default.fileExists(atPath: mine))
+    }
+}
