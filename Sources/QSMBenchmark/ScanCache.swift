@@ -148,8 +148,9 @@ public struct ScanCache: Sendable {
         try root.setAttribute("noise_sigma", value: scan.noiseSigma)
         try root.setAttribute("conventions", value: String(decoding: conventions, as: UTF8.self))
         try root.setAttribute("labels", value: String(decoding: labels, as: UTF8.self))
-        // Light compression: the cache is rewritten rarely but read by every resumed bench.
-        let options = HDF5DatasetOptions(deflateLevel: 1, shuffle: true)
+        // Uncompressed: writing and reading stay a small share of a bench's time (deflate cost more
+        // than the simulation it saves at small sizes); the files are scratch, not results.
+        let options = HDF5DatasetOptions.contiguous
         try file.writeVolume(scan.magnitude, to: "/magnitude", options: options)
         try file.writeVolume(scan.phase, to: "/phase", options: options)
         try file.writeVolume(scan.mask.map { UInt8($0 ? 1 : 0) }, to: "/mask", options: options)
