@@ -10,7 +10,10 @@ struct BenchCommand: ParsableCommand {
         discussion: """
             The suite (YAML, see docs/BENCH.md) crosses phantoms × protocols × pipelines × seeds. \
             Each finished run is saved at once under OUT/runs/, so a killed bench restarted with \
-            --resume loses no finished run and redoes none. Exit status 1 when a run failed.
+            --resume loses no finished run and redoes none. Simulated scans are kept in \
+            OUT/cache/scans/ and reused by later benches into OUT (e.g. after adding pipelines). \
+            Writes OUT/results.h5, OUT/results-summary.h5 (no volumes: a compare baseline), \
+            OUT/report.md and a timing summary. Exit status 1 when a run failed.
             """)
 
     @Argument(help: "Suite file (.yaml).") var suite: String
