@@ -38,14 +38,18 @@ public struct RunExecutor: Sendable {
         return ScanKey(phantom: run.phantom, acquisition: acquisition, seed: run.seed, version: toolVersion)
     }
 
-    /// The content key of a run: its scan, pipeline, convention, attribution and tool version.
+    /// The content key of a run: its identifier, scan, pipeline, convention, attribution and tool
+    /// version. The identifier is part of it because two sweep points can describe the same
+    /// acquisition (e.g. 3 echoes of an echo-count sweep and one TE set of a spacing sweep): they
+    /// share the simulated scan but are separate runs of the suite.
     public func key(_ run: RunSpec) -> String {
         struct Key: Encodable {
-            var scan: ScanKey, methods: [String: String], parameters: [String: String]
+            var identifier: String, scan: ScanKey, methods: [String: String], parameters: [String: String]
             var convention: String, attribution: Bool
         }
-        return ContentKey.of(Key(scan: scanKey(run), methods: run.pipeline.methods, parameters: run.pipeline.parameters,
-                                 convention: convention.rawValue, attribution: attribution))
+        return ContentKey.of(Key(identifier: run.identifier, scan: scanKey(run), methods: run.pipeline.methods,
+                                 parameters: run.pipeline.parameters, convention: convention.rawValue,
+                                 attribution: attribution))
     }
 
     /// Checks a pipeline's methods and parameters against the registry (before any work starts);

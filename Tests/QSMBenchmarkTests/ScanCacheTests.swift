@@ -85,3 +85,43 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dead) && FileManager.default.fileExists(atPath: mine))
     }
 }
+
+/// Two protocols that describe the same acquisition share one scan but stay two runs.
+@Suite struct SharedScanTests {
+    @Test func equalProtocolsShareTheScanButNotTheResult() throws {
+        let yaml = """
+            name: twins
+            phantoms:
+              - phantom: sphere
+                matrix: 16
+                radius: 3
+            protocols:
+              - name: a
+                te: [0.005, 0.010]
+                snr: 100
+              - name: b
+                te: [0.005, 0.010]
+                snr: 100
+            pipelines:
+              - name: tkd
+                inversion: tkd
+            """
+        let directory = RunnerTests.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let suite = try Suite.decode(try ConfigNode.parse(yaml: yaml, file: "twins.yaml"), file: "twins.yaml")
+        let runner = BenchmarkRunner(suite: suite, directory: directory, jobs: 1, resume: false, filter: nil, toolVersion: "test")
+        let plan = try runner.plan()
+        #expect(plan.runs.count == 2 && plan.scans == 1)
+        let executor = try runner.executor
+        #expect(executor.key(plan.runs[0]) != executor.key(plan.runs[1]))
+        let simulations = Counter()
+        var counted = runner
+        counted.onSimulate = { _ in simulations.increment() }
+        _ = try counted.run { _, _, _ in }
+        let results = try runner.results()
+        #expect(simulations.value == 1 && results.map(\.identifier) == plan.runs.map(\.identifier))
+        #expect(results[0].scores == results[1].scores)
+        try ResultsFile.write(results, suite: suite, to: directory + "/results.h5", provenance: [:])
+        #expect(try ResultsFile.read(directory + "/results.h5").results.count == 2)
+    }
+}

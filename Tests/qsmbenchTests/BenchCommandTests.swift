@@ -4,13 +4,13 @@ import Testing
 
 /// `qsmbench bench` killed mid-way and resumed, and `qsmbench compare` exit codes, through the binary.
 @Suite(.serialized) struct BenchCommandTests {
-    /// 12 runs (2 pipelines × 6 seeds) of a 32³ sphere; TV with attribution makes each run take long
+    /// 12 runs (2 pipelines × 6 seeds) of a 40³ sphere; TV with attribution makes each run take long
     /// enough (tenths of a second) for the test to kill the bench between runs.
     static let suite = """
         name: killable
         phantoms:
           - phantom: sphere
-            matrix: 32
+            matrix: 40
             chi: 0.1
             radius: 5
         protocols:
