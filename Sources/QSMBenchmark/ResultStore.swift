@@ -22,13 +22,12 @@ public struct ResultStore: Sendable {
     /// The finished result for `key`, if any.
     public func result(for key: String) -> RunResult? {
         guard let data = FileManager.default.contents(atPath: path(key, failed: false)) else { return nil }
-        return try? JSONDecoder().decode(RunResult.self, from: data)
+        return try? BenchJSON.decoder().decode(RunResult.self, from: data)
     }
 
     /// Saves a finished run (removing an earlier failure record).
     public func save(_ result: RunResult) throws(QSMError) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        let encoder = BenchJSON.encoder(pretty: true)
         let data: Data
         do { data = try encoder.encode(result) } catch { throw .library("JSON", "cannot encode \(result.identifier)") }
         try AtomicFile.write(data, to: path(result.key, failed: false))
@@ -37,8 +36,7 @@ public struct ResultStore: Sendable {
 
     /// Records a failed run.
     public func save(_ failure: RunFailure) throws(QSMError) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        let encoder = BenchJSON.encoder(pretty: true)
         guard let data = try? encoder.encode(failure) else { throw .library("JSON", "cannot encode \(failure.identifier)") }
         try AtomicFile.write(data, to: path(failure.key, failed: true))
     }
@@ -84,7 +82,7 @@ public struct ResultStore: Sendable {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/runs")) ?? []
         return names.filter { $0.hasSuffix(".failed.json") }.sorted().compactMap { name in
             FileManager.default.contents(atPath: "\(directory)/runs/\(name)")
-                .flatMap { try? JSONDecoder().decode(RunFailure.self, from: $0) }
+                .flatMap { try? BenchJSON.decoder().decode(RunFailure.self, from: $0) }
         }
     }
 }

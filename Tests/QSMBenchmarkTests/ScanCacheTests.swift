@@ -125,3 +125,38 @@ import Testing
         #expect(try ResultsFile.read(directory + "/results.h5").results.count == 2)
     }
 }
+
+/// Noise-free protocols (SNR = inf) have their own keys and records that save, resume and round trip.
+@Suite struct NoiseFreeRunTests {
+    @Test func infiniteSNRRunsSaveAndRoundTrip() throws {
+        let yaml = """
+            name: clean
+            phantoms:
+              - phantom: sphere
+                matrix: 16
+                radius: 3
+            protocols:
+              - name: p
+                te: [0.005, 0.010]
+                snr: [100, inf]
+            pipelines:
+              - name: tkd
+                inversion: tkd
+            """
+        let directory = RunnerTests.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let suite = try Suite.decode(try ConfigNode.parse(yaml: yaml, file: "clean.yaml"), file: "clean.yaml")
+        let runner = BenchmarkRunner(suite: suite, directory: directory, jobs: 1, resume: true, filter: nil, toolVersion: "test")
+        let plan = try runner.plan()
+        #expect(plan.runs.count == 2 && plan.scans == 2)
+        let executor = try runner.executor
+        #expect(executor.key(plan.runs[0]) != executor.key(plan.runs[1]))
+        #expect(executor.scanKeyText(plan.runs[0]) != executor.scanKeyText(plan.runs[1]))
+        #expect(try runner.run { _, _, _ in }.isEmpty)
+        let results = try runner.results()
+        #expect(results.count == 2 && results[1].spec.acquisition.snr == .infinity)
+        #expect(try runner.plan().finished == 2)
+        try ResultsFile.write(results, suite: suite, to: directory + "/results.h5", provenance: [:])
+        #expect(try ResultsFile.read(directory + "/results.h5").results.map(\.spec.acquisition.snr) == [100, .infinity])
+    }
+}
