@@ -58,12 +58,13 @@ public struct ResultStore: Sendable {
                              mask: mask)
     }
 
-    /// Removes temporary files (`.NAME.partial-PID-…`) left by a killed bench in `runs/` and the
-    /// scan cache; files of a live process are kept. Returns how many were removed.
+    /// Removes temporary files (`.NAME.partial-PID-…`) left by a killed bench in the output folder,
+    /// `runs/`, `figures/` and the scan cache; files of a live process are kept. Returns how many
+    /// were removed.
     @discardableResult
     public func removeAbandonedPartials() -> Int {
         var removed = 0
-        for folder in ["\(directory)/runs", "\(directory)/cache/scans"] {
+        for folder in [directory, "\(directory)/runs", "\(directory)/cache/scans", "\(directory)/figures"] {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
             for name in names where name.hasPrefix(".") {
                 guard let range = name.range(of: ".partial-") else { continue }

@@ -79,10 +79,13 @@ import Testing
         let store = try ResultStore(directory: directory)
         // PID 2^22 + 1 is above Linux's pid_max limit (4194304), so no process can own it.
         let dead = "\(directory)/runs/.0123456789abcdef.json.partial-4194305-ABCDEF12"
+        let deadResults = "\(directory)/.results.h5.partial-4194305-12345678"
         let mine = "\(directory)/runs/.fedcba9876543210.json.partial-\(getpid())-ABCDEF12"
-        for path in [dead, mine] { try Data("{".utf8).write(to: URL(fileURLWithPath: path)) }
-        #expect(store.removeAbandonedPartials() == 1)
-        #expect(!FileManager.default.fileExists(atPath: dead) && FileManager.default.fileExists(atPath: mine))
+        let unrelated = "\(directory)/runs/.hidden-note"
+        for path in [dead, deadResults, mine, unrelated] { try Data("{".utf8).write(to: URL(fileURLWithPath: path)) }
+        #expect(store.removeAbandonedPartials() == 2)
+        #expect(!FileManager.default.fileExists(atPath: dead) && !FileManager.default.fileExists(atPath: deadResults))
+        #expect(FileManager.default.fileExists(atPath: mine) && FileManager.default.fileExists(atPath: unrelated))
     }
 }
 
