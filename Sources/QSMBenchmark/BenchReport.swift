@@ -145,6 +145,16 @@ public struct BenchReport {
         }
         if montageCount == 0 { md.append("No volumes were stored.\n") }
 
+        md.append("## All runs\n")
+        var all = try MarkdownTable(header: ["run", "NRMSE (%)", "HFEN (%)", "SSIM", "XSIM", "wall time (s)"],
+                                    alignments: [.left, .right, .right, .right, .right, .right])
+        for r in results {
+            func text(_ value: Double?) -> String { value.map { NumberFormat.significant($0, digits: 4) } ?? "–" }
+            try all.append(["`\(r.identifier)`", text(r.scores.nrmse), text(r.scores.hfen), text(r.scores.ssim),
+                            text(r.scores.xsim), NumberFormat.significant(r.wallMilliseconds / 1000)])
+        }
+        md.append(all.render())
+
         md.append("## Timing\n")
         var timing = try MarkdownTable(header: ["pipeline", "runs", "mean wall time (s)", "slowest stage", "FFTs"],
                                        alignments: [.left, .right, .right, .left, .right])

@@ -20,6 +20,10 @@ public struct BenchmarkRunner: Sendable {
     public var filter: RunFilter?
     /// qsmbench version.
     public var toolVersion: String
+    /// Keep simulated scans in `DIR/cache/scans` and load them instead of simulating again.
+    public var cacheScans = true
+    /// Called with the run identifier each time a scan is simulated (not loaded from the cache).
+    public var onSimulate: (@Sendable (String) -> Void)?
 
     /// A runner.
     public init(suite: Suite, directory: String, jobs: Int, resume: Bool, filter: RunFilter?, toolVersion: String) {
@@ -72,11 +76,39 @@ public struct BenchmarkRunner: Sendable {
         return Plan(runs: runs, finished: finished, scans: scans, memoryMiB: perGroup * Double(min(jobs, max(1, scans))))
     }
 
+    /// Where a bench's time went: the whole wall time and the worker time inside the pipelines.
+    public struct Timing: Sendable {
+        /// Wall time of `run`, ms.
+        public var wallMilliseconds = 0.0
+        /// Worker time summed over concurrent jobs (simulation, cache, pipelines, scoring, saving), ms.
+        public var workerMilliseconds = 0.0
+        /// Time inside the pipelines (including attribution runs), summed over jobs, ms.
+        public var algorithmMilliseconds = 0.0
+        /// Time simulating scans, summed over jobs, ms.
+        public var simulationMilliseconds = 0.0
+        /// Time reading and writing the scan cache, summed over jobs, ms.
+        public var cacheMilliseconds = 0.0
+        /// Scans simulated and scans loaded from the cache.
+        public var simulated = 0, loaded = 0
+        /// Share of worker time outside the algorithms (simulation, scoring, I/O), 0–1.
+        public var overheadShare: Double {
+            workerMilliseconds > 0 ? max(0, 1 - algorithmMilliseconds / workerMilliseconds) : 0
+        }
+    }
+
     /// Runs the plan; `progress(done, total, message)` is called after each run. Returns the failures.
     public func run(progress: @Sendable (Int, Int, String) -> Void) throws(QSMError) -> [RunFailure] {
+        try runTimed(progress: progress).failures
+    }
+
+    /// Runs the plan like `run` and also returns where the time went.
+    public func runTimed(progress: @Sendable (Int, Int, String) -> Void) throws(QSMError)
+        -> (failures: [RunFailure], timing: Timing) {
+        let start = now()
         let executor = try self.executor
         let plan = try self.plan()
         let store = try ResultStore(directory: directory)
+        store.removeAbandonedPartials()
         let pending = plan.runs.filter { !resume || store.result(for: executor.key($0)) == nil }
         // Group runs by scan, keeping suite order.
         var order: [RunExecutor.ScanKey] = []
@@ -91,6 +123,8 @@ public struct BenchmarkRunner: Sendable {
         let next = Atomic<Int>(0), done = Atomic<Int>(0)
         let failures = Mutex<[RunFailure]>([])
         let storeError = Mutex<QSMError?>(nil)
+        let timing = Mutex(Timing())
+        let cache = ScanCache(benchDirectory: directory)
         let workers = min(jobs, max(1, work.count))
         // Split the cores between concurrent runs so FFTs and loops do not oversubscribe.
         let savedThreads = Parallelism.threadCount
@@ -103,10 +137,25 @@ public struct BenchmarkRunner: Sendable {
                 guard index < work.count else { return }
                 let group = work[index]
                 let t0 = now()
-                var scan: SimulatedScan?
+                var scan: BenchScan?
                 var scanError: QSMError?
-                do throws(QSMError) { scan = try executor.simulate(group[0]) } catch { scanError = error }
-                let simulation = now() - t0
+                let scanKey = executor.scanKeyText(group[0])
+                var simulation = 0.0, cacheTime = 0.0
+                if cacheScans, let cached = cache.load(key: scanKey) {
+                    scan = cached
+                    cacheTime = now() - t0
+                } else {
+                    onSimulate?(group[0].identifier)
+                    do throws(QSMError) { scan = BenchScan(try executor.simulate(group[0])) } catch { scanError = error }
+                    simulation = now() - t0
+                    if cacheScans, let scan {
+                        let t1 = now()
+                        // A cache that cannot be written costs only speed on the next bench, not results.
+                        try? cache.save(scan, key: scanKey)
+                        cacheTime = now() - t1
+                    }
+                }
+                var algorithm = 0.0
                 for (position, run) in group.enumerated() {
                     let key = executor.key(run)
                     var message: String
@@ -116,8 +165,9 @@ public struct BenchmarkRunner: Sendable {
                         let keep = run.seed == suite.seeds.first || suite.saveVolumes
                         let (result, chi) = try executor.execute(run, scan: scan, keepVolume: keep,
                                                                  simulationMilliseconds: position == 0 ? simulation : 0)
-                        if let chi { try store.saveVolumes(key: key, chi: chi, truth: scan.truth.localChi, mask: scan.truth.mask) }
+                        if let chi { try store.saveVolumes(key: key, chi: chi, truth: scan.localChi, mask: scan.mask) }
                         try store.save(result)
+                        algorithm += result.algorithmMilliseconds ?? 0
                         message = "\(run.identifier): nrmse \(Self.format(result.scores.nrmse)) %"
                     } catch {
                         message = "\(run.identifier): failed: \(error.description)"
@@ -128,10 +178,20 @@ public struct BenchmarkRunner: Sendable {
                     let finished = done.add(1, ordering: .relaxed).newValue
                     progress(finished, total, message)
                 }
+                let busy = now() - t0
+                timing.withLock {
+                    $0.workerMilliseconds += busy
+                    $0.algorithmMilliseconds += algorithm
+                    $0.simulationMilliseconds += simulation
+                    $0.cacheMilliseconds += cacheTime
+                    if simulation > 0 { $0.simulated += 1 } else if scan != nil { $0.loaded += 1 }
+                }
             }
         }
         if let error = storeError.withLock({ $0 }) { throw error }
-        return failures.withLock { $0 }
+        var summary = timing.withLock { $0 }
+        summary.wallMilliseconds = now() - start
+        return (failures.withLock { $0 }, summary)
     }
 
     /// Every saved result of the selected runs, in suite order.

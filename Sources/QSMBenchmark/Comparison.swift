@@ -2,7 +2,27 @@ import QSMMetrics
 import QSMReport
 
 /// The regression gate: runs of two results files matched by identifier, one metric compared.
+///
+/// The verdict is per configuration (phantom/protocol/pipeline, over its seeds): a configuration
+/// regresses when the mean worsening over its matched seeds exceeds the tolerance and, with two or
+/// more seeds, also exceeds the seed-to-seed spread — the 95 % confidence half-width of the paired
+/// differences (Student's t). A single noisy seed therefore cannot fail the gate on its own; a
+/// consistent shift can. A metric that becomes non-finite where the baseline was finite regresses.
 public struct Comparison: Sendable {
+    /// One configuration (phantom/protocol/pipeline) over its matched seeds.
+    public struct Configuration: Sendable {
+        /// `phantom/protocol/pipeline`.
+        public var name: String
+        /// Matched seeds.
+        public var count: Int
+        /// Mean candidate − baseline over the seeds.
+        public var meanDifference: Double
+        /// 95 % confidence half-width of the paired differences; NaN with one seed.
+        public var spread: Double
+        /// Whether the configuration fails the gate.
+        public var regressed: Bool
+    }
+
     /// One matched run.
     public struct Row: Sendable {
         /// Run identifier.
@@ -13,7 +33,7 @@ public struct Comparison: Sendable {
         public var candidate: Double
         /// candidate − baseline.
         public var difference: Double { candidate - baseline }
-        /// Whether the change is worse than the tolerance allows.
+        /// Whether this seed alone is worse than the tolerance allows (informative; the gate is per configuration).
         public var regressed: Bool
     }
 
@@ -23,6 +43,8 @@ public struct Comparison: Sendable {
     public var tolerance: Double
     /// Matched runs.
     public var rows: [Row]
+    /// Matched runs grouped by configuration, in baseline order; the gate's verdicts.
+    public var configurations: [Configuration]
     /// Runs of the baseline missing from the candidate (a regression: the candidate lost coverage).
     public var missing: [String]
     /// Runs only in the candidate (reported, not a regression).
@@ -58,18 +80,47 @@ public struct Comparison: Sendable {
             rows.append(Row(identifier: b.identifier, baseline: bv, candidate: cv, regressed: regressed))
         }
         self.rows = rows
+        var names: [String] = [], groups: [String: [Row]] = [:]
+        for row in rows {
+            let name = Self.configurationName(row.identifier)
+            if groups[name] == nil { names.append(name) }
+            groups[name, default: []].append(row)
+        }
+        configurations = try names.map { (name) throws(QSMError) -> Configuration in
+            let group = groups[name]!
+            let nonFinite = group.contains { !$0.candidate.isFinite && $0.baseline.isFinite }
+            let finite = group.filter { $0.candidate.isFinite && $0.baseline.isFinite }
+            guard !finite.isEmpty else {
+                return Configuration(name: name, count: group.count, meanDifference: .nan, spread: .nan, regressed: nonFinite)
+            }
+            let interval = try Statistics.pairedDifference(finite.map(\.candidate), finite.map(\.baseline))
+            let worsening = worseSign * interval.mean
+            let beyondSpread = finite.count < 2 || worsening > interval.halfWidth
+            return Configuration(name: name, count: group.count, meanDifference: interval.mean, spread: interval.halfWidth,
+                                 regressed: nonFinite || (worsening > tolerance && beyondSpread))
+        }
         self.missing = missing
         self.added = candidate.map(\.identifier).filter { !baselineIdentifiers.contains($0) }
     }
 
     /// Whether the gate passes.
-    public var passed: Bool { missing.isEmpty && !rows.contains(where: \.regressed) }
+    public var passed: Bool { missing.isEmpty && !configurations.contains(where: \.regressed) }
+
+    /// `phantom/protocol/pipeline` of a run identifier `phantom/protocol/pipeline/seed-N`.
+    static func configurationName(_ identifier: String) -> String {
+        guard let slash = identifier.lastIndex(of: "/"), identifier[identifier.index(after: slash)...].hasPrefix("seed-") else {
+            return identifier
+        }
+        return String(identifier[..<slash])
+    }
 
     /// A Markdown summary: verdict, per-run table, paired difference over all runs.
     public func markdown() throws(QSMError) -> String {
+        let failed = configurations.filter(\.regressed).count
         var out = ["# qsmbench compare: \(metric)\n",
-                   passed ? "**PASS**: no run worsened by more than \(tolerance)."
-                       : "**FAIL**: \(rows.filter(\.regressed).count) run(s) worsened by more than \(tolerance); \(missing.count) missing.",
+                   passed ? "**PASS**: no configuration worsened by more than \(tolerance) beyond its seed-to-seed spread."
+                       : "**FAIL**: \(failed) configuration(s) worsened by more than \(tolerance) beyond their seed-to-seed "
+                       + "spread; \(missing.count) baseline run(s) missing.",
                    ""]
         if rows.count >= 2 {
             let d = try Statistics.meanConfidenceInterval(rows.map(\.difference))
@@ -80,9 +131,18 @@ public struct Comparison: Sendable {
         for row in rows {
             try table.append([row.identifier, NumberFormat.significant(row.baseline, digits: 4),
                               NumberFormat.significant(row.candidate, digits: 4),
-                              NumberFormat.significant(row.difference, digits: 3), row.regressed ? "regressed" : "ok"])
+                              NumberFormat.significant(row.difference, digits: 3), row.regressed ? "worse" : "ok"])
         }
         out.append(table.render())
+        var perConfiguration = try MarkdownTable(header: ["configuration", "seeds", "mean change", "95 % spread", "verdict"],
+                                                 alignments: [.left, .right, .right, .right, .left])
+        for c in configurations {
+            try perConfiguration.append([c.name, "\(c.count)", NumberFormat.significant(c.meanDifference, digits: 3),
+                                         c.spread.isNaN ? "–" : NumberFormat.significant(c.spread, digits: 3),
+                                         c.regressed ? "regressed" : "ok"])
+        }
+        out.append("Per configuration (the gate):\n")
+        out.append(perConfiguration.render())
         if !missing.isEmpty { out.append("Missing from the candidate:\n" + missing.map { "- `\($0)`" }.joined(separator: "\n") + "\n") }
         if !added.isEmpty { out.append("Only in the candidate:\n" + added.map { "- `\($0)`" }.joined(separator: "\n") + "\n") }
         return out.joined(separator: "\n")

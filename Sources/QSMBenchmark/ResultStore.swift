@@ -22,13 +22,12 @@ public struct ResultStore: Sendable {
     /// The finished result for `key`, if any.
     public func result(for key: String) -> RunResult? {
         guard let data = FileManager.default.contents(atPath: path(key, failed: false)) else { return nil }
-        return try? JSONDecoder().decode(RunResult.self, from: data)
+        return try? BenchJSON.decoder().decode(RunResult.self, from: data)
     }
 
     /// Saves a finished run (removing an earlier failure record).
     public func save(_ result: RunResult) throws(QSMError) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        let encoder = BenchJSON.encoder(pretty: true)
         let data: Data
         do { data = try encoder.encode(result) } catch { throw .library("JSON", "cannot encode \(result.identifier)") }
         try AtomicFile.write(data, to: path(result.key, failed: false))
@@ -37,8 +36,7 @@ public struct ResultStore: Sendable {
 
     /// Records a failed run.
     public func save(_ failure: RunFailure) throws(QSMError) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        let encoder = BenchJSON.encoder(pretty: true)
         guard let data = try? encoder.encode(failure) else { throw .library("JSON", "cannot encode \(failure.identifier)") }
         try AtomicFile.write(data, to: path(failure.key, failed: true))
     }
@@ -60,12 +58,32 @@ public struct ResultStore: Sendable {
                              mask: mask)
     }
 
+    /// Removes temporary files (`.NAME.partial-PID-…`) left by a killed bench in the output folder,
+    /// `runs/`, `figures/` and the scan cache; files of a live process are kept. Returns how many
+    /// were removed.
+    @discardableResult
+    public func removeAbandonedPartials() -> Int {
+        var removed = 0
+        for folder in [directory, "\(directory)/runs", "\(directory)/cache/scans", "\(directory)/figures"] {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+            for name in names where name.hasPrefix(".") {
+                guard let range = name.range(of: ".partial-") else { continue }
+                let pid = Int32(name[range.upperBound...].prefix { $0 != "-" }) ?? 0
+                // kill(pid, 0) fails with ESRCH only when no such process exists.
+                let alive = pid == getpid() || (pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH))
+                if alive { continue }
+                if (try? FileManager.default.removeItem(atPath: "\(folder)/\(name)")) != nil { removed += 1 }
+            }
+        }
+        return removed
+    }
+
     /// Every failure record.
     public func failures() -> [RunFailure] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/runs")) ?? []
         return names.filter { $0.hasSuffix(".failed.json") }.sorted().compactMap { name in
             FileManager.default.contents(atPath: "\(directory)/runs/\(name)")
-                .flatMap { try? JSONDecoder().decode(RunFailure.self, from: $0) }
+                .flatMap { try? BenchJSON.decoder().decode(RunFailure.self, from: $0) }
         }
     }
 }

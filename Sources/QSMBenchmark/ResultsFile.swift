@@ -20,8 +20,7 @@ public enum ResultsFile {
         try root.setAttribute("metric_convention", value: suite.convention)
         for (key, value) in provenance.sorted(by: { $0.key < $1.key }) { try root.setAttribute(key, value: value) }
 
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        let encoder = BenchJSON.encoder()
         for result in results {
             let group = try file.createGroup("/runs/\(result.key)")
             let spec = result.spec
@@ -101,7 +100,7 @@ public enum ResultsFile {
         let order = file.exists("/summary/key") ? try file.dataset("/summary/key").readStrings() : []
         for key in order {
             guard let text = try file.group("/runs/\(key)").attribute("record").stringValue,
-                  let result = try? JSONDecoder().decode(RunResult.self, from: Data(text.utf8)) else {
+                  let result = try? BenchJSON.decoder().decode(RunResult.self, from: Data(text.utf8)) else {
                 throw .invalidFile(path, "/runs/\(key): record attribute is missing or unreadable")
             }
             results.append(result)

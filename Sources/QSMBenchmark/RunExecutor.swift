@@ -38,14 +38,18 @@ public struct RunExecutor: Sendable {
         return ScanKey(phantom: run.phantom, acquisition: acquisition, seed: run.seed, version: toolVersion)
     }
 
-    /// The content key of a run: its scan, pipeline, convention, attribution and tool version.
+    /// The content key of a run: its identifier, scan, pipeline, convention, attribution and tool
+    /// version. The identifier is part of it because two sweep points can describe the same
+    /// acquisition (e.g. 3 echoes of an echo-count sweep and one TE set of a spacing sweep): they
+    /// share the simulated scan but are separate runs of the suite.
     public func key(_ run: RunSpec) -> String {
         struct Key: Encodable {
-            var scan: ScanKey, methods: [String: String], parameters: [String: String]
+            var identifier: String, scan: ScanKey, methods: [String: String], parameters: [String: String]
             var convention: String, attribution: Bool
         }
-        return ContentKey.of(Key(scan: scanKey(run), methods: run.pipeline.methods, parameters: run.pipeline.parameters,
-                                 convention: convention.rawValue, attribution: attribution))
+        return ContentKey.of(Key(identifier: run.identifier, scan: scanKey(run), methods: run.pipeline.methods,
+                                 parameters: run.pipeline.parameters, convention: convention.rawValue,
+                                 attribution: attribution))
     }
 
     /// Checks a pipeline's methods and parameters against the registry (before any work starts);
@@ -112,12 +116,22 @@ public struct RunExecutor: Sendable {
         return try Simulator(forward: forward, acquisition: acquisition).run(phantom)
     }
 
+    /// The content key of a run's scan as 16 hex digits (the scan cache's file name).
+    public func scanKeyText(_ run: RunSpec) -> String { ContentKey.of(scanKey(run)) }
+
     /// Reconstructs and scores `run` on its simulated `scan`; also returns χ when `keepVolume`.
     public func execute(_ run: RunSpec, scan: SimulatedScan, keepVolume: Bool = false,
                         simulationMilliseconds: Double) throws(QSMError) -> (result: RunResult, chi: Volume<Float>?) {
+        try execute(run, scan: BenchScan(scan), keepVolume: keepVolume, simulationMilliseconds: simulationMilliseconds)
+    }
+
+    /// Reconstructs and scores `run` on a simulated or cached `scan`; also returns χ when `keepVolume`.
+    public func execute(_ run: RunSpec, scan: BenchScan, keepVolume: Bool = false,
+                        simulationMilliseconds: Double) throws(QSMError) -> (result: RunResult, chi: Volume<Float>?) {
         let t0 = now()
         let pipeline = try Pipeline(try Self.configuration(run.pipeline))
-        let truth = scan.truth
+        let truth = scan
+        var algorithm = 0.0
         let context = StageContext(b0Direction: scan.b0Direction, fieldStrength: scan.fieldStrength,
                                    echoTimes: scan.echoTimes, conventions: scan.conventions)
         let segmentation = truth.segmentation.map { Int32($0) }
@@ -126,18 +140,24 @@ public struct RunExecutor: Sendable {
         // The phantom's brain mask is given: the benchmark compares reconstructions, not masking,
         // unless the pipeline names a masking method.
         let givenMask: Mask? = run.pipeline.methods["mask"] == nil ? truth.mask : nil
+        var stageStart = now()
         let result = try pipeline.run(PipelineInputs(wrappedPhase: scan.phase, magnitude: scan.magnitude,
                                                      mask: givenMask, segmentation: segmentation), context: context)
+        algorithm += now() - stageStart
         let scores = try scorer.score(recon: result.susceptibility, truth: truth.localChi, mask: truth.mask,
                                       segmentation: labels)
         var attribution: [String: Scores] = [:]
         if self.attribution {
+            stageStart = now()
             let fromLocal = try pipeline.run(PipelineInputs(mask: truth.mask, localField: truth.localField,
                                                             segmentation: segmentation), context: context)
+            algorithm += now() - stageStart
             attribution["inversion_from_true_local_field"] =
                 try scorer.score(recon: fromLocal.susceptibility, truth: truth.localChi, mask: truth.mask, segmentation: labels)
+            stageStart = now()
             let fromTotal = try pipeline.run(PipelineInputs(mask: truth.mask, totalField: truth.totalField,
                                                             segmentation: segmentation), context: context)
+            algorithm += now() - stageStart
             attribution["from_true_total_field"] =
                 try scorer.score(recon: fromTotal.susceptibility, truth: truth.localChi, mask: truth.mask, segmentation: labels)
         }
@@ -145,6 +165,7 @@ public struct RunExecutor: Sendable {
         let record = RunResult(identifier: run.identifier, key: key(run), spec: run, scores: scores, attribution: attribution,
                          stages: result.records, simulationMilliseconds: simulationMilliseconds,
                          wallMilliseconds: simulationMilliseconds + now() - t0, peakMemoryMiB: peakResidentMemoryMiB(),
+                         algorithmMilliseconds: algorithm,
                          conventions: scan.conventions, metricConvention: convention.rawValue,
                          toolVersion: toolVersion, finished: formatter.string(from: Date()))
         return (record, keepVolume ? result.susceptibility : nil)

@@ -23,6 +23,8 @@ public struct RunResult: Codable, Sendable {
     public var wallMilliseconds: Double
     /// Peak resident memory of the process when the run finished, MiB.
     public var peakMemoryMiB: Double
+    /// Time inside the pipelines (main run and attribution runs), ms; nil in records of older versions.
+    public var algorithmMilliseconds: Double?
     /// Conventions of simulation and reconstruction.
     public var conventions: Conventions
     /// Metric convention name.
@@ -43,13 +45,30 @@ public struct RunFailure: Codable, Sendable {
     public var message: String
 }
 
+/// JSON coding of run records: sorted keys, and ∞/NaN (SNR = inf in a noise-free protocol, an
+/// undefined metric) written as the strings "inf", "-inf", "nan", which plain JSON cannot hold.
+enum BenchJSON {
+    static func encoder(pretty: Bool = false) -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted] : [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return encoder
+    }
+
+    static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return decoder
+    }
+}
+
 /// Stable content keys: FNV-1a (64-bit) over canonical JSON, as 16 hex digits.
 public enum ContentKey {
     /// The key of any encodable value (sorted keys, so field order does not matter).
     public static func of<T: Encodable>(_ value: T) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let data = (try? encoder.encode(value)) ?? Data()
+        // Finite numbers encode as before; ∞ and NaN as strings (they made plain JSON fail, and an
+        // empty encoding would give every such value the same key).
+        let data = (try? BenchJSON.encoder().encode(value)) ?? Data()
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         for byte in data { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
         let hex = String(hash, radix: 16)

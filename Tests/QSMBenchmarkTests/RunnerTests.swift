@@ -105,6 +105,40 @@ import Testing
         #expect(text.contains("## Ranking") && text.contains("## Sweeps") && text.contains("## Per-stage attribution"))
         let figures = try FileManager.default.contentsOfDirectory(atPath: directory + "/regenerated/figures")
         #expect(figures.contains { $0.hasSuffix(".svg") } && figures.filter { $0.hasSuffix(".png") }.count == 2)
+        // Every run is listed, and every PNG is a valid image: signature, then an IHDR chunk whose
+        // CRC matches and whose size is that of a montage (non-empty, at most a few thousand pixels).
+        #expect(text.contains("## All runs"))
+        for r in results { #expect(text.contains("`\(r.identifier)`")) }
+        for name in figures where name.hasSuffix(".png") {
+            #expect(text.contains("figures/\(name)"))
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: directory + "/regenerated/figures/" + name)))
+            #expect(bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
+            func bigEndian(_ at: Int) -> Int { bytes[at..<at + 4].reduce(0) { $0 << 8 | Int($1) } }
+            #expect(bigEndian(8) == 13 && String(decoding: bytes[12..<16], as: UTF8.self) == "IHDR")
+            #expect(Zlib.crc32(Array(bytes[12..<29])) == UInt32(bigEndian(29)))
+            let width = bigEndian(16), height = bigEndian(20)
+            #expect(width > 0 && width < 4096 && height > 0 && height < 4096)
+        }
+
+        // Schema: root format, per-run metrics and stage tables, summary columns of one row per run.
+        let file = try HDF5File.open(directory + "/results.h5")
+        defer { try? file.close() }
+        #expect(try file.root.attribute("format").stringValue == "qsmbench-results/1")
+        #expect(try file.dataset("/summary/identifier").readStrings() == results.map(\.identifier))
+        #expect(try file.dataset("/summary/seed").read(as: Int64.self) == results.map { Int64($0.spec.seed) })
+        #expect(try file.dataset("/summary/nrmse").read(as: Double.self) == results.map { $0.scores.nrmse ?? .nan })
+        for r in results {
+            #expect(try file.group("/runs/\(r.key)/metrics").attribute("nrmse").doubleValue == r.scores.nrmse)
+            #expect(try file.group("/runs/\(r.key)").attribute("identifier").stringValue == r.identifier)
+            #expect(try file.dataset("/runs/\(r.key)/stages/milliseconds").read(as: Double.self) == r.stages.map(\.milliseconds))
+            #expect(try file.dataset("/runs/\(r.key)/stages/name").readStrings().count == r.stages.count)
+            #expect(file.exists("/runs/\(r.key)/attribution/inversion_from_true_local_field"))
+            #expect(file.exists("/runs/\(r.key)/chi") && file.exists("/runs/\(r.key)/mask"))
+        }
+        // Written without volumes (the small baseline form): same records, no volume datasets.
+        try ResultsFile.write(results, suite: suite, to: directory + "/summary.h5", provenance: [:])
+        #expect(try ResultsFile.read(directory + "/summary.h5").results.map(\.scores) == results.map(\.scores))
+        #expect(try ResultsFile.volumes(directory + "/summary.h5", key: results[0].key) == nil)
     }
 
     @Test func invalidPipelineFailsBeforeAnyWork() throws {
@@ -131,10 +165,28 @@ import Testing
         _ = try runner.run { _, _, _ in }
         let baseline = try runner.results()
         #expect(try Comparison(baseline: baseline, candidate: baseline, metric: "nrmse", tolerance: nil).passed)
+        // A consistent shift of one configuration (both seeds +1 %) regresses: mean 1 > 0.5 and the
+        // paired differences have no spread.
+        let configuration = baseline[0].identifier.split(separator: "/").dropLast().joined(separator: "/")
         var worse = baseline
-        worse[0].scores.nrmse = (worse[0].scores.nrmse ?? 0) + 1
+        for i in worse.indices where worse[i].identifier.hasPrefix(configuration + "/") {
+            worse[i].scores.nrmse = (worse[i].scores.nrmse ?? 0) + 1
+        }
         let failed = try Comparison(baseline: baseline, candidate: worse, metric: "nrmse", tolerance: 0.5)
-        #expect(!failed.passed && failed.rows.filter(\.regressed).map(\.identifier) == [baseline[0].identifier])
+        #expect(!failed.passed && failed.configurations.filter(\.regressed).map(\.name) == [configuration])
+        #expect(failed.rows.filter(\.regressed).count == 2)
+        // One seed +2, the other unchanged: mean 1 > 0.5 but within the seed-to-seed spread
+        // (95 % half-width t(0.975, 1)·√2/√2 = 12.7), so the gate passes and flags the run only.
+        var noisy = baseline
+        noisy[0].scores.nrmse = (noisy[0].scores.nrmse ?? 0) + 2
+        let spread = try Comparison(baseline: baseline, candidate: noisy, metric: "nrmse", tolerance: 0.5)
+        #expect(spread.passed && spread.rows.filter(\.regressed).count == 1)
+        let interval = try #require(spread.configurations.first { $0.name == configuration })
+        #expect(interval.count == 2 && abs(interval.meanDifference - 1) < 1e-9 && abs(interval.spread - 12.706) < 1e-3)
+        // A higher-is-better metric regresses downwards.
+        var lowerSSIM = baseline
+        for i in lowerSSIM.indices { lowerSSIM[i].scores.ssim = (lowerSSIM[i].scores.ssim ?? 0) - 0.05 }
+        #expect(!(try Comparison(baseline: baseline, candidate: lowerSSIM, metric: "ssim", tolerance: nil).passed))
         let missing = try Comparison(baseline: baseline, candidate: Array(baseline.dropLast()), metric: "nrmse", tolerance: nil)
         #expect(!missing.passed && missing.missing == [baseline.last!.identifier])
         #expect(throws: QSMError.self) { try Comparison(baseline: baseline, candidate: baseline, metric: "speed", tolerance: nil) }

@@ -1,3 +1,4 @@
+import Foundation
 import QSMBenchmark
 import QSMIO
 import Testing
@@ -92,5 +93,30 @@ import Testing
             #expect("\(error)".hasPrefix("bad.yaml: YAML syntax error:"))
             #expect("\(error)".contains("line"))
         }
+    }
+}
+
+/// The suites shipped in phantoms/ parse and pass every pipeline and phantom check.
+@Suite struct ShippedSuiteTests {
+    @Test func shippedSuitesAreValid() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("phantoms").path
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".yaml") }
+            .filter { $0 != "head-tissues.yaml" }.sorted()
+        #expect(names == ["inversions.yaml", "protocol-te.yaml", "quick.yaml"])
+        let expectedRuns = ["inversions.yaml": 96, "protocol-te.yaml": 54, "quick.yaml": 48]
+        for name in names {
+            let directory = RunnerTests.scratch()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let suite = try Suite.read(folder + "/" + name)
+            let plan = try BenchmarkRunner(suite: suite, directory: directory, jobs: 1, resume: false, filter: nil,
+                                           toolVersion: "test").plan()
+            #expect(plan.runs.count == expectedRuns[name], "\(name)")
+        }
+        // The quick suite's brief: ≥ 6 inversions, ≥ 3 background removals, 2 SNR levels, 3 seeds.
+        let quick = try Suite.read(folder + "/quick.yaml")
+        #expect(Set(quick.pipelines.map { $0.methods["inversion"] ?? "tkd" }).count >= 6)
+        #expect(Set(quick.pipelines.map { $0.methods["bgremove"] ?? "vsharp" }).count >= 3)
+        #expect(Set(quick.runs.map(\.acquisition.snr)).count == 2 && quick.seeds.count == 3)
     }
 }

@@ -10,7 +10,10 @@ struct BenchCommand: ParsableCommand {
         discussion: """
             The suite (YAML, see docs/BENCH.md) crosses phantoms × protocols × pipelines × seeds. \
             Each finished run is saved at once under OUT/runs/, so a killed bench restarted with \
-            --resume loses no finished run and redoes none. Exit status 1 when a run failed.
+            --resume loses no finished run and redoes none. Simulated scans are kept in \
+            OUT/cache/scans/ and reused by later benches into OUT (e.g. after adding pipelines). \
+            Writes OUT/results.h5, OUT/results-summary.h5 (no volumes: a compare baseline), \
+            OUT/report.md and a timing summary. Exit status 1 when a run failed.
             """)
 
     @Argument(help: "Suite file (.yaml).") var suite: String
@@ -39,11 +42,16 @@ struct BenchCommand: ParsableCommand {
                   + "about \(Int(plan.memoryMiB.rounded())) MiB with \(jobs) job(s)")
         }
         let progress = ProgressPrinter(enabled: !quiet)
-        let failures = try runner.run { done, total, message in progress.update(done, total, message) }
+        let (failures, timing) = try runner.runTimed { done, total, message in progress.update(done, total, message) }
         progress.finish()
+        let writeStart = now()
         try BenchOutput.write(runner: runner, suite: suite, failures: failures,
                               commandLine: CommandLine.arguments.joined(separator: " "))
-        if !quiet { print("wrote \(out)/results.h5 and \(out)/report.md") }
+        let writing = now() - writeStart
+        if !quiet {
+            print("wrote \(out)/results.h5, \(out)/results-summary.h5 and \(out)/report.md")
+            print(BenchOutput.timingSummary(timing, writingMilliseconds: writing, jobs: jobs))
+        }
         if !failures.isEmpty {
             throw QSMError.checkFailed(suite.name, "\(failures.count) run(s) failed; see \(out)/report.md")
         }
@@ -60,8 +68,26 @@ enum BenchOutput {
         let provenance = Provenance.current(commandLine: commandLine)
         try ResultsFile.write(results, suite: suite, to: runner.directory + "/results.h5", provenance: provenance,
                               volumes: volumes)
+        // The same without volumes: small enough to commit as a regression baseline.
+        try ResultsFile.write(results, suite: suite, to: runner.directory + "/results-summary.h5", provenance: provenance)
         try BenchReport(results: results, failures: store.failures(), suiteName: suite.name, provenance: provenance,
                         volumes: { volumes[$0] }).write(to: runner.directory)
+    }
+}
+
+extension BenchOutput {
+    /// One line: wall time, peak memory, and the share of worker time outside the algorithms.
+    static func timingSummary(_ timing: BenchmarkRunner.Timing, writingMilliseconds: Double, jobs: Int) -> String {
+        let wall = timing.wallMilliseconds + writingMilliseconds
+        // Writing results.h5 and the report happens once, outside the workers: count it as overhead.
+        let worker = timing.workerMilliseconds + writingMilliseconds
+        let outside = worker > 0 ? max(0, 1 - timing.algorithmMilliseconds / worker) : 0
+        func seconds(_ ms: Double) -> String { String(format: "%.1f s", ms / 1000) }
+        return "timing: wall \(seconds(wall)) with \(jobs) job(s), peak memory \(Int(peakResidentMemoryMiB().rounded())) MiB; "
+            + "worker time \(seconds(worker)): pipelines \(seconds(timing.algorithmMilliseconds)), "
+            + "simulation \(seconds(timing.simulationMilliseconds)) (\(timing.simulated) scans, \(timing.loaded) from cache), "
+            + "scan cache I/O \(seconds(timing.cacheMilliseconds)), results and report \(seconds(writingMilliseconds)); "
+            + String(format: "%.1f %% outside the algorithms", outside * 100)
     }
 }
 

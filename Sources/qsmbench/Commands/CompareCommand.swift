@@ -7,9 +7,12 @@ struct CompareCommand: ParsableCommand {
         commandName: "compare",
         abstract: "Regression gate: compare a candidate results.h5 with a baseline, run by run.",
         discussion: """
-            Runs are matched by identifier (phantom/protocol/pipeline/seed). Exit status 1 when a \
-            run worsens by more than the tolerance or a baseline run is missing; 0 otherwise. \
-            Default tolerance: 0.5 for % metrics (nrmse, hfen, rmse), 0.005 for ssim, xsim, cc, nmi.
+            Runs are matched by identifier (phantom/protocol/pipeline/seed). A configuration \
+            (phantom/protocol/pipeline) regresses when its mean worsening over the seeds exceeds \
+            the tolerance and, with two or more seeds, the 95 % confidence half-width of the paired \
+            differences (the seed-to-seed spread). Exit status 1 when a configuration regresses or \
+            a baseline run is missing, 2 for unusable input, 0 otherwise. Default tolerance: 0.5 \
+            for % metrics (nrmse, hfen, rmse), 0.005 for ssim, xsim, cc, nmi.
             """)
 
     @Argument(help: "Baseline results.h5.") var baseline: String
@@ -26,8 +29,9 @@ struct CompareCommand: ParsableCommand {
         print(text)
         if let markdown { try AtomicFile.write(Array(text.utf8), to: markdown) }
         if !comparison.passed {
-            let regressed = comparison.rows.filter(\.regressed).count
-            throw QSMError.checkFailed(candidate, "\(regressed) run(s) regressed on \(metric), \(comparison.missing.count) missing")
+            let regressed = comparison.configurations.filter(\.regressed).count
+            throw QSMError.checkFailed(candidate, "\(regressed) configuration(s) regressed on \(metric), "
+                                       + "\(comparison.missing.count) baseline run(s) missing")
         }
     }
 }
