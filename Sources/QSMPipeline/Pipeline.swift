@@ -5,7 +5,11 @@ public struct PipelineConfiguration: Sendable, Codable, Equatable {
     /// Masking method (used only when no mask is given).
     public var masking = ThresholdMask.name
     /// Unwrapping method.
-    public var unwrapping = LaplacianUnwrapping.name
+    /// Unwrapping method. Default region growing: exact (congruent with the wrapped phase), as the
+    /// 2024 consensus recommends; Laplacian unwrapping turns phase steps above π between voxels
+    /// (near air–tissue boundaries) into field errors no background removal removes
+    /// (docs/notes/accuracy-head.md).
+    public var unwrapping = RegionGrowingUnwrapping.name
     /// Echo-combination method.
     public var combination = WeightedLinearFit.name
     /// Background-removal method.
@@ -16,7 +20,7 @@ public struct PipelineConfiguration: Sendable, Codable, Equatable {
     public var referencing = MeanReference.name
     /// `--set stage.parameter=value` assignments, applied to the selected method of each stage.
     public var settings: [ParameterSetting] = []
-    /// The default pipeline: threshold → laplacian → linear-fit → vsharp → tkd → mean.
+    /// The default pipeline: threshold → region-growing → linear-fit → vsharp → tkd → mean.
     public init() {}
 }
 

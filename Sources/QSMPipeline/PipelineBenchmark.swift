@@ -138,7 +138,7 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
         try MeanReference().apply(susceptibility: chi, mask: localField.mask, segmentation: nil, context: context)
     }
     let pipeline = try Pipeline()
-    _ = try measure("default pipeline", note: "threshold → laplacian → linear-fit → vsharp → tkd → mean") { () throws(QSMError) in
+    _ = try measure("default pipeline", note: "threshold → region-growing → linear-fit → vsharp → tkd → mean") { () throws(QSMError) in
         try pipeline.run(PipelineInputs(wrappedPhase: phantom.phase, magnitude: phantom.magnitude), context: context)
     }
     let one = middle(wallSamples), oneCPU = middle(cpuSamples)

@@ -4,7 +4,7 @@ import QSMIO
 
 /// Named method combinations for `qsmbench run --pipeline`.
 public enum PipelinePreset: String, Sendable, CaseIterable {
-    /// The registry default: threshold → laplacian → linear-fit → vsharp → tkd → mean.
+    /// The registry default: threshold → region-growing → linear-fit → vsharp → tkd → mean.
     case `default`
     /// One SMV radius instead of V-SHARP's 18…2 mm sweep: threshold → laplacian → linear-fit → sharp → tkd → mean.
     case fast
@@ -12,7 +12,10 @@ public enum PipelinePreset: String, Sendable, CaseIterable {
     /// The methods of the preset (no `--set` values).
     public var configuration: PipelineConfiguration {
         var c = PipelineConfiguration()
-        if self == .fast { c.backgroundRemoval = SHARP.name }
+        if self == .fast {
+            c.unwrapping = LaplacianUnwrapping.name
+            c.backgroundRemoval = SHARP.name
+        }
         return c
     }
 

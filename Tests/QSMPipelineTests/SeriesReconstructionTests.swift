@@ -172,11 +172,14 @@ import QSMPipeline
         let a = Self.accuracy(chi, truth: scan.truth.localChi, region: region)
         print("head 64³ 3 mm computed mask: correlation \(a.correlation), demeaned NRMSE \(a.nrmse), region \(region.voxels.filter { $0 }.count) of mask \(scan.truth.mask.voxels.filter { $0 }.count)")
         // The threshold mask of the head's magnitude must cover most of the true brain mask (measured
-        // 75 % within V-SHARP's valid region). Accuracy on the head is today poor (correlation 0.33,
-        // NRMSE 2.1, being worked on separately); only a positive correlation is required here, which
-        // still fails for a sign or B0-direction error.
+        // 75 % within V-SHARP's valid region). With region-growing unwrapping (the default) the head
+        // measures correlation 0.59, demeaned NRMSE 0.94 (Laplacian unwrapping: 0.33 and 2.1, from
+        // phase steps above π near the sinuses; docs/notes/accuracy-head.md). The run is deterministic
+        // (noise-free); the bounds leave ~15 % headroom over the measured values: correlation ≥ 0.5,
+        // NRMSE ≤ 1.1, and the Laplacian figures fail both.
         #expect(Double(region.voxels.filter { $0 }.count) >= 0.6 * Double(scan.truth.mask.voxels.filter { $0 }.count))
-        #expect(a.correlation > 0.2)
+        #expect(a.correlation >= 0.5)
+        #expect(a.nrmse <= 1.1)
     }
 
     @Test func failedWriteRemovesTheSeriesFiles() throws {
