@@ -60,6 +60,34 @@ import Testing
         #expect(b >= 0.95)
     }
 
+    /// Every registered inversion through `run --local-field --inversion M` on a 32³ sphere's exact
+    /// local field: each writes a finite χ correlated with the truth (iterations capped for speed;
+    /// bound 0.5 — TKD alone reaches 0.976 at 48³, and a sign or B0 error gives a negative or ~0 value).
+    @Test(arguments: ["tkd", "tsvd", "tikhonov", "lsqr", "tv", "rts", "ndi", "medi", "tgv"])
+    func everyInversionRunsAlone(_ method: String) throws {
+        let scratch = CommandScratch()
+        let root = try simulate(scratch, matrix: 32)
+        let caps = ["lsqr": "maxIterations=20", "tv": "maxIterations=40", "ndi": "maxIterations=50",
+                    "medi": "maxIterations=3"]
+        var arguments = ["run", "--out", scratch.path("out"), "--local-field", truthPath(root, "desc-local_fieldmap"),
+                         "--mask", truthPath(root, "mask"), "--inversion", method]
+        if let cap = caps[method] { arguments += ["--set", "inversion.\(cap)"] }
+        if method == "tgv" { arguments += ["--set", "inversion.erosions=1"] }
+        let result = try runQSMBench(arguments)
+        try #require(result.status == 0, "\(method): \(result.standardError)")
+        let chi = try NIfTI.readVolume(scratch.path("out/sub-sphere_desc-local_fieldmap_Chimap.nii.gz"))
+        #expect(chi.voxels.allSatisfy { $0.isFinite })
+        // Score where the method answered (TGV erodes the mask).
+        let mask = try NIfTI.readVolume(truthPath(root, "mask")).voxels.map { $0 != 0 }
+        let region = zip(mask, chi.voxels).map { $0 && $1 != 0 }
+        let r = correlation(chi, try NIfTI.readVolume(truthPath(root, "Chimap")), region)
+        print("run --inversion \(method): correlation \(r)")
+        // TGV converges slowly in this implementation (0.52 measured after its default 1000
+        // iterations; see the inversion comparison test), so its bound is lower; the others
+        // measured 0.86–1.0.
+        #expect(r >= (method == "tgv" ? 0.4 : 0.5), "\(method): correlation \(r)")
+    }
+
     @Test func localFieldWithoutBIDSDirectory() throws {
         let scratch = CommandScratch()
         let root = try simulate(scratch, matrix: 32)
