@@ -25,7 +25,7 @@ extension Volume where Element: BinaryFloatingPoint {
     /// This volume placed at `offset` inside a zero-filled (or `value`-filled) grid of `shape`.
     ///
     /// The new grid's affine is shifted so world positions of the original voxels are unchanged.
-    public func padded(to shape: SIMD3<Int>, offset: SIMD3<Int>? = nil, value: Element = 0) -> Volume<Element> {
+    @inlinable public func padded(to shape: SIMD3<Int>, offset: SIMD3<Int>? = nil, value: Element = 0) -> Volume<Element> {
         precondition(frames == 1)
         let o = offset ?? (shape &- grid.shape) / 2
         precondition(all(o .>= 0) && all(o &+ grid.shape .<= shape), "padding must contain the volume")
@@ -45,7 +45,7 @@ extension Volume where Element: BinaryFloatingPoint {
     }
 
     /// The sub-volume of `shape` starting at `offset` (the inverse of `padded`).
-    public func cropped(to shape: SIMD3<Int>, offset: SIMD3<Int>? = nil) -> Volume<Element> {
+    @inlinable public func cropped(to shape: SIMD3<Int>, offset: SIMD3<Int>? = nil) -> Volume<Element> {
         precondition(frames == 1)
         let o = offset ?? (grid.shape &- shape) / 2
         precondition(all(o .>= 0) && all(o &+ shape .<= grid.shape), "crop must lie inside the volume")

@@ -88,17 +88,19 @@ extension Volume where Element == Bool {
     public var insideCount: Int { voxels.reduce(0) { $0 + ($1 ? 1 : 0) } }
 }
 
+// The numeric helpers are @inlinable: called from other modules they are otherwise not specialised,
+// and unspecialised per-voxel generic code costs ~20× a memory pass.
 extension Volume where Element: BinaryFloatingPoint {
     /// A zero-filled volume.
-    public init(zeros grid: Grid, frames: Int = 1) { self.init(grid: grid, frames: frames, repeating: 0) }
+    @inlinable public init(zeros grid: Grid, frames: Int = 1) { self.init(grid: grid, frames: frames, repeating: 0) }
 
     /// Converts the element type (e.g. Float ↔ Double).
-    public func converted<U: BinaryFloatingPoint & Sendable>(to _: U.Type = U.self) -> Volume<U> {
+    @inlinable public func converted<U: BinaryFloatingPoint & Sendable>(to _: U.Type = U.self) -> Volume<U> {
         map { U($0) }
     }
 
     /// The voxels inside `mask` set to their value, the others to zero.
-    public func masked(by mask: Mask) -> Volume<Element> {
+    @inlinable public func masked(by mask: Mask) -> Volume<Element> {
         precondition(mask.grid.count == grid.count)
         var out = self
         let n = grid.count
@@ -107,7 +109,7 @@ extension Volume where Element: BinaryFloatingPoint {
     }
 
     /// Mean over `mask` (all voxels when nil), accumulated in Double.
-    public func mean(in mask: Mask? = nil) -> Double {
+    @inlinable public func mean(in mask: Mask? = nil) -> Double {
         var sum = 0.0, count = 0
         for i in 0..<voxels.count where mask?.voxels[i % grid.count] ?? true {
             sum += Double(voxels[i]); count += 1
@@ -116,5 +118,5 @@ extension Volume where Element: BinaryFloatingPoint {
     }
 
     /// The first voxel index holding NaN or ±∞, if any.
-    public var firstNonFinite: Int? { voxels.firstIndex { !$0.isFinite } }
+    @inlinable public var firstNonFinite: Int? { voxels.firstIndex { !$0.isFinite } }
 }
