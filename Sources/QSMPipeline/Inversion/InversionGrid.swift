@@ -23,21 +23,7 @@ struct InversionGrid {
         fft = try FFT<Float>(shape: shape)
         dipole = DipoleKernel.halfSpectrum(shape: shape, voxelSize: voxelSize, b0Direction: context.b0Direction,
                                            dc: context.conventions.dipoleDC)
-        laplacian = Self.laplacianSymbol(shape: shape, voxelSize: voxelSize)
-    }
-
-    static func laplacianSymbol(shape: SIMD3<Int>, voxelSize: SIMD3<Double>) -> [Float] {
-        func axis(_ n: Int, _ count: Int, _ spacing: Double) -> [Double] {
-            (0..<count).map { m in (2 - 2 * Double.cos(2 * Double.pi * Double(m) / Double(n))) / (spacing * spacing) }
-        }
-        let lx = axis(shape.x, shape.x / 2 + 1, voxelSize.x)
-        let ly = axis(shape.y, shape.y, voxelSize.y), lz = axis(shape.z, shape.z, voxelSize.z)
-        var out = [Float](repeating: 0, count: lx.count * shape.y * shape.z)
-        var i = 0
-        for z in 0..<shape.z { for y in 0..<shape.y { for x in 0..<lx.count {
-            out[i] = Float(lx[x] + ly[y] + lz[z]); i += 1
-        } } }
-        return out
+        laplacian = LaplacianEigenvalues.halfSpectrum(shape: shape, voxelSize: voxelSize).map { -$0 }
     }
 
     var count: Int { shape.x * shape.y * shape.z }
