@@ -7,29 +7,38 @@ package enum DiagonalLSMR {
     /// x after `iterations` steps, starting from 0; `diagonal[k]` multiplies entries 2k and 2k+1.
     package static func solve(diagonal: [Float], rhs b: [Float], iterations: Int) -> [Float] {
         let n = b.count
-        func apply(_ v: [Float]) -> [Float] { (0..<n).map { v[$0] * diagonal[$0 / 2] } }
-        func norm(_ v: [Float]) -> Double { v.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() }
         var x = [Float](repeating: 0, count: n)
-        var beta = norm(b)
+        var u = b, v = [Float](repeating: 0, count: n)
+        // u ← (A·v − α·u) in place, returning its norm (A is diagonal, so no temporary is needed).
+        func bidiagonalize(_ out: inout [Float], from source: [Float], minus previous: Double) -> Double {
+            let a = Float(previous)
+            var sum = 0.0
+            for i in 0..<n {
+                let value = source[i] * diagonal[i >> 1] - a * out[i]
+                out[i] = value
+                sum += Double(value) * Double(value)
+            }
+            return sum.squareRoot()
+        }
+        func scale(_ w: inout [Float], _ factor: Double) {
+            let f = Float(factor)
+            for i in 0..<n { w[i] *= f }
+        }
+        var beta = b.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
         guard beta > 0 else { return x }
-        var u = b.map { Float(Double($0) / beta) }
-        var v = apply(u)
-        var alpha = norm(v)
+        scale(&u, 1 / beta)
+        var alpha = bidiagonalize(&v, from: u, minus: 0)
         guard alpha > 0 else { return x }
-        v = v.map { Float(Double($0) / alpha) }
+        scale(&v, 1 / alpha)
 
         var alphaBar = alpha, zetaBar = alpha * beta, rho = 1.0, rhoBar = 1.0, cBar = 1.0, sBar = 0.0
         var h = v, hBar = [Float](repeating: 0, count: n)
         for _ in 0..<iterations {
             // Bidiagonalisation.
-            let av = apply(v)
-            u = (0..<n).map { av[$0] - Float(alpha) * u[$0] }
-            beta = norm(u)
-            if beta > 0 { u = u.map { Float(Double($0) / beta) } }
-            let atu = apply(u)
-            v = (0..<n).map { atu[$0] - Float(beta) * v[$0] }
-            alpha = norm(v)
-            if alpha > 0 { v = v.map { Float(Double($0) / alpha) } }
+            beta = bidiagonalize(&u, from: v, minus: alpha)
+            if beta > 0 { scale(&u, 1 / beta) }
+            alpha = bidiagonalize(&v, from: u, minus: beta)
+            if alpha > 0 { scale(&v, 1 / alpha) }
             // Rotations.
             let rhoOld = rho
             rho = (alphaBar * alphaBar + beta * beta).squareRoot()
