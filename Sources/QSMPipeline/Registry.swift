@@ -124,7 +124,7 @@ public enum MethodRegistry {
             if let stage = type as? any Stage.Type, stageName(stage) == key { return type }
         }
         let known = names(of: kind).joined(separator: ", ")
-        throw .invalidOption(optionName(kind), "'\(name)' is not a \(kind.key) method; use one of \(known)")
+        throw .invalidOption(optionName(kind), "'\(name)' is not a known \(kind.key) method; use one of \(known)")
     }
 
     private static func stageName<M: Stage>(_ type: M.Type) -> String { M.name }

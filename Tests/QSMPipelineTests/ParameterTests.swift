@@ -59,7 +59,7 @@ func build(_ method: String, _ setting: String) throws(QSMError) {
         #expect(throws: QSMError.invalidParameter("inversion.lambda", "unknown parameter; known: threshold, correction")) {
             try build("tkd", "inversion.lambda=0.1")
         }
-        #expect(throws: QSMError.invalidOption("--bgremove", "'harp' is not a bgremove method; use one of sharp, vsharp, resharp, ismv, pdf, lbv")) {
+        #expect(throws: QSMError.invalidOption("--bgremove", "'harp' is not a known bgremove method; use one of sharp, vsharp, resharp, ismv, pdf, lbv")) {
             _ = try MethodRegistry.backgroundRemoval("harp")
         }
         #expect(throws: QSMError.invalidOption("--set", "'inversion.threshold' is not stage.parameter=value")) {
