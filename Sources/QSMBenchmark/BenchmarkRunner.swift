@@ -18,6 +18,8 @@ public struct BenchmarkRunner: Sendable {
     public var resume: Bool
     /// Only runs matching this filter.
     public var filter: RunFilter?
+    /// Only runs with these identifiers (a Slurm array task runs one); nil: every run the filter selects.
+    public var identifiers: Set<String>?
     /// qsmbench version.
     public var toolVersion: String
     /// Keep simulated scans in `DIR/cache/scans` and load them instead of simulating again.
@@ -45,6 +47,13 @@ public struct BenchmarkRunner: Sendable {
         public var scans: Int
         /// Estimated peak memory, MiB, for `jobs` concurrent groups.
         public var memoryMiB: Double
+        /// Estimated peak memory of one group (one Slurm task), MiB, without the process itself.
+        public var groupMemoryMiB: Double
+    }
+
+    /// The runs the filter and the identifier list select, in suite order.
+    public var selectedRuns: [RunSpec] {
+        suite.runs.filter { (filter?.matches($0) ?? true) && (identifiers?.contains($0.identifier) ?? true) }
     }
 
     /// The executor for this suite.
@@ -62,7 +71,7 @@ public struct BenchmarkRunner: Sendable {
         let executor = try self.executor
         for pipeline in suite.pipelines { _ = try RunExecutor.configuration(pipeline, file: suite.file) }
         for phantom in suite.phantoms { try PhantomCatalog.validate(phantom) }
-        let runs = suite.runs.filter { filter?.matches($0) ?? true }
+        let runs = selectedRuns
         guard !runs.isEmpty else { throw .invalidOption("--filter", "no run of \(suite.file) matches") }
         let store = try ResultStore(directory: directory)
         let finished = resume ? runs.filter { store.result(for: executor.key($0)) != nil }.count : 0
@@ -73,7 +82,8 @@ public struct BenchmarkRunner: Sendable {
         let largest = suite.phantoms.map { Double($0.matrix.x * $0.matrix.y * $0.matrix.z) }.max() ?? 0
         let echoes = Double(suite.protocols.map(\.echoTimes.count).max() ?? 1)
         let perGroup = largest * 4 * (2 * echoes + 10 + 30 + 8 * 2) / 1_048_576
-        return Plan(runs: runs, finished: finished, scans: scans, memoryMiB: perGroup * Double(min(jobs, max(1, scans))))
+        return Plan(runs: runs, finished: finished, scans: scans, memoryMiB: perGroup * Double(min(jobs, max(1, scans))),
+                    groupMemoryMiB: perGroup)
     }
 
     /// Where a bench's time went: the whole wall time and the worker time inside the pipelines.
@@ -198,7 +208,7 @@ public struct BenchmarkRunner: Sendable {
     public func results() throws(QSMError) -> [RunResult] {
         let executor = try self.executor
         let store = try ResultStore(directory: directory)
-        return suite.runs.filter { filter?.matches($0) ?? true }.compactMap { store.result(for: executor.key($0)) }
+        return selectedRuns.compactMap { store.result(for: executor.key($0)) }
     }
 
     static func format(_ value: Double?) -> String {
