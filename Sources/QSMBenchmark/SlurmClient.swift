@@ -85,7 +85,7 @@ public struct SlurmClient: Sendable {
         case all.contains("partition"): "--partition"
         case all.contains("account"): "--account"
         case all.contains("qos"): "--qos"
-        case all.contains("time limit"): "--time"
+        case all.contains("time limit"), all.contains("--time"): "--time"
         case all.contains("memory"): "--mem"
         case all.contains("node configuration is not available"), all.contains("processors"): "--cpus-per-task"
         default: nil

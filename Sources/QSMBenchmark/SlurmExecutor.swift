@@ -68,13 +68,7 @@ public struct SlurmExecutor: Sendable {
     /// Checks the options and paths; with `dryRun` returns the scripts and writes nothing; else writes
     /// the plan and scripts under `DIR/slurm/`, submits the array, then the collector.
     public func submit(_ work: Work, dryRun: Bool) throws(QSMError) -> Outcome {
-        try options.validate()
-        // #SBATCH lines split on whitespace: paths with blanks would be cut.
-        for (path, option) in [(directory, "--out"), (executable, "qsmbench"),
-                               (FileManager.default.currentDirectoryPath, "working directory")]
-            where path.contains(where: \.isWhitespace) {
-            throw .invalidOption(option, "'\(path)' contains whitespace, which #SBATCH lines cannot hold")
-        }
+        try preflight(dryRun: dryRun)
         guard !work.indices.isEmpty else { throw .invalidOption("--executor", "slurm: nothing to submit") }
         var generator = script
         generator.jobName = SlurmScript(options: options, executable: executable, directory: directory,
@@ -91,10 +85,6 @@ public struct SlurmExecutor: Sendable {
             }
             return Outcome(scripts: scripts, arrayJobID: nil, collectorJobID: nil, indices: work.indices)
         }
-        guard SlurmClient.locate("sbatch") != nil else {
-            throw .invalidOption("--executor", "slurm: 'sbatch' is not on PATH; is this a Slurm login node? (scripts/slurm-local start makes a one-node cluster here)")
-        }
-        try refuseWhileActive()
         var plan = work.plan
         if let previous = try? SlurmPlan.read(directory: directory) { plan.submissions = previous.submissions }
         do {
@@ -131,6 +121,24 @@ public struct SlurmExecutor: Sendable {
         plan.submissions.append(submission)
         try plan.write(directory: directory)
         return Outcome(scripts: scripts, arrayJobID: arrayID, collectorJobID: submission.collectorJobID, indices: work.indices)
+    }
+
+    /// The checks `submit` makes before writing anything: options, paths, `sbatch` on PATH, and no
+    /// earlier submission into the folder still active. Callers that write files of their own
+    /// before submitting (the suite's copy) call it first.
+    public func preflight(dryRun: Bool) throws(QSMError) {
+        try options.validate()
+        // #SBATCH lines split on whitespace: paths with blanks would be cut.
+        for (path, option) in [(directory, "--out"), (executable, "qsmbench"),
+                               (FileManager.default.currentDirectoryPath, "working directory")]
+            where path.contains(where: \.isWhitespace) {
+            throw .invalidOption(option, "'\(path)' contains whitespace, which #SBATCH lines cannot hold")
+        }
+        if dryRun { return }
+        guard SlurmClient.locate("sbatch") != nil else {
+            throw .invalidOption("--executor", "slurm: 'sbatch' is not on PATH; is this a Slurm login node? (scripts/slurm-local start makes a one-node cluster here)")
+        }
+        try refuseWhileActive()
     }
 
     /// Throws when an earlier submission into the folder still has tasks queued or running: two

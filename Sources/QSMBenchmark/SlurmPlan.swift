@@ -36,6 +36,13 @@ public struct SlurmPlan: Codable, Sendable {
         public var indices: [Int]
         /// Submission date (ISO 8601, UTC).
         public var submitted: String
+        /// A submission record.
+        public init(arrayJobID: String, collectorJobID: String?, indices: [Int], submitted: String) {
+            self.arrayJobID = arrayJobID
+            self.collectorJobID = collectorJobID
+            self.indices = indices
+            self.submitted = submitted
+        }
     }
 
     /// Bench or run.
@@ -112,9 +119,11 @@ public struct SlurmPlan: Codable, Sendable {
         }
     }
 
-    /// Whether entry `index` has its result.
+    /// Whether `entry` has its result (a regular file: results are renamed into place whole).
     public func isDone(_ entry: Entry, directory: String) -> Bool {
-        FileManager.default.fileExists(atPath: resultPath(of: entry, directory: directory))
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: resultPath(of: entry, directory: directory), isDirectory: &isDirectory)
+            && !isDirectory.boolValue
     }
 
     /// The failure message a task recorded for `entry`, if any.

@@ -88,6 +88,7 @@ extension BenchCommand {
             if !quiet { print("every run is finished; wrote \(out)/results.h5 and \(out)/report.md") }
             return
         }
+        try slurm.preflight(dryRun: execution.dryRun)
         slurmPlan.suiteFile = self.suite
         slurmPlan.filter = filter
         let copy = "\(slurm.directory)/slurm/suite/\(URL(fileURLWithPath: self.suite).lastPathComponent)"

@@ -3,6 +3,16 @@ import Foundation
 import QSMBenchmark
 import QSMCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Prints a line at once: a task log keeps stdout and stderr lines in order and can be followed.
+private func logLine(_ text: String) {
+    print(text)
+    fflush(nil)
+}
+
 /// Hostname and Slurm ids for the first line of a task log.
 private func taskBanner(_ what: String) -> String {
     let environment = ProcessInfo.processInfo.environment
@@ -27,7 +37,7 @@ struct BenchTaskCommand: ParsableCommand {
             throw QSMError.invalidFile(SlurmPlan.path(directory: directory), "is not a bench plan")
         }
         let entry = try plan.entry(index, directory: directory)
-        print(taskBanner("bench-task \(index): \(entry.identifier)"))
+        logLine(taskBanner("bench-task \(index): \(entry.identifier)"))
         var suite = try Suite.read(copy)
         suite.file = plan.suiteFile ?? suite.file
         var runner = BenchmarkRunner(suite: suite, directory: directory, jobs: 1, resume: false, filter: nil,
@@ -39,11 +49,11 @@ struct BenchTaskCommand: ParsableCommand {
             throw QSMError.invalidFile(SlurmPlan.path(directory: directory),
                                        "entry \(index) (\(entry.identifier)) no longer matches \(copy) or this qsmbench version")
         }
-        let (failures, timing) = try runner.runTimed { _, _, message in print(message) }
+        let (failures, timing) = try runner.runTimed { _, _, message in logLine(message) }
         if let failure = failures.first {
             throw QSMError.checkFailed(entry.identifier, failure.message)
         }
-        print(String(format: "done in %.1f s (pipelines %.1f s, simulation %.1f s, %@)", timing.wallMilliseconds / 1000,
+        logLine(String(format: "done in %.1f s (pipelines %.1f s, simulation %.1f s, %@)", timing.wallMilliseconds / 1000,
                      timing.algorithmMilliseconds / 1000, timing.simulationMilliseconds / 1000,
                      timing.loaded > 0 ? "scan from the cache" : "scan simulated"))
     }
@@ -62,7 +72,7 @@ struct BenchCollectCommand: ParsableCommand {
         guard plan.kind == .bench, let copy = plan.suiteCopy else {
             throw QSMError.invalidFile(SlurmPlan.path(directory: directory), "is not a bench plan")
         }
-        print(taskBanner("bench-collect"))
+        logLine(taskBanner("bench-collect"))
         var suite = try Suite.read(copy)
         suite.file = plan.suiteFile ?? suite.file
         let runner = BenchmarkRunner(suite: suite, directory: directory, jobs: 1, resume: true,
@@ -105,7 +115,7 @@ struct RunTaskCommand: ParsableCommand {
             throw QSMError.invalidFile(SlurmPlan.path(directory: directory), "is not a run plan")
         }
         let entry = try plan.entry(index, directory: directory)
-        print(taskBanner("run-task \(index): \(entry.identifier)"))
+        logLine(taskBanner("run-task \(index): \(entry.identifier)"))
         let command: RunCommand
         do { command = try RunCommand.parse(arguments) } catch {
             throw QSMError.invalidFile(SlurmPlan.path(directory: directory), "arguments no longer parse: \(RunCommand.message(for: error))")
@@ -113,7 +123,7 @@ struct RunTaskCommand: ParsableCommand {
         do {
             let summary = try command.reconstructSeries(named: entry.identifier)
             plan.clearFailure(of: entry, directory: directory)
-            print(summary)
+            logLine(summary)
         } catch {
             try plan.recordFailure(of: entry, message: error.description, directory: directory)
             throw error
