@@ -45,6 +45,8 @@ public struct SlurmExecutor: Sendable {
         public var collectCommand: String?
         /// `--mem` when not given, MB.
         public var memoryMegabytes: Int
+        /// `--mem` of the collector when not given, MB (nil: as a task).
+        public var collectorMemoryMegabytes: Int?
         /// Job name.
         public var jobName: String
         /// A unit of work.
@@ -81,7 +83,8 @@ public struct SlurmExecutor: Sendable {
             var scripts = [arrayText]
             if let command = work.collectCommand {
                 scripts.append(generator.collector(command: command, arrayJobID: "<array job id>",
-                                                   memoryMegabytes: work.memoryMegabytes, purpose: collectPurpose))
+                                                   memoryMegabytes: work.collectorMemoryMegabytes ?? work.memoryMegabytes,
+                                                   purpose: collectPurpose))
             }
             return Outcome(scripts: scripts, arrayJobID: nil, collectorJobID: nil, indices: work.indices)
         }
@@ -103,7 +106,8 @@ public struct SlurmExecutor: Sendable {
                                               submitted: ISO8601DateFormatter().string(from: Date()))
         var scripts = [arrayText]
         if let command = work.collectCommand {
-            let text = generator.collector(command: command, arrayJobID: arrayID, memoryMegabytes: work.memoryMegabytes,
+            let text = generator.collector(command: command, arrayJobID: arrayID,
+                                           memoryMegabytes: work.collectorMemoryMegabytes ?? work.memoryMegabytes,
                                            purpose: collectPurpose)
             let path = "\(directory)/slurm/collect-\(number).sh"
             scripts.append(text)

@@ -101,9 +101,13 @@ extension BenchCommand {
             }
             try AtomicFile.write(text, to: copy)
         }
-        let work = SlurmExecutor.Work(plan: slurmPlan, indices: indices, taskCommand: "bench-task", collectCommand: "bench-collect",
+        var work = SlurmExecutor.Work(plan: slurmPlan, indices: indices, taskCommand: "bench-task", collectCommand: "bench-collect",
                                       memoryMegabytes: taskMemoryMegabytes(volumesMiB: plan.groupMemoryMiB),
                                       jobName: "qsmbench-\(suite.name)")
+        // The collector holds χ, truth and mask of every run that keeps its volumes while writing results.h5.
+        let kept = plan.runs.filter { suite.saveVolumes || $0.seed == suite.seeds.first }
+        let keptMiB = kept.reduce(0.0) { $0 + Double($1.phantom.matrix.x * $1.phantom.matrix.y * $1.phantom.matrix.z) * 4 * 3 } / 1_048_576
+        work.collectorMemoryMegabytes = taskMemoryMegabytes(volumesMiB: plan.groupMemoryMiB + keptMiB)
         let outcome = try slurm.submit(work, dryRun: execution.dryRun)
         if let status = try execution.report(outcome, executor: slurm, noun: "runs"), status.count(.failed) > 0 {
             throw QSMError.checkFailed(suite.name, "\(status.count(.failed)) run(s) failed; resubmit them with --resume")

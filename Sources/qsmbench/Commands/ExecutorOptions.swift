@@ -79,9 +79,10 @@ struct ExecutorOptions: ParsableArguments {
 /// The memory Slurm should grant one task, MB: the plan's estimate of the working volumes plus the
 /// process itself, with a margin (docs/SLURM.md, "Memory").
 func taskMemoryMegabytes(volumesMiB: Double) -> Int {
-    // Measured peak RSS (VmHWM) of bench tasks: 3 MiB of volumes took 70-75 MiB in all (the Swift
-    // runtime, FFTW, HDF5 and their plans: ~70 MiB); estimates of the volumes were within 1.3× of
-    // the measured growth. Base 100 MiB + 1.5 × estimate covers both with room.
+    // Measured peak RSS (VmHWM, recorded in every result) of single-run tasks: 47 MiB for a 32³
+    // sphere (estimate 7.8 MiB of volumes), 93-147 MiB for the quick suite's 64×78×68 head (estimate
+    // 83 MiB): about 46 MiB of runtime, FFTW and HDF5, and growth within 1.2× the estimate.
+    // 100 MiB + 1.5 × the estimate leaves room for both (and for allocator fragmentation).
     let megabytes = (100 + 1.5 * volumesMiB) * 1.048576
     return Int((megabytes / 10).rounded(.up)) * 10
 }
