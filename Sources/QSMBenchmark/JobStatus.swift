@@ -35,7 +35,8 @@ public struct JobStatus: Sendable {
         public var line: String {
             var text = "\(state.rawValue): \(identifier)"
             if let detail { text += ": \(detail)" }
-            if let log { text += "; log \(log)" }
+            // The collector's failure records already name the log.
+            if let log, !(detail?.contains(log) ?? false) { text += "; log \(log)" }
             return text
         }
     }

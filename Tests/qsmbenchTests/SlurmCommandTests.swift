@@ -104,7 +104,7 @@ private let slurmCondition = ConditionTrait.enabled(
         let resumed = try runQSMBench(["bench", scratch.path("suite.yaml"), "--out", cluster, "--executor", "slurm", "--resume", "--wait"])
         #expect(resumed.status == 0, "\(resumed.standardOutput)\n\(resumed.standardError)")
         #expect(resumed.standardOutput.contains("5 already finished, 1 to submit"))
-        let taskIndex = try #require(resumed.standardOutput.firstMatch(of: /\(1 runs, array (\d+)\)/)).1
+        let taskIndex = try #require(resumed.standardOutput.firstMatch(of: /\(1 run, array (\d+)\)/)).1
         #expect(resumed.standardOutput.contains("6 runs: 6 done"))
         finished = try Self.records(cluster)
         #expect(finished.count == 6)
@@ -126,6 +126,38 @@ private let slurmCondition = ConditionTrait.enabled(
         try file.close()
         #expect(Set(identifiers) == Set(expected.keys))
         #expect(try runQSMBench(["status", cluster]).status == 0)
+    }
+
+    /// A task Slurm ends without a result (here cancelled while queued behind the `%1` throttle, after
+    /// which Slurm keeps no record of it; a time limit or node failure also leaves no result) is
+    /// recorded by the collector and redone alone by --resume.
+    @Test(slurmCondition) func taskKilledBySlurmIsReportedByTheCollector() throws {
+        #expect(slurmAnswers, "QSMBENCH_REQUIRE_SLURM=1 but no Slurm controller answers; run scripts/slurm-local start")
+        let scratch = CommandScratch()
+        try Self.suite.replacingOccurrences(of: "seeds: [1, 2, 3]", with: "seeds: [1, 2]")
+            .write(toFile: scratch.path("suite.yaml"), atomically: true, encoding: .utf8)
+        let out = scratch.path("out")
+        let submitted = try runQSMBench(["bench", scratch.path("suite.yaml"), "--out", out, "--executor", "slurm",
+                                         "--max-parallel", "1"])
+        #expect(submitted.status == 0, "\(submitted.standardError)")
+        let job = String(try #require(submitted.standardOutput.firstMatch(of: /submitted job array (\d+)\s/)).1)
+        let cancel = Process()
+        cancel.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        cancel.arguments = ["scancel", "\(job)_3"]
+        try cancel.run()
+        cancel.waitUntilExit()
+        #expect(cancel.terminationStatus == 0)
+        let status = try runQSMBench(["status", out, "--wait"])
+        #expect(status.status == 1)
+        #expect(status.standardOutput.contains("4 runs: 3 done, 1 failed"), "\(status.standardOutput)")
+        #expect(status.standardOutput.contains("failed: sphere/p/tv/seed-2: task 3 of job \(job) left no result"))
+        #expect(status.standardOutput.components(separatedBy: "; log ").count == 2, "the log is named once")
+        // The collector recorded it, so the report lists it.
+        let report = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
+        #expect(report.contains("sphere/p/tv/seed-2") && report.contains("task 3 of job \(job) left no result"))
+        let resumed = try runQSMBench(["bench", scratch.path("suite.yaml"), "--out", out, "--executor", "slurm", "--resume", "--wait"])
+        #expect(resumed.status == 0, "\(resumed.standardOutput)\n\(resumed.standardError)")
+        #expect(resumed.standardOutput.contains("(1 run, array 3)") && resumed.standardOutput.contains("4 runs: 4 done"))
     }
 
     @Test(slurmCondition) func runOnSlurmReconstructsEachSeriesAsOneTask() throws {

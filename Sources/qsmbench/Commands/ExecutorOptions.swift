@@ -64,7 +64,8 @@ struct ExecutorOptions: ParsableArguments {
             return nil
         }
         let directory = executor.directory
-        var line = "submitted job array \(outcome.arrayJobID!) (\(outcome.indices.count) \(noun), array "
+        let count = outcome.indices.count
+        var line = "submitted job array \(outcome.arrayJobID!) (\(count) \(count == 1 && noun == "runs" ? "run" : noun), array "
             + "\(SlurmScript.indexList(outcome.indices))), logs in \(directory)/slurm/logs/"
         if let collector = outcome.collectorJobID { line += "; collector job \(collector) writes the results when the array has ended" }
         print(line)

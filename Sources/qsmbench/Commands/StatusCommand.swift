@@ -15,10 +15,15 @@ struct StatusCommand: ParsableCommand {
 
     @Argument(help: "Output folder of the submission.") var directory: String
     @Flag(help: "Also list pending and running entries one per line.") var verbose = false
+    @Flag(help: "First wait until no task or collector is queued or running.") var wait = false
 
     func run() throws {
         let client: SlurmClient? = SlurmClient.locate("scontrol") != nil ? SlurmClient() : nil
-        let status = try JobStatus.read(directory: SlurmExecutor.absolute(directory), client: client)
+        let absolute = SlurmExecutor.absolute(directory)
+        if wait, client != nil {
+            _ = try SlurmExecutor(options: SlurmOptions(), executable: "", directory: absolute).wait()
+        }
+        let status = try JobStatus.read(directory: absolute, client: client)
         Self.printStatus(status, verbose: verbose)
         if client == nil { print("note: scontrol is not on PATH; states come from the result files only") }
         if status.count(.failed) > 0 {
