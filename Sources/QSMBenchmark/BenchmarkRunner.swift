@@ -24,6 +24,9 @@ public struct BenchmarkRunner: Sendable {
     public var toolVersion: String
     /// Keep simulated scans in `DIR/cache/scans` and load them instead of simulating again.
     public var cacheScans = true
+    /// Remove temporary files of dead processes at the start. Off in Slurm tasks: a process on
+    /// another node is not visible here, so its live temporary files would look abandoned.
+    public var removesAbandonedPartials = true
     /// Called with the run identifier each time a scan is simulated (not loaded from the cache).
     public var onSimulate: (@Sendable (String) -> Void)?
 
@@ -118,7 +121,7 @@ public struct BenchmarkRunner: Sendable {
         let executor = try self.executor
         let plan = try self.plan()
         let store = try ResultStore(directory: directory)
-        store.removeAbandonedPartials()
+        if removesAbandonedPartials { store.removeAbandonedPartials() }
         let pending = plan.runs.filter { !resume || store.result(for: executor.key($0)) == nil }
         // Group runs by scan, keeping suite order.
         var order: [RunExecutor.ScanKey] = []

@@ -131,10 +131,4 @@ public struct SlurmClient: Sendable {
         }
         return out
     }
-
-    /// Whether a Slurm controller answers (`sinfo` succeeds within a few seconds).
-    public static func isAvailable() -> Bool {
-        guard locate("sinfo") != nil, let result = try? execute("sinfo", ["-h", "-o", "%T"]) else { return false }
-        return result.status == 0 && !result.output.isEmpty
-    }
 }

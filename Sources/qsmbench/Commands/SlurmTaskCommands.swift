@@ -43,6 +43,7 @@ struct BenchTaskCommand: ParsableCommand {
         var runner = BenchmarkRunner(suite: suite, directory: directory, jobs: 1, resume: false, filter: nil,
                                      toolVersion: QSMBenchVersion.string)
         runner.identifiers = [entry.identifier]
+        runner.removesAbandonedPartials = false
         let runs = runner.selectedRuns
         let executor = try runner.executor
         guard runs.count == 1, executor.key(runs[0]) == entry.key else {
@@ -80,6 +81,9 @@ struct BenchCollectCommand: ParsableCommand {
         let client: SlurmClient? = SlurmClient.locate("scontrol") != nil ? SlurmClient() : nil
         let status = try JobStatus.read(directory: directory, client: client)
         let store = try ResultStore(directory: directory)
+        // Every task has ended (afterany) and no other submission runs (refused while one is active):
+        // temporary files left now are abandoned, also those of processes on other nodes.
+        store.removeAbandonedPartials()
         // A task killed by Slurm (time limit, memory, node failure) could not record its failure: do it
         // here, with Slurm's end state and the log, so the report lists it and --resume redoes it.
         for entry in status.entries where entry.state == .failed
