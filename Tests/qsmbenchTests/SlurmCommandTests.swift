@@ -178,9 +178,15 @@ private let slurmCondition = ConditionTrait.enabled(
         let local = try runQSMBench(["run", bids, "--out", scratch.path("local")] + options)
         #expect(local.status == 0, "\(local.standardError)")
         let out = scratch.path("derivatives")
-        let cluster = try runQSMBench(["run", bids, "--out", out, "--executor", "slurm", "--wait"] + options)
+        // As many CPUs per task as the local run has threads (every core; the one-node cluster is this
+        // machine): the same arithmetic, so the same χ.
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let cluster = try runQSMBench(["run", bids, "--out", out, "--executor", "slurm", "--cpus-per-task", "\(cores)", "--wait"] + options)
         #expect(cluster.status == 0, "\(cluster.standardOutput)\n\(cluster.standardError)")
         #expect(cluster.standardOutput.contains("2 series: 2 done"))
+        let job = String(try #require(cluster.standardOutput.firstMatch(of: /submitted job array (\d+)\s/)).1)
+        let log = try String(contentsOfFile: "\(out)/slurm/logs/\(job)_0.log", encoding: .utf8)
+        #expect(log.contains("run-task 0: sub-sphere") && log.contains(", \(cores) thread(s)"), "threads follow SLURM_CPUS_PER_TASK: \(log)")
         for subject in ["sphere", "twin"] {
             let path = "sub-\(subject)/anat/sub-\(subject)_Chimap.nii.gz"
             let a = try NIfTI.readVolume(scratch.path("local") + "/" + path), b = try NIfTI.readVolume(out + "/" + path)
