@@ -53,10 +53,11 @@ public struct JobStatus: Sendable {
     public static func read(directory: String, client: SlurmClient?) throws(QSMError) -> JobStatus {
         let plan = try SlurmPlan.read(directory: directory)
         var tasks: [String: [Int: SlurmClient.TaskState]] = [:]
-        func task(_ jobID: String, _ index: Int) -> SlurmClient.TaskState? {
+        // A controller that does not answer is an error, not "every task vanished".
+        func task(_ jobID: String, _ index: Int) throws(QSMError) -> SlurmClient.TaskState? {
             guard let client else { return nil }
             if tasks[jobID] == nil {
-                let known = (try? client.tasks(ofJob: jobID)) ?? []
+                let known = try client.tasks(ofJob: jobID)
                 tasks[jobID] = Dictionary(known.compactMap { state in state.index.map { ($0, state) } }, uniquingKeysWith: { a, _ in a })
             }
             return tasks[jobID]?[index]
@@ -75,7 +76,7 @@ public struct JobStatus: Sendable {
                                      detail: detail, log: nil))
                 continue
             }
-            let slurm = task(submission.arrayJobID, index)
+            let slurm = try task(submission.arrayJobID, index)
             if let slurm, slurm.isActive {
                 let state: State = slurm.state == "PENDING" ? .pending : .running
                 entries.append(Entry(index: index, identifier: entry.identifier, state: state,
@@ -95,7 +96,7 @@ public struct JobStatus: Sendable {
         }
         var collector: SlurmClient.TaskState?
         if let client, let id = plan.submissions.last?.collectorJobID {
-            collector = (try? client.tasks(ofJob: id))?.first
+            collector = try client.tasks(ofJob: id).first
         }
         return JobStatus(plan: plan, entries: entries, collector: collector)
     }

@@ -61,20 +61,13 @@ public struct SlurmExecutor: Sendable {
         }
     }
 
-    /// The script generator for this executor.
-    public var script: SlurmScript {
-        SlurmScript(options: options, executable: executable, directory: directory,
-                    workingDirectory: FileManager.default.currentDirectoryPath, jobName: "")
-    }
-
     /// Checks the options and paths; with `dryRun` returns the scripts and writes nothing; else writes
     /// the plan and scripts under `DIR/slurm/`, submits the array, then the collector.
     public func submit(_ work: Work, dryRun: Bool) throws(QSMError) -> Outcome {
         try preflight(dryRun: dryRun)
         guard !work.indices.isEmpty else { throw .invalidOption("--executor", "slurm: nothing to submit") }
-        var generator = script
-        generator.jobName = SlurmScript(options: options, executable: executable, directory: directory,
-                                        workingDirectory: "", jobName: work.jobName).jobName
+        let generator = SlurmScript(options: options, executable: executable, directory: directory,
+                                    workingDirectory: FileManager.default.currentDirectoryPath, jobName: work.jobName)
         let purpose = "qsmbench \(work.plan.toolVersion): task i runs entry i of \(SlurmPlan.path(directory: directory))"
         let arrayText = generator.array(command: work.taskCommand, indices: work.indices,
                                         memoryMegabytes: work.memoryMegabytes, purpose: purpose)
