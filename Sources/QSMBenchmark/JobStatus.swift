@@ -84,7 +84,9 @@ public struct JobStatus: Sendable {
             } else if let message = plan.recordedFailure(of: entry, directory: directory) {
                 entries.append(Entry(index: index, identifier: entry.identifier, state: .failed, detail: message, log: log))
             } else if let slurm {
-                let detail = "task \(index) of job \(submission.arrayJobID) ended \(slurm.state) (exit \(slurm.exitCode)) without a result"
+                let hint = ["TIMEOUT": "; give more --time", "OUT_OF_MEMORY": "; give more --mem",
+                            "NODE_FAIL": "; resubmit with --resume", "PREEMPTED": "; resubmit with --resume"][slurm.state] ?? ""
+                let detail = "task \(index) of job \(submission.arrayJobID) ended \(slurm.state) (exit \(slurm.exitCode)) without a result" + hint
                 entries.append(Entry(index: index, identifier: entry.identifier, state: .failed, detail: detail, log: log))
             } else if client == nil {
                 entries.append(Entry(index: index, identifier: entry.identifier, state: .pending,

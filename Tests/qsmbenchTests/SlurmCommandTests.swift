@@ -177,6 +177,8 @@ private let slurmCondition = ConditionTrait.enabled(
         let options = ["--pipeline", "fast", "--set", "bgremove.radius=2", "--mask", mask]
         let local = try runQSMBench(["run", bids, "--out", scratch.path("local")] + options)
         #expect(local.status == 0, "\(local.standardError)")
+        let localAgain = try runQSMBench(["run", bids, "--out", scratch.path("local"), "--resume"] + options)
+        #expect(localAgain.status == 0 && localAgain.standardOutput.contains("2 of 2 series already reconstructed; skipped"))
         let out = scratch.path("derivatives")
         // As many CPUs per task as the local run has threads (every core; the one-node cluster is this
         // machine): the same arithmetic, so the same χ.
@@ -259,5 +261,6 @@ private let slurmCondition = ConditionTrait.enabled(
         process.waitUntilExit()
         #expect(process.terminationStatus == 2)
         #expect(message.hasPrefix("error: --executor: slurm: 'sbatch' is not on PATH"), "\(message)")
+        #expect(!FileManager.default.fileExists(atPath: out + "/slurm"), "nothing is written when sbatch is missing")
     }
 }
