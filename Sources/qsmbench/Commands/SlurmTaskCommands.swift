@@ -98,8 +98,10 @@ struct BenchCollectCommand: ParsableCommand {
         print("wrote \(directory)/results.h5, \(directory)/results-summary.h5 and \(directory)/report.md")
         StatusCommand.printStatus(status)
         if !failures.isEmpty {
-            throw QSMError.checkFailed(suite.name, "\(failures.count) run(s) failed; resubmit them with "
-                                       + "`qsmbench bench \(plan.suiteFile ?? copy) --out \(directory) --executor slurm --resume`")
+            // Exit 0 all the same: the collector's own job state says whether the merge worked;
+            // the runs' failures are in the report and in `qsmbench status`.
+            logLine("\(failures.count) run(s) failed; resubmit them with "
+                    + "`qsmbench bench \(plan.suiteFile ?? copy) --out \(directory) --executor slurm --resume`")
         }
     }
 }
