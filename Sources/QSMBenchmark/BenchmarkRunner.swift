@@ -18,10 +18,15 @@ public struct BenchmarkRunner: Sendable {
     public var resume: Bool
     /// Only runs matching this filter.
     public var filter: RunFilter?
+    /// Only runs with these identifiers (a Slurm array task runs one); nil: every run the filter selects.
+    public var identifiers: Set<String>?
     /// qsmbench version.
     public var toolVersion: String
     /// Keep simulated scans in `DIR/cache/scans` and load them instead of simulating again.
     public var cacheScans = true
+    /// Remove temporary files of dead processes at the start. Off in Slurm tasks: a process on
+    /// another node is not visible here, so its live temporary files would look abandoned.
+    public var removesAbandonedPartials = true
     /// Called with the run identifier each time a scan is simulated (not loaded from the cache).
     public var onSimulate: (@Sendable (String) -> Void)?
 
@@ -45,6 +50,13 @@ public struct BenchmarkRunner: Sendable {
         public var scans: Int
         /// Estimated peak memory, MiB, for `jobs` concurrent groups.
         public var memoryMiB: Double
+        /// Estimated peak memory of one group (one Slurm task), MiB, without the process itself.
+        public var groupMemoryMiB: Double
+    }
+
+    /// The runs the filter and the identifier list select, in suite order.
+    public var selectedRuns: [RunSpec] {
+        suite.runs.filter { (filter?.matches($0) ?? true) && (identifiers?.contains($0.identifier) ?? true) }
     }
 
     /// The executor for this suite.
@@ -62,7 +74,7 @@ public struct BenchmarkRunner: Sendable {
         let executor = try self.executor
         for pipeline in suite.pipelines { _ = try RunExecutor.configuration(pipeline, file: suite.file) }
         for phantom in suite.phantoms { try PhantomCatalog.validate(phantom) }
-        let runs = suite.runs.filter { filter?.matches($0) ?? true }
+        let runs = selectedRuns
         guard !runs.isEmpty else { throw .invalidOption("--filter", "no run of \(suite.file) matches") }
         let store = try ResultStore(directory: directory)
         let finished = resume ? runs.filter { store.result(for: executor.key($0)) != nil }.count : 0
@@ -73,7 +85,8 @@ public struct BenchmarkRunner: Sendable {
         let largest = suite.phantoms.map { Double($0.matrix.x * $0.matrix.y * $0.matrix.z) }.max() ?? 0
         let echoes = Double(suite.protocols.map(\.echoTimes.count).max() ?? 1)
         let perGroup = largest * 4 * (2 * echoes + 10 + 30 + 8 * 2) / 1_048_576
-        return Plan(runs: runs, finished: finished, scans: scans, memoryMiB: perGroup * Double(min(jobs, max(1, scans))))
+        return Plan(runs: runs, finished: finished, scans: scans, memoryMiB: perGroup * Double(min(jobs, max(1, scans))),
+                    groupMemoryMiB: perGroup)
     }
 
     /// Where a bench's time went: the whole wall time and the worker time inside the pipelines.
@@ -108,7 +121,7 @@ public struct BenchmarkRunner: Sendable {
         let executor = try self.executor
         let plan = try self.plan()
         let store = try ResultStore(directory: directory)
-        store.removeAbandonedPartials()
+        if removesAbandonedPartials { store.removeAbandonedPartials() }
         let pending = plan.runs.filter { !resume || store.result(for: executor.key($0)) == nil }
         // Group runs by scan, keeping suite order.
         var order: [RunExecutor.ScanKey] = []
@@ -198,7 +211,7 @@ public struct BenchmarkRunner: Sendable {
     public func results() throws(QSMError) -> [RunResult] {
         let executor = try self.executor
         let store = try ResultStore(directory: directory)
-        return suite.runs.filter { filter?.matches($0) ?? true }.compactMap { store.result(for: executor.key($0)) }
+        return selectedRuns.compactMap { store.result(for: executor.key($0)) }
     }
 
     static func format(_ value: Double?) -> String {

@@ -8,10 +8,14 @@ extension QSMBenchCommand {
         CompareCommand.self,
         SimulateCommand.self,
         RunCommand.self,
+        StatusCommand.self,
         ScoreCommand.self,
         ListCommand.self,
         InfoCommand.self,
         ConvertCommand.self,
         BenchmarkCommand.self,
+        BenchTaskCommand.self,
+        BenchCollectCommand.self,
+        RunTaskCommand.self,
     ]
 }

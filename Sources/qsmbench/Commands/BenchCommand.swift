@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import QSMBenchmark
 import QSMCore
+import QSMIO
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,7 +14,11 @@ struct BenchCommand: ParsableCommand {
             --resume loses no finished run and redoes none. Simulated scans are kept in \
             OUT/cache/scans/ and reused by later benches into OUT (e.g. after adding pipelines). \
             Writes OUT/results.h5, OUT/results-summary.h5 (no volumes: a compare baseline), \
-            OUT/report.md and a timing summary. Exit status 1 when a run failed.
+            OUT/report.md and a timing summary. Exit status 1 when a run failed. \
+            With --executor slurm the plan goes to OUT/slurm/plan.json and ONE job array runs it \
+            (task i runs run i through `qsmbench bench-task`); a collector job (afterany) writes \
+            results.h5 and the report; `qsmbench status OUT` shows done/failed/pending; --resume \
+            submits only missing or failed runs (docs/SLURM.md).
             """)
 
     @Argument(help: "Suite file (.yaml).") var suite: String
@@ -23,6 +28,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Only runs matching, e.g. pipeline=tv*,seed=1.") var filter: String?
     @Flag(help: "No progress output.") var quiet = false
     @Option(help: "Threads in total (default: all cores).") var threads: Int?
+    @OptionGroup var execution: ExecutorOptions
 
     func validate() throws {
         if jobs < 1 { throw ValidationError("--jobs: \(jobs) must be at least 1") }
@@ -34,6 +40,7 @@ struct BenchCommand: ParsableCommand {
         let suite = try Suite.read(self.suite)
         let runner = BenchmarkRunner(suite: suite, directory: out, jobs: jobs, resume: resume,
                                      filter: try filter.map { try RunFilter($0) }, toolVersion: QSMBenchVersion.string)
+        if try execution.kind() == .slurm { return try submit(suite: suite, runner: runner) }
         let plan = try runner.plan()
         if !quiet {
             print("suite \(suite.name): \(plan.runs.count) runs (\(suite.phantoms.count) phantoms × \(suite.protocols.count) "
@@ -54,6 +61,56 @@ struct BenchCommand: ParsableCommand {
         }
         if !failures.isEmpty {
             throw QSMError.checkFailed(suite.name, "\(failures.count) run(s) failed; see \(out)/report.md")
+        }
+    }
+}
+
+extension BenchCommand {
+    /// `--executor slurm`: writes the plan, submits one array over the runs to do and a collector.
+    func submit(suite: Suite, runner: BenchmarkRunner) throws {
+        let options = try execution.slurmOptions()
+        if jobs != 1 { throw QSMError.invalidOption("--jobs", "not used with --executor slurm (see --max-parallel)") }
+        if threads != nil { throw QSMError.invalidOption("--threads", "not used with --executor slurm (see --cpus-per-task)") }
+        let plan = try runner.plan()
+        let executor = try runner.executor
+        let slurm = SlurmExecutor(options: options, executable: SlurmExecutor.currentExecutable(), directory: out)
+        var slurmPlan = SlurmPlan(kind: .bench, toolVersion: QSMBenchVersion.string,
+                                  entries: plan.runs.map { SlurmPlan.Entry(identifier: $0.identifier, key: executor.key($0)) })
+        let indices = slurmPlan.entries.indices.filter { !resume || !slurmPlan.isDone(slurmPlan.entries[$0], directory: slurm.directory) }
+        if !quiet && !execution.dryRun {
+            print("suite \(suite.name): \(plan.runs.count) runs, \(plan.runs.count - indices.count) already finished, "
+                  + "\(indices.count) to submit")
+        }
+        if indices.isEmpty {
+            // Nothing to submit: write the results here, as the collector would.
+            let failures = try ResultStore(directory: out).failures()
+            try BenchOutput.write(runner: runner, suite: suite, failures: failures, commandLine: CommandLine.arguments.joined(separator: " "))
+            if !quiet { print("every run is finished; wrote \(out)/results.h5 and \(out)/report.md") }
+            return
+        }
+        try slurm.preflight(dryRun: execution.dryRun)
+        slurmPlan.suiteFile = self.suite
+        slurmPlan.filter = filter
+        let copy = "\(slurm.directory)/slurm/suite/\(URL(fileURLWithPath: self.suite).lastPathComponent)"
+        slurmPlan.suiteCopy = copy
+        if !execution.dryRun {
+            // The tasks read a copy: editing the suite while the array waits cannot change what it runs.
+            let text: Data
+            do { text = try Data(contentsOf: URL(fileURLWithPath: self.suite)) } catch {
+                throw QSMError.invalidFile(self.suite, "cannot read: \(error.localizedDescription)")
+            }
+            try AtomicFile.write(text, to: copy)
+        }
+        var work = SlurmExecutor.Work(plan: slurmPlan, indices: indices, taskCommand: "bench-task", collectCommand: "bench-collect",
+                                      memoryMegabytes: taskMemoryMegabytes(volumesMiB: plan.groupMemoryMiB),
+                                      jobName: "qsmbench-\(suite.name)")
+        // The collector holds χ, truth and mask of every run that keeps its volumes while writing results.h5.
+        let kept = plan.runs.filter { suite.saveVolumes || $0.seed == suite.seeds.first }
+        let keptMiB = kept.reduce(0.0) { $0 + Double($1.phantom.matrix.x * $1.phantom.matrix.y * $1.phantom.matrix.z) * 4 * 3 } / 1_048_576
+        work.collectorMemoryMegabytes = taskMemoryMegabytes(volumesMiB: plan.groupMemoryMiB + keptMiB)
+        let outcome = try slurm.submit(work, dryRun: execution.dryRun)
+        if let status = try execution.report(outcome, executor: slurm, noun: "runs"), status.count(.failed) > 0 {
+            throw QSMError.checkFailed(suite.name, "\(status.count(.failed)) run(s) failed; resubmit them with --resume")
         }
     }
 }

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import QSMIO
 import QSMPipeline
+import QSMBenchmark
+import QSMCore
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,7 +23,10 @@ struct RunCommand: ParsableCommand {
             fast = the same with sharp (one 6 mm kernel) instead of vsharp. --unwrap/--combine/--bgremove/\
             --inversion/--mask-method replace one stage; `qsmbench list methods` shows names and parameters. \
             A series with bad input (missing echo or sidecar, no EchoTime, mismatched grids, NaN/Inf, \
-            empty mask) gets a one-line error and leaves no files; the run stops there unless --keep-going.
+            empty mask) gets a one-line error and leaves no files; the run stops there unless --keep-going. \
+            --resume skips series whose _Chimap.nii.gz exists. With --executor slurm every series is one task \
+            of ONE job array (plan in DIR/slurm/plan.json, logs in DIR/slurm/logs/); `qsmbench status DIR` \
+            shows done/failed/pending and --resume submits only the missing or failed series (docs/SLURM.md).
             """)
 
     @Argument(help: "BIDS dataset root (omit when running from --field or --local-field).") var bidsDirectory: String?
@@ -46,9 +51,12 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Field strength B0 in tesla (overrides MagneticFieldStrength).") var b0: Double?
     @Option(name: .customLong("b0-direction"), help: "B0 direction X,Y,Z in world coordinates (default 0,0,1).")
     var b0Direction: String?
+    @Flag(help: "Skip series whose χ map already exists in the output folder.") var resume = false
+    @OptionGroup var execution: ExecutorOptions
 
     func run() throws {
         let options = try makeOptions()
+        if try execution.kind() == .slurm { return try submit(options: options) }
         guard let bidsDirectory else {
             let outcome = try SeriesReconstruction.reconstruct(totalField: field, localField: localField, maskPath: mask,
                                                                options: options, outputDirectory: out)
@@ -57,7 +65,12 @@ struct RunCommand: ParsableCommand {
         }
         if field != nil { throw QSMError.invalidOption("--field", "not used with a BIDS directory") }
         if localField != nil { throw QSMError.invalidOption("--local-field", "not used with a BIDS directory") }
-        let series = try BIDSDataset.discover(bidsDirectory, subjects: subjects)
+        var series = try BIDSDataset.discover(bidsDirectory, subjects: subjects)
+        if resume {
+            let finished = series.filter { FileManager.default.fileExists(atPath: "\(out)/\(Self.chiMapPath($0))") }
+            if !finished.isEmpty { print("run: \(finished.count) of \(series.count) series already reconstructed; skipped") }
+            series.removeAll { FileManager.default.fileExists(atPath: "\(out)/\(Self.chiMapPath($0))") }
+        }
         var failures = 0, successes = 0
         var firstError: QSMError?
         for s in series {
@@ -89,6 +102,12 @@ struct RunCommand: ParsableCommand {
         }
     }
 
+    /// The χ map of `series` relative to the output folder (its presence means the series is done:
+    /// a series' files are written together or not at all).
+    static func chiMapPath(_ series: MEGRESeries) -> String {
+        "\(series.key.anatomicalFolder)/\(series.key.baseName)_Chimap.nii.gz"
+    }
+
     func makeOptions() throws(QSMError) -> ReconstructionOptions {
         var options = ReconstructionOptions()
         var configuration = try PipelinePreset(named: pipeline).configuration
@@ -114,5 +133,75 @@ struct RunCommand: ParsableCommand {
             options.worldB0Direction = v
         }
         return options
+    }
+}
+
+extension RunCommand {
+    /// `--executor slurm`: one array task per series (those without a χ map with --resume).
+    func submit(options: ReconstructionOptions) throws {
+        let slurmOptions = try execution.slurmOptions()
+        guard let bidsDirectory else {
+            throw QSMError.invalidOption("--executor", "slurm runs BIDS series; give BIDS_DIR (--field/--local-field run locally)")
+        }
+        if keepGoing { throw QSMError.invalidOption("--keep-going", "not used with --executor slurm (every series is its own task)") }
+        let series = try BIDSDataset.discover(bidsDirectory, subjects: subjects)
+        guard !series.isEmpty else { throw QSMError.invalidFile(bidsDirectory, "no MEGRE series found") }
+        let slurm = SlurmExecutor(options: slurmOptions, executable: SlurmExecutor.currentExecutable(), directory: out)
+        var plan = SlurmPlan(kind: .run, toolVersion: QSMBenchVersion.string,
+                             entries: series.map { SlurmPlan.Entry(identifier: $0.key.baseName, key: Self.chiMapPath($0)) })
+        plan.arguments = taskArguments(bidsDirectory: SlurmExecutor.absolute(bidsDirectory), out: slurm.directory)
+        let indices = plan.entries.indices.filter { !resume || !plan.isDone(plan.entries[$0], directory: slurm.directory) }
+        if !execution.dryRun {
+            print("run: \(series.count) series, \(series.count - indices.count) already reconstructed, \(indices.count) to submit")
+        }
+        if indices.isEmpty { return }
+        let work = SlurmExecutor.Work(plan: plan, indices: indices, taskCommand: "run-task", collectCommand: nil,
+                                      memoryMegabytes: taskMemoryMegabytes(volumesMiB: try Self.seriesMemoryMiB(series)),
+                                      jobName: "qsmbench-run")
+        let outcome = try slurm.submit(work, dryRun: execution.dryRun)
+        if let status = try execution.report(outcome, executor: slurm, noun: "series"), status.count(.failed) > 0 {
+            throw QSMError.checkFailed(out, "\(status.count(.failed)) series failed; resubmit them with --resume")
+        }
+    }
+
+    /// The arguments each task parses again: the pipeline options with absolute paths, no executor options.
+    func taskArguments(bidsDirectory: String, out: String) -> [String] {
+        var arguments = [bidsDirectory, "--out", out, "--pipeline", pipeline]
+        let methods: [(String, String?)] = [("--mask-method", maskMethod), ("--unwrap", unwrap), ("--combine", combine),
+                                            ("--bgremove", bgremove), ("--inversion", inversion), ("--reference", reference),
+                                            ("--mask", mask.map(SlurmExecutor.absolute)), ("--b0", b0.map { "\($0)" }),
+                                            ("--b0-direction", b0Direction)]
+        for case let (option, value?) in methods { arguments += [option, value] }
+        for setting in settings { arguments += ["--set", setting] }
+        for subject in subjects { arguments += ["--subject", subject] }
+        if keepIntermediates { arguments.append("--keep-intermediates") }
+        return arguments
+    }
+
+    /// Reconstructs the one discovered series named `baseName` (a Slurm task); returns its summary line.
+    func reconstructSeries(named baseName: String) throws(QSMError) -> String {
+        let options = try makeOptions()
+        guard let bidsDirectory else { throw .invalidOption("BIDS_DIR", "missing") }
+        let all = try BIDSDataset.discover(bidsDirectory, subjects: subjects)
+        guard let series = all.first(where: { $0.key.baseName == baseName }) else {
+            throw .invalidFile(bidsDirectory, "series \(baseName) is no longer in the dataset")
+        }
+        let outcome = try SeriesReconstruction.reconstruct(series, options: options, derivatives: out)
+        // Every task writes the same description (atomically): whichever finishes first makes it exist.
+        try SeriesReconstruction.writeDatasetDescription(derivatives: out, options: options)
+        return outcome.summary
+    }
+
+    /// Working-volume estimate of the largest series, MiB: the echoes' phase and magnitude and about
+    /// 40 single-frame working volumes of the padded pipeline, Float32 (as the bench plan's estimate).
+    static func seriesMemoryMiB(_ series: [MEGRESeries]) throws(QSMError) -> Double {
+        var largest = 0.0
+        for s in series {
+            guard let path = s.echoes.first?.phasePath else { continue }
+            let header = try NIfTI.readHeader(path)
+            let voxels = Double(header.dim[1...3].reduce(1) { $0 * max(1, $1) })
+            largest = max(largest, voxels * 4 * (2 * Double(s.echoes.count) + 40) / 1_048_576)
+        }
+        return largest
     }
 }
