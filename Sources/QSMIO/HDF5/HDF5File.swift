@@ -61,7 +61,7 @@ public final class HDF5File {
         guard signature >= 0 else { throw .invalidFile(path, openProblem(HDF5Library.takeErrorMessage())) }
         guard signature > 0 else { throw .invalidFile(path, "not an HDF5 file (no HDF5 signature)") }
         let context = HDF5Context(file: path, object: "/")
-        let access = try accessList(context)
+        let access = try accessList(context, locking: writable)
         defer { H5Pclose(access) }
         let id = H5Fopen(path, writable ? chdf5_F_ACC_RDWR() : chdf5_F_ACC_RDONLY(), access)
         guard id >= 0 else { throw .invalidFile(path, openProblem(HDF5Library.takeErrorMessage())) }
@@ -88,16 +88,20 @@ public final class HDF5File {
         return "corrupt HDF5 file (HDF5: \(message))"
     }
 
-    /// File access properties: strong close, and file locking that is skipped where unsupported (NFS).
+    /// File access properties: strong close, and file locking (skipped where unsupported, e.g. NFS).
+    ///
+    /// Readers do not lock: every file qsmbench finishes appears by an atomic rename, so a reader
+    /// never sees a partial file, and a shared lock would only make a reader fail (EAGAIN) while
+    /// any process still holds an inherited descriptor of a file it wrote.
     ///
     /// A strong close closes the groups and datasets still open in the file, so `close()` really
     /// releases the file and its lock (with HDF5's default weak close, a dataset object still
     /// referenced somewhere would keep other processes from opening the finished file). Those
     /// objects then skip their own close in `deinit`.
-    private static func accessList(_ context: HDF5Context) throws(QSMError) -> hid_t {
+    private static func accessList(_ context: HDF5Context, locking: Bool = true) throws(QSMError) -> hid_t {
         let access = try context.id(H5Pcreate(chdf5_P_FILE_ACCESS()), "cannot make file access properties")
         _ = H5Pset_fclose_degree(access, H5F_CLOSE_STRONG)
-        _ = H5Pset_file_locking(access, true, true)
+        _ = H5Pset_file_locking(access, locking, true)
         return access
     }
 
