@@ -15,6 +15,10 @@ struct InversionProblem: Sendable {
     let context: StageContext
     /// Field noise SD (ppm) equivalent to SNR 100 for this problem's protocol.
     let noiseSigma: Double
+    /// Magnitude per echo of `context.echoTimes` (head only: MEDI+0 fits R2* to it).
+    var echoMagnitude: Volume<Float>? = nil
+    /// Labels (head only; `HeadLabel` numbering).
+    var segmentation: Volume<UInt8>? = nil
 
     /// The field plus white Gaussian noise of SD `noiseSigma` inside the mask (seeded).
     func noisyField(seed: UInt64 = 7) -> Volume<Float> {
@@ -49,8 +53,14 @@ struct InversionProblem: Sendable {
         // (docs/notes/accuracy-head.md, 0.0014–0.002 ppm). The local field's RMS is ~0.01 ppm.
         let spread = (echoTimes.map { ($0 - 0.010) * ($0 - 0.010) }.reduce(0, +)).squareRoot()
         let sigma = 1 / (100 * 2 * Double.pi * context.conventions.gyromagneticRatio * phantom.fieldStrength * spread)
+        var echoes = [Float]()
+        for te in echoTimes {
+            for i in 0..<grid.count { echoes.append(phantom.m0.voxels[i] * Float.exp(-Float(te) * phantom.r2star.voxels[i])) }
+        }
         return InversionProblem(name: "head 64×78×68, 2 mm", truth: phantom.localChi, field: field, mask: phantom.mask,
-                                magnitude: magnitude.masked(by: phantom.mask), context: context, noiseSigma: sigma)
+                                magnitude: magnitude.masked(by: phantom.mask), context: context, noiseSigma: sigma,
+                                echoMagnitude: try! Volume(grid: grid, frames: echoTimes.count, voxels: echoes),
+                                segmentation: phantom.segmentation)
     }()
 
     /// The 48³ sphere-with-blobs phantom of `InversionTests` (unit voxels), single echo 20 ms at 3 T.
@@ -100,7 +110,8 @@ enum InversionBench {
         for (label, method) in methods {
             let start = now()
             let chi = try method.apply(localField: field, mask: problem.mask, context: problem.context,
-                                       support: InversionSupport(magnitude: problem.magnitude))
+                                       support: InversionSupport(magnitude: problem.magnitude,
+                                                                 echoMagnitude: problem.echoMagnitude))
             let seconds = (now() - start) / 1000
             let scores = try scorer.score(recon: chi, truth: problem.truth, mask: problem.mask)
             let covered = problem.mask.map { $0 }.with { m in
@@ -184,20 +195,23 @@ enum InversionBench {
 
     /// Head, 64×78×68 at 2 mm. Measured (NRMSE %, noise-free / SNR 100): medi 8.1/14.6, lsqr
     /// 37.2/52.4, ndi 37.4/43.9, tv 39.4/39.5, tkd 46.4/49.4, rts 47.1/48.3, rts-lsmr20 32.3/37.2,
-    /// tikhonov 48.0/49.6, tsvd 51.7/52.8, tv-nonlinear 39.4/39.5; tgv 91.8/93.7 over the mask, 45.5/62.0 where it answered
+    /// tikhonov 48.0/49.6, tsvd 51.7/52.8, tv-nonlinear 39.4/39.5, medi-csf (MEDI+0, λ_CSF 100)
+    /// 8.1/14.6; tgv 91.8/93.7 over the mask, 45.5/62.0 where it answered
     /// (70 % coverage after its 3 erosions).
     @Test func headTrueLocalField() throws {
         let problem = InversionProblem.head
-        let clean = try InversionBench.run(Self.methods, on: problem, field: problem.field)
+        var csf = MEDI.Parameters(); csf.lambdaCSF = 100
+        let methods = Self.methods + [("medi-csf", MEDI(csf))]
+        let clean = try InversionBench.run(methods, on: problem, field: problem.field)
         print(InversionBench.table("\(problem.name), true local field, noise-free", clean))
-        let noisy = try InversionBench.run(Self.methods, on: problem, field: problem.noisyField())
+        let noisy = try InversionBench.run(methods, on: problem, field: problem.noisyField())
         print(InversionBench.table("\(problem.name), true local field, SNR 100 (σ_f \(problem.noiseSigma) ppm)", noisy))
         try Self.expectRanking(clean, "head, noise-free")
         try Self.expectRanking(noisy, "head, SNR 100")
         Self.expectBelow(clean, ["medi": 14, "lsqr": 43, "ndi": 43, "tv": 45, "tkd": 52, "rts": 52, "rts-lsmr20": 38,
-                                 "tikhonov": 53, "tsvd": 57, "tgv": 51, "tv-nonlinear": 45], "head, noise-free")
+                                 "tikhonov": 53, "tsvd": 57, "tgv": 51, "tv-nonlinear": 45, "medi-csf": 14], "head, noise-free")
         Self.expectBelow(noisy, ["medi": 20, "lsqr": 58, "ndi": 49, "tv": 45, "tkd": 55, "rts": 54, "rts-lsmr20": 43,
-                                 "tikhonov": 55, "tsvd": 58, "tgv": 67, "tv-nonlinear": 45], "head, SNR 100")
+                                 "tikhonov": 55, "tsvd": 58, "tgv": 67, "tv-nonlinear": 45, "medi-csf": 20], "head, SNR 100")
     }
 
     /// Sphere with blobs, 48³. Measured (noise-free / SNR 100): medi 2.3/3.6, tv 25.8/25.8, tkd
