@@ -74,6 +74,22 @@ import Testing
         #expect(abs(mean) < 1e-5)
     }
 
+    /// The pipeline hands the multi-echo magnitude to the inversion, so `--set inversion.lambdaCSF=100`
+    /// works from `run`: the unreferenced χ has CSF mean 0 (MEDI+0's zero reference).
+    @Test func pipelinePassesEchoMagnitude() throws {
+        var configuration = PipelineConfiguration()
+        configuration.inversion = MEDI.name
+        configuration.settings = [try ParameterSetting(parsing: "inversion.lambdaCSF=100"),
+                                  try ParameterSetting(parsing: "inversion.maxIterations=3")]
+        let result = try Pipeline(configuration).run(
+            PipelineInputs(magnitude: echoes, mask: problem.mask, localField: problem.field), context: problem.context)
+        let csf = try MEDI().csfMask(echoMagnitude: echoes, mask: problem.mask, context: problem.context)
+        let chi = result.unreferencedSusceptibility
+        let mean = csf.voxels.indices.filter { csf.voxels[$0] }.map { Double(chi.voxels[$0]) }.reduce(0, +) / Double(csf.insideCount)
+        // Float rounding of χ ~ 0.1 ppm.
+        #expect(abs(mean) < 1e-5)
+    }
+
     @Test func csfOptionNeedsMultiEchoMagnitude() throws {
         let method = try MethodRegistry.inversion("medi", settings: [try ParameterSetting(parsing: "inversion.lambdaCSF=100")])
         #expect(throws: QSMError.invalidParameter("inversion.lambdaCSF",
