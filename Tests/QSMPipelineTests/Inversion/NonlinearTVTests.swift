@@ -73,6 +73,15 @@ import Testing
         #expect(phantom.nrmse(linearJumped) > 2 * phantom.nrmse(jumped))
     }
 
+    /// The Newton y-step runs voxels in parallel; only FFTW's summation order may differ (1e-4 ppm,
+    /// as `ThreadCountTests`).
+    @Test func resultDoesNotDependOnThreadCount() throws {
+        let small = InversionPhantom.make(n: 24)
+        let one = try Parallelism.withThreadCount(1) { try nonlinear().apply(localField: small.field, mask: small.mask, context: context) }
+        let two = try Parallelism.withThreadCount(2) { try nonlinear().apply(localField: small.field, mask: small.mask, context: context) }
+        #expect((zip(one.voxels, two.voxels).map { abs($0 - $1) }.max() ?? 0) < 1e-4)
+    }
+
     @Test func optionIsSetThroughTheRegistry() throws {
         let method = try MethodRegistry.inversion("tv", settings: [try ParameterSetting(parsing: "inversion.dataTerm=nonlinear"),
                                                                    try ParameterSetting(parsing: "inversion.mu=2")])
