@@ -194,12 +194,12 @@ public struct ILSQR: DipoleInversion {
     /// side, nothing from that axis otherwise — so the mask edge adds no spurious curvature.
     static func maskedLaplacian(_ f: Volume<Float>, mask: Mask) -> [Float] {
         let n = mask.grid.shape, size = mask.grid.voxelSize
-        let strides = [1, n.x, n.x * n.y]
+        let strides = SIMD3(1, n.x, n.x * n.y)
         var out = [Float](repeating: 0, count: mask.grid.count)
         for z in 0..<n.z { for y in 0..<n.y { for x in 0..<n.x {
             let i = mask.grid.index(x, y, z)
             guard mask.voxels[i] else { continue }
-            let position = [x, y, z], extent = [n.x, n.y, n.z]
+            let position = SIMD3(x, y, z), extent = n
             var sum: Float = 0
             for axis in 0..<3 {
                 let s = strides[axis], c = position[axis], e = extent[axis]
@@ -222,12 +222,12 @@ public struct ILSQR: DipoleInversion {
     /// 0 where both are.
     static func maskedGradient(_ f: Volume<Float>, mask: Mask) -> ([Float], [Float], [Float]) {
         let n = mask.grid.shape, size = mask.grid.voxelSize
-        let strides = [1, n.x, n.x * n.y]
+        let strides = SIMD3(1, n.x, n.x * n.y)
         var out = [[Float]](repeating: [Float](repeating: 0, count: mask.grid.count), count: 3)
         for z in 0..<n.z { for y in 0..<n.y { for x in 0..<n.x {
             let i = mask.grid.index(x, y, z)
             guard mask.voxels[i] else { continue }
-            let position = [x, y, z], extent = [n.x, n.y, n.z]
+            let position = SIMD3(x, y, z), extent = n
             for axis in 0..<3 {
                 let s = strides[axis], c = position[axis], h = Float(1 / size[axis])
                 if c + 1 < extent[axis] && mask.voxels[i + s] {

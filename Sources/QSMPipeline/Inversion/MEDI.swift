@@ -175,9 +175,11 @@ public struct MEDI: IterativeInversion {
             for i in 0..<n { gx[i] *= vx[i]; gy[i] *= vy[i]; gz[i] *= vz[i] }
             grid.gradientAdjoint(gx, gy, gz, into: &wave)
             for i in 0..<n { b[i] = -(wave[i] + lambda2 * b[i]) }
-            scratch = [Float](repeating: 0, count: n)
-            addCSFTerm(chi, into: &scratch)
-            if csfPadded != nil { for i in 0..<n { b[i] -= scratch[i] } }
+            if csfPadded != nil {
+                for i in 0..<n { scratch[i] = 0 }
+                addCSFTerm(chi, into: &scratch)
+                for i in 0..<n { b[i] -= scratch[i] }
+            }
 
             // A·x = ∇ᵀ(V∇x) + 2λ·D(W²·Dx).
             let step = ConjugateGradient.solve(rhs: b, tolerance: p.cgTolerance, maxIterations: p.cgMaxIterations) { x, out in
