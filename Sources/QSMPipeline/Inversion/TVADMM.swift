@@ -15,8 +15,13 @@ import QSMCore
 /// `phaseScale` (rad/ppm) and λ is scaled with it (λ·s on χ in radians), so for small residuals
 /// the objective is s² times the linear one and both give the same χ; where the phase residual is
 /// large (an unwrapping error of 2π, noise in low-signal voxels) the data term saturates, and it is
-/// blind to 2π jumps. The data term covers the padded grid, as the linear one and QSM.jl `nltv`
-/// without weights.
+/// blind to 2π jumps.
+///
+/// Data weights (`dataWeighting`): `none` (default, QSM.jl `tv`/`nltv` without W) puts the data term
+/// on the whole padded grid, where f is 0 outside the mask — it asks the field of χ to vanish
+/// outside the brain, which the true local field does not. `mask` (W = mask, as MEDI's data term
+/// and FANSI's masked weights) leaves the outside free; it takes the split y = Dχ for the linear
+/// term too (closed-form y-step y = (W²f + μa)/(W² + μ)), four FFTs per iteration.
 public struct TVADMM: IterativeInversion {
     /// Which data-fidelity term the ADMM minimises.
     public enum DataTerm: String, Codable, Sendable, CaseIterable {
@@ -24,6 +29,14 @@ public struct TVADMM: IterativeInversion {
         case linear
         /// ½‖e^{iDχ} − e^{if}‖² with f in radians (Milovic et al. 2018; QSM.jl `nltv`).
         case nonlinear
+    }
+
+    /// Where the data term applies.
+    public enum DataWeighting: String, Codable, Sendable, CaseIterable {
+        /// Everywhere on the padded grid (QSM.jl without weights).
+        case none
+        /// Inside the mask only (W = mask).
+        case mask
     }
 
     /// Parameters; defaults from QSM.jl `tv` (λ 1e-3, ρ = 100λ, tol 1e-3, 250 iterations) and `nltv`
@@ -41,7 +54,9 @@ public struct TVADMM: IterativeInversion {
         public var padding = 0
         /// Linear (default) or nonlinear data term.
         public var dataTerm = DataTerm.linear
-        /// Penalty μ of the y = Dχ split (nonlinear only) > 0. Default 1 (QSM.jl nltv).
+        /// Where the data term applies: the padded grid (default, QSM.jl) or the mask.
+        public var dataWeighting = DataWeighting.none
+        /// Penalty μ of the y = Dχ split (nonlinear or masked) > 0. Default 1 (QSM.jl nltv).
         public var mu = 1.0
         /// Radians of phase per ppm for the nonlinear term, ≥ 0; 0 takes 2π·γ̄·B0·ΔTE with ΔTE the
         /// echo spacing from the context (TE₁ with one echo, 5 ms without echo times), as MEDI does.
@@ -59,7 +74,8 @@ public struct TVADMM: IterativeInversion {
              .integer("maxIterations", \.maxIterations, in: 1...100_000, "Iteration cap. Default 250 (QSM.jl tv)."),
              .integer("padding", \.padding, in: 0...1000, "Extra zero padding per axis, voxels. Default 0 (QSM.jl)."),
              .choice("dataTerm", \.dataTerm, "Data term: linear ½‖Dχ − f‖² or nonlinear ½‖e^{iDχ} − e^{if}‖². Default linear (QSM.jl tv; nonlinear = QSM.jl nltv, FANSI)."),
-             .real("mu", \.mu, in: .positive, "Penalty μ of the y = Dχ split (nonlinear). Default 1 (QSM.jl nltv)."),
+             .choice("dataWeighting", \.dataWeighting, "Data term on the padded grid (none) or inside the mask only (mask). Default none (QSM.jl tv/nltv without W)."),
+             .real("mu", \.mu, in: .positive, "Penalty μ of the y = Dχ split (nonlinear or masked). Default 1 (QSM.jl nltv)."),
              .real("phaseScale", \.phaseScale, in: .nonNegative, "Radians per ppm for the nonlinear term; 0 = 2π·γ̄·B0·ΔTE from the echo times. Default 0."),
              .integer("newtonIterations", \.newtonIterations, in: 1...1000, "Newton steps per y-update (nonlinear). Default 10 (QSM.jl nltv)."),
              .real("newtonTolerance", \.newtonTolerance, in: .openUnit, "Newton stop on |δy|/|y| per voxel (nonlinear). Default 1e-6 (QSM.jl nltv).")]
@@ -92,8 +108,8 @@ public struct TVADMM: IterativeInversion {
         let p = parameters
         try validateParameters()
         try InputCheck.field(localField, mask: mask, name: "local field")
-        if p.dataTerm == .nonlinear {
-            return try invertNonlinear(localField: localField, mask: mask, context: context, recordObjective: recordObjective)
+        if p.dataTerm == .nonlinear || p.dataWeighting == .mask {
+            return try invertSplit(localField: localField, mask: mask, context: context, recordObjective: recordObjective)
         }
 
         let grid = try InversionGrid(localField.grid, padding: p.padding, context: context)
@@ -147,12 +163,16 @@ public struct TVADMM: IterativeInversion {
         return (grid.crop(chi).masked(by: mask), log)
     }
 
-    private func invertNonlinear(localField: Volume<Float>, mask: Mask, context: StageContext, recordObjective: Bool)
+    /// ADMM with the second split y = Dχ: the nonlinear term, or the linear one with data weights.
+    private func invertSplit(localField: Volume<Float>, mask: Mask, context: StageContext, recordObjective: Bool)
         throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
         let p = parameters
+        let nonlinear = p.dataTerm == .nonlinear
         let grid = try InversionGrid(localField.grid, padding: p.padding, context: context)
         let n = grid.count, h = grid.halfCount
-        let scale = Float(phaseScale(context))
+        let scale = nonlinear ? Float(phaseScale(context)) : 1
+        let weight2 = p.dataWeighting == .mask ? grid.pad(mask.voxels.map { $0 ? Float(1) : 0 })
+            : [Float](repeating: 1, count: n)
         // χ and the field in radians; λ·s keeps λ's meaning (ppm) of the linear term, ρ and μ carry over.
         let lambda = Float(p.lambda) * scale, rho = Float(p.rho > 0 ? p.rho : 100 * p.lambda), mu = Float(p.mu)
         let threshold = lambda / rho
@@ -172,16 +192,21 @@ public struct TVADMM: IterativeInversion {
         var log = IterationLog()
         for iteration in 1...p.maxIterations {
             swap(&chi, &previous)
-            // y-step: minimise (1 − cos(y − f)) + (μ/2)(y − a)², a = Dχ + v, by Newton from y = a. It
+            // y-step: minimise W²(1 − cos(y − f)) + (μ/2)(y − a)², a = Dχ + v, by Newton from y = a. It
             // is not convex in y; Newton from a finds the minimiser nearest a, as QSM.jl nltv does.
             // It runs before the χ-step, so iteration 1 starts from Dχ = 0, v = 0: f enters only
-            // through sin and cos, and a 2π jump in f changes nothing. The curvature cos(y − f) + μ
+            // through sin and cos, and a 2π jump in f changes nothing. The curvature W²cos(y − f) + μ
             // vanishes at cos = −μ (μ ≤ 1); it is kept ≥ μ/2 (a damped step there). Each voxel is an
             // independent 1-D problem and stops on its own |δ| ≤ tol·|y| (QSM.jl tests the norms over
             // the grid), so the voxels run in parallel and the result is independent of thread count.
             for i in 0..<n { work[i] = dChi[i] + v[i] }
-            newtonStep(y: &y, anchor: work, data: f, mu: mu, iterations: p.newtonIterations,
-                       tolerance: Float(p.newtonTolerance))
+            if nonlinear {
+                newtonStep(y: &y, anchor: work, data: f, weight2: weight2, mu: mu, iterations: p.newtonIterations,
+                           tolerance: Float(p.newtonTolerance))
+            } else {
+                // Linear: minimise (W²/2)(y − f)² + (μ/2)(y − a)² in closed form.
+                for i in 0..<n { y[i] = (weight2[i] * f[i] + mu * work[i]) / (weight2[i] + mu) }
+            }
             for i in 0..<n { v[i] = work[i] - y[i] }
             for i in 0..<n { gx[i] = zx[i] - ux[i]; gy[i] = zy[i] - uy[i]; gz[i] = zz[i] - uz[i]; work[i] = y[i] - v[i] }
             work.withUnsafeBufferPointer { w in dataSpectrum.withUnsafeMutableBufferPointer { grid.fft.forward(w, into: $0) } }
@@ -208,7 +233,8 @@ public struct TVADMM: IterativeInversion {
             if recordObjective {
                 var data = 0.0, tv = 0.0
                 for i in 0..<n {
-                    data += 1 - Double.cos(Double(dChi[i] - f[i]))
+                    let r = Double(dChi[i] - f[i])
+                    data += Double(weight2[i]) * (nonlinear ? 1 - Double.cos(r) : r * r / 2)
                     tv += Double(abs(gx[i]) + abs(gy[i]) + abs(gz[i]))
                 }
                 log.objective.append(data + Double(lambda) * tv)
@@ -220,25 +246,29 @@ public struct TVADMM: IterativeInversion {
         return (grid.crop(chi).masked(by: mask).map { $0 / scale }, log)
     }
 
-    /// y ← argmin (1 − cos(y − f)) + (μ/2)(y − a)² per voxel, Newton from y = a (see the y-step).
-    private func newtonStep(y: inout [Float], anchor: [Float], data: [Float], mu: Float, iterations: Int, tolerance: Float) {
+    /// y ← argmin W²(1 − cos(y − f)) + (μ/2)(y − a)² per voxel, Newton from y = a (see the y-step).
+    private func newtonStep(y: inout [Float], anchor: [Float], data: [Float], weight2: [Float], mu: Float,
+                            iterations: Int, tolerance: Float) {
         y.withUnsafeMutableBufferPointer { yb in anchor.withUnsafeBufferPointer { ab in data.withUnsafeBufferPointer { fb in
+          weight2.withUnsafeBufferPointer { wb in
             let yp = SendablePointer(yb.baseAddress!)
             let ap = SendablePointer(UnsafeMutablePointer(mutating: ab.baseAddress!))
             let fp = SendablePointer(UnsafeMutablePointer(mutating: fb.baseAddress!))
+            let wp = SendablePointer(UnsafeMutablePointer(mutating: wb.baseAddress!))
             parallelFor(0..<yb.count) { range in
                 for i in range {
-                    let a = ap[i], f = fp[i]
+                    let a = ap[i], f = fp[i], w = wp[i]
                     var value = a
                     for _ in 0..<iterations {
                         let r = value - f
-                        let delta = (Float.sin(r) + mu * (value - a)) / max(Float.cos(r) + mu, mu / 2)
+                        let delta = (w * Float.sin(r) + mu * (value - a)) / max(w * Float.cos(r) + mu, mu / 2)
                         value -= delta
                         if abs(delta) <= tolerance * abs(value) { break }
                     }
                     yp[i] = value
                 }
             }
+          }
         } } }
     }
 

@@ -82,6 +82,19 @@ import Testing
         #expect((zip(one.voxels, two.voxels).map { abs($0 - $1) }.max() ?? 0) < 1e-4)
     }
 
+    /// With W = mask the linear term goes through the split path; its objective must fall and, on
+    /// the sphere (whose sources lie deep inside the mask, so the field outside is weak), it must
+    /// agree with the unweighted map to a few per cent (measured NRMSE 25.71 vs 25.80 %).
+    @Test func maskWeightingOnTheSphere() throws {
+        var p = TVADMM.Parameters(); p.dataWeighting = .mask
+        let (chi, log) = try TVADMM(p).invert(localField: phantom.field, mask: phantom.mask, context: context,
+                                             recordObjective: true)
+        let plain = try TVADMM().apply(localField: phantom.field, mask: phantom.mask, context: context)
+        print("TV W = mask: NRMSE \(phantom.nrmse(chi)) (unweighted \(phantom.nrmse(plain))), objective \(log.objective.first!) → \(log.objective.last!)")
+        #expect(log.objective.last! < 0.5 * log.objective.first!)
+        #expect(abs(phantom.nrmse(chi) - phantom.nrmse(plain)) < 2)
+    }
+
     @Test func optionIsSetThroughTheRegistry() throws {
         let method = try MethodRegistry.inversion("tv", settings: [try ParameterSetting(parsing: "inversion.dataTerm=nonlinear"),
                                                                    try ParameterSetting(parsing: "inversion.mu=2")])
@@ -90,6 +103,8 @@ import Testing
         #expect(throws: QSMError.invalidParameter("inversion.dataTerm", "'quadratic' is not one of linear|nonlinear")) {
             _ = try MethodRegistry.inversion("tv", settings: [try ParameterSetting(parsing: "inversion.dataTerm=quadratic")])
         }
+        let masked = try MethodRegistry.inversion("tv", settings: [try ParameterSetting(parsing: "inversion.dataWeighting=mask")])
+        #expect((masked as? TVADMM)?.parameters.dataWeighting == .mask)
         #expect(throws: QSMError.invalidParameter("inversion.mu", "0.0 is outside (0.0, ∞)")) {
             _ = try MethodRegistry.inversion("tv", settings: [try ParameterSetting(parsing: "inversion.mu=0")])
         }
