@@ -64,7 +64,7 @@ let package = Package(
                     resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "QSMPhantomTests", dependencies: ["QSMPhantom", "QSMTestSupport"],
                     swiftSettings: strict),
-        .testTarget(name: "QSMPipelineTests", dependencies: ["QSMPipeline", "QSMPhantom", "QSMTestSupport"],
+        .testTarget(name: "QSMPipelineTests", dependencies: ["QSMPipeline", "QSMPhantom", "QSMMetrics", "QSMTestSupport"],
                     swiftSettings: strict),
         .testTarget(
             name: "QSMMetricsTests",

@@ -163,7 +163,7 @@ public struct Pipeline: Sendable {
         let chi = try timed(.inversion, nameOf(inversion)) { () throws(QSMError) in
             try inversion.apply(localField: localField, mask: localMask, context: context,
                                 support: InversionSupport(magnitude: inputs.magnitude.map(rootSumOfSquares),
-                                                          noise: estimate?.noise))
+                                                          noise: estimate?.noise, echoMagnitude: inputs.magnitude))
         }
         let referenced = try timed(.referencing, nameOf(referencing)) { () throws(QSMError) in
             try referencing.apply(susceptibility: chi, mask: localMask, segmentation: inputs.segmentation, context: context)

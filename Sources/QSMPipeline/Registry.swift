@@ -57,7 +57,7 @@ public enum MethodRegistry {
     static let backgroundMethods: [any BackgroundRemoval.Type] =
         [SHARP.self, VSHARP.self, RESHARP.self, ISMV.self, PDF.self, LBV.self]
     static let inversionMethods: [any DipoleInversion.Type] =
-        [TKD.self, TSVD.self, Tikhonov.self, LSQR.self, TVADMM.self, RTS.self, NDI.self, MEDI.self, TGV.self]
+        [TKD.self, TSVD.self, Tikhonov.self, LSQR.self, ILSQR.self, TVADMM.self, RTS.self, NDI.self, MEDI.self, TGV.self]
     static let referencingMethods: [any Referencing.Type] = [MeanReference.self]
 
     /// Every registered method in stage order.

@@ -152,10 +152,13 @@ public struct InversionSupport: Sendable {
     public var magnitude: Volume<Float>?
     /// Standard deviation of the field estimate, ppm.
     public var noise: Volume<Float>?
+    /// Magnitude with one frame per echo (MEDI+0 fits R2* to find CSF).
+    public var echoMagnitude: Volume<Float>?
     /// Bundles what is available.
-    public init(magnitude: Volume<Float>? = nil, noise: Volume<Float>? = nil) {
+    public init(magnitude: Volume<Float>? = nil, noise: Volume<Float>? = nil, echoMagnitude: Volume<Float>? = nil) {
         self.magnitude = magnitude
         self.noise = noise
+        self.echoMagnitude = echoMagnitude
     }
 }
 

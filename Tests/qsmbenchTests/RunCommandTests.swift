@@ -63,11 +63,11 @@ import Testing
     /// Every registered inversion through `run --local-field --inversion M` on a 32³ sphere's exact
     /// local field: each writes a finite χ correlated with the truth (iterations capped for speed;
     /// bound 0.5 — TKD alone reaches 0.976 at 48³, and a sign or B0 error gives a negative or ~0 value).
-    @Test(arguments: ["tkd", "tsvd", "tikhonov", "lsqr", "tv", "rts", "ndi", "medi", "tgv"])
+    @Test(arguments: ["tkd", "tsvd", "tikhonov", "lsqr", "ilsqr", "tv", "rts", "ndi", "medi", "tgv"])
     func everyInversionRunsAlone(_ method: String) throws {
         let scratch = CommandScratch()
         let root = try simulate(scratch, matrix: 32)
-        let caps = ["lsqr": "maxIterations=20", "tv": "maxIterations=40", "ndi": "maxIterations=50",
+        let caps = ["lsqr": "maxIterations=20", "ilsqr": "maxIterations=20", "tv": "maxIterations=40", "ndi": "maxIterations=50",
                     "medi": "maxIterations=3"]
         var arguments = ["run", "--out", scratch.path("out"), "--local-field", truthPath(root, "desc-local_fieldmap"),
                          "--mask", truthPath(root, "mask"), "--inversion", method]

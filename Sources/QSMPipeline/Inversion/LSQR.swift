@@ -65,28 +65,45 @@ public struct LSQR: IterativeInversion {
             applyDipole(grid, scratch, into: &out, spectrum: &spectrum)
         }
 
-        var u = grid.pad(localField.masked(by: mask).voxels)
-        for i in 0..<n { u[i] *= w[i] }
+        var b = grid.pad(localField.masked(by: mask).voxels)
+        for i in 0..<n { b[i] *= w[i] }
+        let (x, log) = LSQRSolver.solve(rhs: b, unknowns: n, tolerance: p.tolerance, maxIterations: p.maxIterations,
+                                        applyA: applyB, applyAT: applyBT)
+        return (grid.crop(x).masked(by: mask), log)
+    }
+}
+
+/// LSQR (Paige & Saunders, ACM TOMS 1982, doi:10.1145/355984.355989) for min ‖Ax − b‖ with A given
+/// as a pair of operators; starts from x = 0 and stops when ‖r‖/‖b‖ < tolerance or after
+/// `maxIterations`. The log records ‖Δx‖/‖x‖ and ‖r‖² (= φ̄², monotone in LSQR) per iteration.
+enum LSQRSolver {
+    /// `applyA(x, &out)` sets out ← A·x (out has b's count); `applyAT(y, &out)` sets out ← Aᵀ·y
+    /// (out has `unknowns` entries). Old contents of `out` are garbage.
+    static func solve(rhs b: [Float], unknowns n: Int, tolerance: Double, maxIterations: Int,
+                      applyA: ([Float], inout [Float]) -> Void,
+                      applyAT: ([Float], inout [Float]) -> Void) -> (x: [Float], log: IterationLog) {
+        let m = b.count
+        var u = b
         var beta = norm(u)
         var x = [Float](repeating: 0, count: n)
         var log = IterationLog()
-        guard beta > 0 else { return (grid.crop(x), log) }
+        guard beta > 0 else { return (x, log) }
         scale(&u, 1 / beta)
         var v = x
-        applyBT(u, &v)
+        applyAT(u, &v)
         var alpha = norm(v)
-        guard alpha > 0 else { return (grid.crop(x), log) }
+        guard alpha > 0 else { return (x, log) }
         scale(&v, 1 / alpha)
-        var direction = v, next = x
+        var direction = v, nextU = [Float](repeating: 0, count: m), nextV = x
         let bNorm = beta
         var phiBar = beta, rhoBar = alpha
-        for iteration in 1...p.maxIterations {
-            applyB(v, &next)
-            for i in 0..<n { u[i] = next[i] - Float(alpha) * u[i] }
+        for iteration in 1...maxIterations {
+            applyA(v, &nextU)
+            for i in 0..<m { u[i] = nextU[i] - Float(alpha) * u[i] }
             beta = norm(u)
             if beta > 0 { scale(&u, 1 / beta) }
-            applyBT(u, &next)
-            for i in 0..<n { v[i] = next[i] - Float(beta) * v[i] }
+            applyAT(u, &nextV)
+            for i in 0..<n { v[i] = nextV[i] - Float(beta) * v[i] }
             alpha = norm(v)
             if alpha > 0 { scale(&v, 1 / alpha) }
 
@@ -105,15 +122,14 @@ public struct LSQR: IterativeInversion {
             }
             let size = norm(x)
             log.relativeChange.append(size > 0 ? change.squareRoot() / size : 0)
-            // ‖r‖ = φ̄ decreases monotonically in LSQR; record it as the objective.
             log.objective.append(phiBar * phiBar)
             log.iterations = iteration
-            if phiBar / bNorm < p.tolerance || alpha == 0 || beta == 0 { log.converged = true; break }
+            if phiBar / bNorm < tolerance || alpha == 0 || beta == 0 { log.converged = true; break }
         }
-        return (grid.crop(x).masked(by: mask), log)
+        return (x, log)
     }
 
-    private func scale(_ v: inout [Float], _ factor: Double) {
+    private static func scale(_ v: inout [Float], _ factor: Double) {
         let f = Float(factor)
         for i in 0..<v.count { v[i] *= f }
     }

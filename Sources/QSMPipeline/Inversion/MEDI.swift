@@ -13,6 +13,11 @@ import QSMCore
 /// M_G is 1 away from magnitude edges: the threshold on |∇ magnitude| is adjusted by ×1.05/×0.95
 /// until `edgeFraction` of the mask's voxel count sees gradient components above it
 /// (`gradient_mask.m`). Without a magnitude, M_G = 1 (plain TV).
+///
+/// MEDI+0 (`lambdaCSF > 0`): Liu Z, Spincemaille P, Yao Y, Zhang Y, Wang Y. MRM 2018;79:2795–2803.
+/// doi:10.1002/mrm.26946. Adds (λ_CSF/2)‖M_CSF(χ − mean_CSF χ)‖² (`reg_CSF.m`), which makes the
+/// ventricular CSF uniform, and subtracts the CSF mean at the end (CSF is the zero reference).
+/// M_CSF comes from R2* fitted to the multi-echo magnitude (`CSFMask`, as `extract_CSF.m`).
 public struct MEDI: IterativeInversion {
     /// Parameters; defaults from the MEDI toolbox `parse_QSM_input.m` (recent version).
     public struct Parameters: MethodParameters {
@@ -35,6 +40,13 @@ public struct MEDI: IterativeInversion {
         public var echoSpacing = 0.0
         /// Extra zero padding per axis before growing to a fast FFT size, voxels.
         public var padding = 0
+        /// Weight λ_CSF ≥ 0 of the CSF uniformity term (phase in radians); 0 = off (plain MEDI). The
+        /// MEDI toolbox uses 100 when MEDI+0 is on.
+        public var lambdaCSF = 0.0
+        /// R2* (s⁻¹) below which a voxel counts as CSF. Default 5 (`extract_CSF.m`).
+        public var csfR2StarThreshold = 5.0
+        /// Radius (mm) around the mask's centroid in which the ventricles are sought. Default 30 (`extract_CSF.m`).
+        public var csfCentreRadius = 30.0
         /// The defaults.
         public init() {}
         public static var schema: [ParameterSpec<Parameters>] {
@@ -47,7 +59,11 @@ public struct MEDI: IterativeInversion {
              .real("cgTolerance", \.cgTolerance, in: .openUnit, "CG relative residual. Default 0.01 (MEDI toolbox)."),
              .real("epsilon", \.epsilon, in: .positive, "Smoothing of the L1 weights. Default 1e-6 (MEDI_L1.m)."),
              .real("echoSpacing", \.echoSpacing, in: Interval(0, 1, upperClosed: false), "ΔTE, s; 0 = from the echo times. Default 0."),
-             .integer("padding", \.padding, in: 0...1000, "Extra zero padding per axis, voxels. Default 0.")]
+             .integer("padding", \.padding, in: 0...1000, "Extra zero padding per axis, voxels. Default 0."),
+             .real("lambdaCSF", \.lambdaCSF, in: .nonNegative,
+                   "MEDI+0 CSF uniformity weight λ_CSF; 0 = off. 100 when on (MEDI toolbox; Liu Z et al. 2018)."),
+             .real("csfR2StarThreshold", \.csfR2StarThreshold, in: .positive, "R2* (1/s) below which voxels are CSF. Default 5 (MEDI toolbox extract_CSF)."),
+             .real("csfCentreRadius", \.csfCentreRadius, in: .positive, "Radius (mm) around the mask centroid holding the ventricles. Default 30 (MEDI toolbox extract_CSF).")]
         }
     }
 
@@ -68,11 +84,27 @@ public struct MEDI: IterativeInversion {
         try invert(localField: localField, mask: mask, context: context, magnitude: nil, noise: nil)
     }
 
-    /// χ (ppm) using the magnitude for edges and the noise map for data weights when given.
+    /// χ (ppm) using the magnitude for edges and the noise map for data weights when given; with
+    /// `lambdaCSF > 0` the CSF mask comes from R2* of the multi-echo magnitude.
     public func apply(localField: Volume<Float>, mask: Mask, context: StageContext, support: InversionSupport)
         throws(QSMError) -> Volume<Float> {
-        try invert(localField: localField, mask: mask, context: context, magnitude: support.magnitude,
-                   noise: support.noise).chi
+        var csf: Mask?
+        if parameters.lambdaCSF > 0 {
+            guard let echoes = support.echoMagnitude, echoes.frames >= 2 else {
+                throw .invalidParameter("inversion.lambdaCSF", "MEDI+0 finds CSF by R2*, which needs magnitude with at least two echoes")
+            }
+            csf = try csfMask(echoMagnitude: echoes, mask: mask, context: context)
+        }
+        return try invert(localField: localField, mask: mask, context: context, magnitude: support.magnitude,
+                          noise: support.noise, csfMask: csf).chi
+    }
+
+    /// The ventricular CSF mask MEDI+0 uses: R2* fitted to `echoMagnitude` (one frame per echo time
+    /// of the context), then `CSFMask.ventricles` with this method's threshold and radius.
+    public func csfMask(echoMagnitude: Volume<Float>, mask: Mask, context: StageContext) throws(QSMError) -> Mask {
+        let r2star = try CSFMask.r2star(magnitude: echoMagnitude, echoTimes: context.echoTimes, mask: mask)
+        return try CSFMask.ventricles(r2star: r2star, mask: mask, threshold: parameters.csfR2StarThreshold,
+                                      centreRadius: parameters.csfCentreRadius)
     }
 
     /// Radians of phase per ppm: 2π·γ̄·B0·ΔTE with ΔTE from the parameters or the context.
@@ -85,21 +117,41 @@ public struct MEDI: IterativeInversion {
         return 2 * Double.pi * context.conventions.gyromagneticRatio * context.fieldStrength * spacing
     }
 
-    /// As `invert`, with the magnitude defining edges and the field's noise SD (ppm) the data weights.
+    /// As `invert`, with the magnitude defining edges, the field's noise SD (ppm) the data weights,
+    /// and, when `lambdaCSF > 0`, `csfMask` the region made uniform and used as zero reference.
     public func invert(localField: Volume<Float>, mask: Mask, context: StageContext,
-                       magnitude: Volume<Float>?, noise: Volume<Float>?) throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
+                       magnitude: Volume<Float>?, noise: Volume<Float>?, csfMask: Mask? = nil)
+        throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
         let p = parameters
         try validateParameters()
         try InputCheck.field(localField, mask: mask, name: "local field")
         if let magnitude { try localField.grid.requireMatches(magnitude.grid, "local field", "magnitude") }
         if let noise { try localField.grid.requireMatches(noise.grid, "local field", "noise map") }
+        var csf: [Float]?, csfCount: Float = 0
+        if p.lambdaCSF > 0 {
+            guard let csfMask else { throw .invalidParameter("inversion.lambdaCSF", "MEDI+0 needs a CSF mask") }
+            try localField.grid.requireMatches(csfMask.grid, "local field", "CSF mask")
+            let inside = csfMask.voxels.indices.map { csfMask.voxels[$0] && mask.voxels[$0] }
+            csfCount = Float(inside.reduce(0) { $0 + ($1 ? 1 : 0) })
+            guard csfCount > 0 else { throw .invalidParameter("inversion.lambdaCSF", "the CSF mask has no voxel inside the mask") }
+            csf = inside.map { $0 ? 1 : 0 }
+        }
         let grid = try InversionGrid(localField.grid, padding: p.padding, context: context)
         let n = grid.count
         let scale = Float(phaseScale(context))
         let phase = grid.pad(localField.masked(by: mask).voxels.map { $0 * scale })
         let weight2 = grid.pad(dataWeights(mask: mask, noise: noise)).map { $0 * $0 }
         let (edgeX, edgeY, edgeZ) = edgeMask(grid: grid, mask: mask, magnitude: magnitude)
-        let lambda2 = Float(2 * p.lambda), epsilon = Float(p.epsilon)
+        let lambda2 = Float(2 * p.lambda), epsilon = Float(p.epsilon), lambdaCSF = Float(p.lambdaCSF)
+        let csfPadded = csf.map { grid.pad($0) }
+        // L(x) = M_CSF(x − mean_CSF x), an orthogonal projection, so ∇ of (λ/2)‖Lx‖² is λ·Lx.
+        func addCSFTerm(_ x: [Float], into out: inout [Float]) {
+            guard let m = csfPadded else { return }
+            var sum = 0.0
+            for i in 0..<n where m[i] != 0 { sum += Double(x[i]) }
+            let mean = Float(sum / Double(csfCount))
+            for i in 0..<n where m[i] != 0 { out[i] += lambdaCSF * (x[i] - mean) }
+        }
 
         var chi = [Float](repeating: 0, count: n)
         var gx = chi, gy = chi, gz = chi, vx = chi, vy = chi, vz = chi
@@ -123,6 +175,11 @@ public struct MEDI: IterativeInversion {
             for i in 0..<n { gx[i] *= vx[i]; gy[i] *= vy[i]; gz[i] *= vz[i] }
             grid.gradientAdjoint(gx, gy, gz, into: &wave)
             for i in 0..<n { b[i] = -(wave[i] + lambda2 * b[i]) }
+            if csfPadded != nil {
+                for i in 0..<n { scratch[i] = 0 }
+                addCSFTerm(chi, into: &scratch)
+                for i in 0..<n { b[i] -= scratch[i] }
+            }
 
             // A·x = ∇ᵀ(V∇x) + 2λ·D(W²·Dx).
             let step = ConjugateGradient.solve(rhs: b, tolerance: p.cgTolerance, maxIterations: p.cgMaxIterations) { x, out in
@@ -133,6 +190,7 @@ public struct MEDI: IterativeInversion {
                 for i in 0..<n { scratch[i] *= weight2[i] }
                 applyDipole(grid, scratch, into: &out, spectrum: &spectrum)
                 for i in 0..<n { out[i] = wave[i] + lambda2 * out[i] }
+                addCSFTerm(x, into: &out)
             }.solution
             var change = 0.0, size = 0.0
             for i in 0..<n {
@@ -143,6 +201,13 @@ public struct MEDI: IterativeInversion {
             log.relativeChange.append(relative)
             log.iterations = iteration
             if relative < p.tolerance { log.converged = true; break }
+        }
+        if let m = csfPadded {
+            // CSF is the zero reference (MEDI_L1.m with lambda_CSF).
+            var sum = 0.0
+            for i in 0..<n where m[i] != 0 { sum += Double(chi[i]) }
+            let mean = Float(sum / Double(csfCount))
+            for i in 0..<n { chi[i] -= mean }
         }
         return (grid.crop(chi).masked(by: mask).map { $0 / scale }, log)
     }
