@@ -29,17 +29,79 @@ struct InversionGrid {
     var count: Int { shape.x * shape.y * shape.z }
     var halfCount: Int { fft.halfCount }
 
+    /// Where the original grid starts inside the padded one (centred, as `Volume.padded`).
+    var offset: SIMD3<Int> { (shape &- original.shape) / 2 }
+
     /// `volume` zero-padded onto this grid (centred).
-    func pad(_ values: [Float]) -> [Float] {
-        let v = Volume(unchecked: original, values)
-        return v.padded(to: shape).voxels
+    func pad(_ values: [Float]) -> [Float] { pad(values, mask: nil) }
+
+    /// `values` zero outside `mask` (when given), zero-padded onto this grid (centred): one parallel pass.
+    func pad(_ values: [Float], mask: [Bool]?) -> [Float] {
+        precondition(values.count == original.count && (mask?.count ?? values.count) == values.count)
+        var out = [Float](repeating: 0, count: count)
+        let (inner, outer, o) = (original.shape, shape, offset)
+        out.withUnsafeMutableBufferPointer { ob in values.withUnsafeBufferPointer { vb in
+            let dst = SendablePointer(ob.baseAddress!), src = ReadPointer(vb.baseAddress!)
+            func copy(_ keep: ReadPointer<Bool>?) {
+                parallelFor(0..<inner.z) { zs in
+                    for z in zs { for y in 0..<inner.y {
+                        let s = inner.x * (y + inner.y * z), d = o.x + outer.x * ((y + o.y) + outer.y * (z + o.z))
+                        if let keep {
+                            for x in 0..<inner.x { dst[d + x] = keep[s + x] ? src[s + x] : 0 }
+                        } else {
+                            for x in 0..<inner.x { dst[d + x] = src[s + x] }
+                        }
+                    } }
+                }
+            }
+            if let mask { mask.withUnsafeBufferPointer { copy(ReadPointer($0.baseAddress!)) } } else { copy(nil) }
+        } }
+        return out
     }
 
     /// The original-grid part of a padded array, as a volume with the original geometry.
-    func crop(_ values: [Float]) -> Volume<Float> {
-        let g = Grid(shape: shape, voxelSize: voxelSize)
-        let cropped = Volume(unchecked: g, values).cropped(to: original.shape)
-        return Volume(unchecked: original, cropped.voxels)
+    func crop(_ values: [Float]) -> Volume<Float> { crop(values, mask: nil) }
+
+    /// The original-grid part of a padded array, zero outside `mask` (when given): one parallel pass.
+    func crop(_ values: [Float], mask: Mask?) -> Volume<Float> {
+        precondition(values.count == count && (mask?.grid.count ?? original.count) == original.count)
+        var out = [Float](repeating: 0, count: original.count)
+        let (inner, outer, o) = (original.shape, shape, offset)
+        out.withUnsafeMutableBufferPointer { ob in values.withUnsafeBufferPointer { vb in
+            let dst = SendablePointer(ob.baseAddress!), src = ReadPointer(vb.baseAddress!)
+            func copy(_ keep: ReadPointer<Bool>?) {
+                parallelFor(0..<inner.z) { zs in
+                    for z in zs { for y in 0..<inner.y {
+                        let d = inner.x * (y + inner.y * z), s = o.x + outer.x * ((y + o.y) + outer.y * (z + o.z))
+                        if let keep {
+                            for x in 0..<inner.x { dst[d + x] = keep[d + x] ? src[s + x] : 0 }
+                        } else {
+                            for x in 0..<inner.x { dst[d + x] = src[s + x] }
+                        }
+                    } }
+                }
+            }
+            if let mask { mask.voxels.withUnsafeBufferPointer { copy(ReadPointer($0.baseAddress!)) } } else { copy(nil) }
+        } }
+        return Volume(unchecked: original, out)
+    }
+
+    /// s ← F[x] on arrays.
+    func forward(_ x: [Float], into s: inout [Complex<Float>]) {
+        x.withUnsafeBufferPointer { i in s.withUnsafeMutableBufferPointer { fft.forward(i, into: $0) } }
+    }
+
+    /// out ← N·F⁻¹[s] (no 1/N: callers fold it into their spectral products); `s` is overwritten.
+    func rawInverse(_ s: inout [Complex<Float>], into out: inout [Float]) {
+        s.withUnsafeMutableBufferPointer { i in out.withUnsafeMutableBufferPointer { fft.inverse(i, into: $0, normalized: false) } }
+    }
+
+    /// out ← F⁻¹[D·F[x]] (two FFTs); `spectrum` (half-spectrum size) is overwritten.
+    func applyDipole(_ x: [Float], into out: inout [Float], spectrum: inout [Complex<Float>]) {
+        x.withUnsafeBufferPointer { i in spectrum.withUnsafeMutableBufferPointer { fft.forward(i, into: $0) } }
+        // 1/N folded into the kernel pass, so the inverse skips its own scaling pass.
+        VoxelLoop.multiply(&spectrum, by: dipole, scale: 1 / Float(count))
+        spectrum.withUnsafeMutableBufferPointer { s in out.withUnsafeMutableBufferPointer { fft.inverse(s, into: $0, normalized: false) } }
     }
 
     /// Forward periodic differences (∂x, ∂y, ∂z) of `values` on this grid, in 1/mm.
@@ -106,11 +168,33 @@ extension Volume {
     }
 }
 
-/// Euclidean norm accumulated in Double.
-func norm(_ values: [Float]) -> Double {
-    var s = 0.0
-    for v in values { s += Double(v) * Double(v) }
-    return s.squareRoot()
+/// Euclidean norm accumulated in Double, deterministic for any thread count (fixed chunks).
+func norm(_ values: [Float]) -> Double { VoxelLoop.dot(values, values).squareRoot() }
+
+/// Up to four sums over fixed chunks of 0..<count, computed in parallel and added in chunk order,
+/// so the result does not depend on the thread count (the chunking of `VoxelLoop.chunkedSum`).
+/// `part` may also write to the indices of its own range (chunks are disjoint).
+func chunkedSums(count: Int, _ part: @Sendable (Range<Int>) -> SIMD4<Double>) -> SIMD4<Double> {
+    let chunks = max(1, min(64, count / 4096))
+    var partial = [SIMD4<Double>](repeating: .zero, count: chunks)
+    partial.withUnsafeMutableBufferPointer { pb in
+        let pp = SendablePointer(pb.baseAddress!)
+        parallelFor(0..<chunks) { cr in
+            for c in cr { pp[c] = part(count * c / chunks..<count * (c + 1) / chunks) }
+        }
+    }
+    return partial.reduce(.zero, +)
+}
+
+/// Σ_k part(k) for k in 0..<count (e.g. z-planes), parts computed in parallel and added in order of
+/// k: the same result for any thread count. `part(k)` may write to the indices it owns.
+func planeSums(count: Int, _ part: @Sendable (Int) -> SIMD4<Double>) -> SIMD4<Double> {
+    var partial = [SIMD4<Double>](repeating: .zero, count: count)
+    partial.withUnsafeMutableBufferPointer { pb in
+        let pp = SendablePointer(pb.baseAddress!)
+        parallelFor(0..<count) { ks in for k in ks { pp[k] = part(k) } }
+    }
+    return partial.reduce(.zero, +)
 }
 
 /// An iterative inversion: reports its iterations and, when asked, its objective per iteration.
