@@ -15,7 +15,8 @@ struct InversionGrid {
     /// Eigenvalues of −∇² (forward differences, periodic) on the half spectrum.
     let laplacian: [Float]
 
-    init(_ grid: Grid, padding: Int, context: StageContext) throws(QSMError) {
+    /// The padded grid of `grid`; `withLaplacian: false` leaves `laplacian` empty (methods without ∇).
+    init(_ grid: Grid, padding: Int, context: StageContext, withLaplacian: Bool = true) throws(QSMError) {
         try context.validate()
         original = grid
         shape = FFTSize.paddedShape(grid.shape, padding: SIMD3(repeating: padding))
@@ -23,7 +24,9 @@ struct InversionGrid {
         fft = try FFT<Float>(shape: shape)
         dipole = DipoleKernel.halfSpectrum(shape: shape, voxelSize: voxelSize, b0Direction: context.b0Direction,
                                            dc: context.conventions.dipoleDC)
-        laplacian = LaplacianEigenvalues.halfSpectrum(shape: shape, voxelSize: voxelSize).map { -$0 }
+        var symbol = withLaplacian ? LaplacianEigenvalues.halfSpectrum(shape: shape, voxelSize: voxelSize) : []
+        if withLaplacian { VoxelLoop.update(&symbol) { _, v in -v } }
+        laplacian = symbol
     }
 
     var count: Int { shape.x * shape.y * shape.z }
@@ -35,28 +38,45 @@ struct InversionGrid {
     /// `volume` zero-padded onto this grid (centred).
     func pad(_ values: [Float]) -> [Float] { pad(values, mask: nil) }
 
-    /// `values` zero outside `mask` (when given), zero-padded onto this grid (centred): one parallel pass.
+    /// `values` zero outside `mask` (when given), zero-padded onto this grid (centred): one parallel
+    /// pass that writes every element once (no zero-fill first: at 256×256×176 a zeroed 47 MB array
+    /// costs about half an FFT, and first touches in parallel spread the page faults over the threads).
     func pad(_ values: [Float], mask: [Bool]?) -> [Float] {
         precondition(values.count == original.count && (mask?.count ?? values.count) == values.count)
-        var out = [Float](repeating: 0, count: count)
         let (inner, outer, o) = (original.shape, shape, offset)
-        out.withUnsafeMutableBufferPointer { ob in values.withUnsafeBufferPointer { vb in
-            let dst = SendablePointer(ob.baseAddress!), src = ReadPointer(vb.baseAddress!)
-            func copy(_ keep: ReadPointer<Bool>?) {
-                parallelFor(0..<inner.z) { zs in
-                    for z in zs { for y in 0..<inner.y {
-                        let s = inner.x * (y + inner.y * z), d = o.x + outer.x * ((y + o.y) + outer.y * (z + o.z))
-                        if let keep {
-                            for x in 0..<inner.x { dst[d + x] = keep[s + x] ? src[s + x] : 0 }
-                        } else {
-                            for x in 0..<inner.x { dst[d + x] = src[s + x] }
+        return values.withUnsafeBufferPointer { vb in
+            let src = ReadPointer(vb.baseAddress!)
+            func fill(_ keep: ReadPointer<Bool>?) -> [Float] {
+                uninitializedArray(count: count) { dst in
+                    parallelFor(0..<outer.z) { zs in
+                        for z in zs {
+                            let plane = outer.x * outer.y * z
+                            guard (o.z..<o.z + inner.z).contains(z) else {
+                                for i in plane..<plane + outer.x * outer.y { dst[i] = 0 }
+                                continue
+                            }
+                            for y in 0..<outer.y {
+                                let d = plane + outer.x * y
+                                guard (o.y..<o.y + inner.y).contains(y) else {
+                                    for i in d..<d + outer.x { dst[i] = 0 }
+                                    continue
+                                }
+                                let s = inner.x * ((y - o.y) + inner.y * (z - o.z))
+                                for x in 0..<o.x { dst[d + x] = 0 }
+                                if let keep {
+                                    for x in 0..<inner.x { dst[d + o.x + x] = keep[s + x] ? src[s + x] : 0 }
+                                } else {
+                                    for x in 0..<inner.x { dst[d + o.x + x] = src[s + x] }
+                                }
+                                for x in o.x + inner.x..<outer.x { dst[d + x] = 0 }
+                            }
                         }
-                    } }
+                    }
                 }
             }
-            if let mask { mask.withUnsafeBufferPointer { copy(ReadPointer($0.baseAddress!)) } } else { copy(nil) }
-        } }
-        return out
+            if let mask { return mask.withUnsafeBufferPointer { fill(ReadPointer($0.baseAddress!)) } }
+            return fill(nil)
+        }
     }
 
     /// The original-grid part of a padded array, as a volume with the original geometry.
@@ -65,25 +85,32 @@ struct InversionGrid {
     /// The original-grid part of a padded array, zero outside `mask` (when given): one parallel pass.
     func crop(_ values: [Float], mask: Mask?) -> Volume<Float> {
         precondition(values.count == count && (mask?.grid.count ?? original.count) == original.count)
-        var out = [Float](repeating: 0, count: original.count)
         let (inner, outer, o) = (original.shape, shape, offset)
-        out.withUnsafeMutableBufferPointer { ob in values.withUnsafeBufferPointer { vb in
-            let dst = SendablePointer(ob.baseAddress!), src = ReadPointer(vb.baseAddress!)
-            func copy(_ keep: ReadPointer<Bool>?) {
-                parallelFor(0..<inner.z) { zs in
-                    for z in zs { for y in 0..<inner.y {
-                        let d = inner.x * (y + inner.y * z), s = o.x + outer.x * ((y + o.y) + outer.y * (z + o.z))
-                        if let keep {
-                            for x in 0..<inner.x { dst[d + x] = keep[d + x] ? src[s + x] : 0 }
-                        } else {
-                            for x in 0..<inner.x { dst[d + x] = src[s + x] }
-                        }
-                    } }
+        let out = values.withUnsafeBufferPointer { vb in
+            let src = ReadPointer(vb.baseAddress!)
+            func fill(_ keep: ReadPointer<Bool>?) -> [Float] {
+                uninitializedArray(count: original.count) { dst in
+                    parallelFor(0..<inner.z) { zs in
+                        for z in zs { for y in 0..<inner.y {
+                            let d = inner.x * (y + inner.y * z), s = o.x + outer.x * ((y + o.y) + outer.y * (z + o.z))
+                            if let keep {
+                                for x in 0..<inner.x { dst[d + x] = keep[d + x] ? src[s + x] : 0 }
+                            } else {
+                                for x in 0..<inner.x { dst[d + x] = src[s + x] }
+                            }
+                        } }
+                    }
                 }
             }
-            if let mask { mask.voxels.withUnsafeBufferPointer { copy(ReadPointer($0.baseAddress!)) } } else { copy(nil) }
-        } }
+            if let mask { return mask.voxels.withUnsafeBufferPointer { fill(ReadPointer($0.baseAddress!)) } }
+            return fill(nil)
+        }
         return Volume(unchecked: original, out)
+    }
+
+    /// A half-spectrum buffer whose contents are unspecified (for FFT outputs, which overwrite it).
+    func spectrumBuffer() -> [Complex<Float>] {
+        [Complex<Float>](unsafeUninitializedCapacity: halfCount) { _, initialized in initialized = halfCount }
     }
 
     /// s ← F[x] on arrays.
@@ -165,6 +192,14 @@ extension Volume {
     init(unchecked grid: Grid, _ voxels: [Element]) {
         // Sizes are guaranteed by the caller (internal use on padded grids).
         self = try! Volume(grid: grid, voxels: voxels)
+    }
+}
+
+/// An array of `count` Floats every element of which `fill` writes (in parallel, through the pointer).
+func uninitializedArray(count: Int, _ fill: (SendablePointer<Float>) -> Void) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+        if count > 0 { fill(SendablePointer(buffer.baseAddress!)) }
+        initialized = count
     }
 }
 

@@ -54,7 +54,8 @@ public struct RTS: IterativeInversion {
     /// A method with `parameters`.
     public init(_ parameters: Parameters = .init()) { self.parameters = parameters }
 
-    /// χ (ppm) from a local field (ppm), zero outside `mask`.
+    /// χ (ppm) from a local field (ppm), zero outside `mask`; with `recordObjective`, the log holds
+    /// step 2's objective (μ/2)‖P(Fχ − Fχ₁)‖² + ‖∇χ‖₁ (anisotropic, F unitary) per iteration.
     public func invert(localField: Volume<Float>, mask: Mask, context: StageContext, recordObjective: Bool = false)
         throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
         let p = parameters
@@ -90,6 +91,9 @@ public struct RTS: IterativeInversion {
         let delta = Float(p.threshold), mu = Float(p.mu)
         var rho = Float(p.rho)
         grid.forward(chi, into: &spectrum)
+        // Recording the objective keeps F[χ₁] and costs one more FFT per iteration.
+        let chi1Hat = recordObjective ? spectrum : []
+        var scratch = recordObjective ? grid.spectrumBuffer() : []
         var constant = [Complex<Float>](repeating: .zero, count: h)
         var gain = [Float](repeating: 0, count: h)
         Self.setSystem(grid, rho: rho, previousRho: nil, delta: delta, mu: mu, scale: scale, chi1Hat: spectrum,
@@ -110,6 +114,9 @@ public struct RTS: IterativeInversion {
             grid.rawInverse(&spectrum, into: &chi)
             // One fused pass: the change of χ and, unless this is the last iteration, ∇χ, the
             // shrinkage z = S_{1/ρ}(∇χ + u), the dual step u += ∇χ − z and the primal residual.
+            if recordObjective {
+                log.objective.append(Self.objective(grid, chi: chi, chi1Hat: chi1Hat, delta: delta, mu: mu, scratch: &scratch))
+            }
             let last = iteration == p.maxIterations
             let sums = admm.shrink(grid, chi: chi, previous: previous, threshold: 1 / rho, update: !last)
             let relative = sums[1] > 0 ? (sums[0] / sums[1]).squareRoot() : 0
@@ -156,6 +163,47 @@ public struct RTS: IterativeInversion {
                 if let chi1Hat { chi1Hat.withUnsafeBufferPointer { run(ReadPointer($0.baseAddress!)) } } else { run(nil) }
             } }
         } }
+    }
+
+    /// (μ/2)‖P(Fχ − Fχ₁)‖² + ‖∇χ‖₁ (anisotropic, as the per-component shrinkage), with F unitary:
+    /// Parseval on the half spectrum counts the kx = 0 and Nyquist planes once, the others twice.
+    private static func objective(_ grid: InversionGrid, chi: [Float], chi1Hat: [Complex<Float>], delta: Float, mu: Float,
+                                  scratch: inout [Complex<Float>]) -> Double {
+        grid.forward(chi, into: &scratch)
+        let hx = grid.shape.x / 2 + 1, nyquist = grid.shape.x % 2 == 0 ? hx - 1 : -1, n = Double(grid.count)
+        let data = scratch.withUnsafeBufferPointer { sb in chi1Hat.withUnsafeBufferPointer { cb in
+            grid.dipole.withUnsafeBufferPointer { db in
+                let s = ReadPointer(sb.baseAddress!), c = ReadPointer(cb.baseAddress!), d = ReadPointer(db.baseAddress!)
+                return chunkedSums(count: sb.count) { r in
+                    var t = 0.0
+                    for i in r where abs(d[i]) > delta {
+                        let x = i % hx, re = Double(s[i].real - c[i].real), im = Double(s[i].imaginary - c[i].imaginary)
+                        t += (x == 0 || x == nyquist ? 1 : 2) * (re * re + im * im)
+                    }
+                    return SIMD4(t, 0, 0, 0)
+                }[0]
+            }
+        } }
+        let (nx, ny, nz) = (grid.shape.x, grid.shape.y, grid.shape.z)
+        let hxInv = Float(1 / grid.voxelSize.x), hyInv = Float(1 / grid.voxelSize.y), hzInv = Float(1 / grid.voxelSize.z)
+        let total = chi.withUnsafeBufferPointer { cb in
+            let c = ReadPointer(cb.baseAddress!)
+            return planeSums(count: nz) { z in
+                var t = 0.0
+                let zn = z + 1 == nz ? 0 : z + 1
+                for y in 0..<ny {
+                    let yn = y + 1 == ny ? 0 : y + 1
+                    for x in 0..<nx {
+                        let i = x + nx * (y + ny * z), v = c[i]
+                        let dx = (c[(x + 1 == nx ? 0 : x + 1) + nx * (y + ny * z)] - v) * hxInv
+                        let dy = (c[x + nx * (yn + ny * z)] - v) * hyInv, dz = (c[x + nx * (y + ny * zn)] - v) * hzInv
+                        t += Double(abs(dx) + abs(dy) + abs(dz))
+                    }
+                }
+                return SIMD4(t, 0, 0, 0)
+            }[0]
+        }
+        return Double(mu) / 2 * data / n + total
     }
 
     /// s ← constant + gain·s.

@@ -13,7 +13,7 @@ import QSMCore
 /// M is the mask eroded `erosions` times and M₀ once more. Cross-checked in structure against
 /// QSM.rs `tgv_qsm`; the dipole stencil here is the central-difference one (no SVD fit).
 public struct TGV: IterativeInversion {
-    /// Parameters; defaults from QSM.rs `TgvParams` as listed in QSM.md §7.10.
+    /// Parameters; defaults from QSM.rs `TgvParams` as listed in QSM.md §7.10, except `stepBalance`.
     public struct Parameters: MethodParameters {
         /// Weight α₁ > 0 of ‖∇χ − w‖₁ (χ in radians of phase). Default 0.0005.
         public var alpha1 = 0.0005
@@ -27,6 +27,8 @@ public struct TGV: IterativeInversion {
         public var erosions = 3
         /// Multiplier > 0 of the χ, w, p, q step sizes. Default 3.
         public var stepSize = 3.0
+        /// Primal steps × b, dual steps ÷ b (τσ, hence convergence, unchanged), b > 0. Default 30.
+        public var stepBalance = 30.0
         /// Echo time (s) at which α₀, α₁ apply: the field becomes phase 2π·γ̄·B0·TE. Default 0.020 (QSM.rs).
         public var echoTime = 0.020
         /// The defaults.
@@ -38,6 +40,8 @@ public struct TGV: IterativeInversion {
              .real("tolerance", \.tolerance, in: .nonNegative, "Relative change of χ over 100 iterations to stop. Default 1e-5 (QSM.rs)."),
              .integer("erosions", \.erosions, in: 0...100, "Mask erosions before fitting. Default 3 (QSM.rs)."),
              .real("stepSize", \.stepSize, in: .positive, "Step multiplier for χ, w, p, q. Default 3 (QSM.rs)."),
+             .real("stepBalance", \.stepBalance, in: .positive,
+                   "Primal steps × b, dual steps ÷ b (τσ unchanged). Default 30: ~10× faster convergence than 1 (the reference's τ = σ)."),
              .real("echoTime", \.echoTime, in: Interval(0, 1, lowerClosed: false, upperClosed: false), "TE, s, at which the α apply. Default 0.020 (QSM.rs).")]
         }
     }
@@ -91,16 +95,22 @@ public struct TGV: IterativeInversion {
         let state = TGVState(box: box, fit: box.extract(fitMask), inner: box.extract(innerMask),
                              phase: box.extract(phase.voxels), stencil: stencil)
 
-        // Step sizes as the reference (QuantitativeSusceptibilityMappingTGV.jl `set_parameters`):
-        // τ = σ = 1/L with L the largest singular value of the matrix of block-operator norms
-        // (an upper bound on ‖K‖, so τσ‖K‖² ≤ 1); the χ, w, p and q steps are then multiplied by
-        // `stepSize` (3), the reference's block scaling: the η–φ block (‖∇²‖ = ‖∇‖², the largest)
-        // keeps τσ‖·‖² ≤ 1, the χ/w ↔ p/q blocks (norms ≤ ‖∇‖ + 1) reach ~0.8–0.9.
+        // Step sizes. As the reference (QuantitativeSusceptibilityMappingTGV.jl `set_parameters`),
+        // L is the largest singular value of the matrix of block-operator norms (an upper bound on
+        // ‖K‖) and the χ, w, p, q steps carry the reference's block multiplier `stepSize` (3): the
+        // η–φ block (‖∇²‖ = ‖∇‖², the largest) keeps τσ‖·‖² ≤ 1, the χ/w ↔ p/q blocks reach ~0.8–0.9.
+        // The reference then takes τ = σ = 1/L; only the product τσ is bounded by the convergence
+        // condition (Chambolle & Pock, J Math Imaging Vis 2011;40:120–145,
+        // doi:10.1007/s10851-010-0251-1), and the ratio decides the speed: χ is O(1) rad while the
+        // duals p, q live in balls of radius α ~ 1e-3. With τ = b/L, σ = 1/(bL), b = `stepBalance`
+        // = 30, the 48³ phantom reaches its converged NRMSE (~35–38 %, penalised objective within
+        // 1 %) in ~1000 iterations; b = 1 (the reference) was at 57 % after 1000 and 39 % after 8000.
         let h = box.voxelSize
         let gradientNorm = (4 * (1 / (h.x * h.x) + 1 / (h.y * h.y) + 1 / (h.z * h.z))).squareRoot()
         let tau = Float(1 / StencilGrid.operatorNorm(gradient: gradientNorm, wave: stencil.absoluteSum))
-        let steps = TGVState.Steps(tau: tau, sigma: tau, tauStep: tau * Float(p.stepSize), sigmaStep: tau * Float(p.stepSize),
-                                   alpha1: Float(p.alpha1), alpha0: Float(p.alpha0))
+        let balance = Float(p.stepBalance), multiplier = Float(p.stepSize)
+        let steps = TGVState.Steps(tau: tau * balance, sigma: tau / balance, tauStep: tau * multiplier * balance,
+                                   sigmaStep: tau * multiplier / balance, alpha1: Float(p.alpha1), alpha0: Float(p.alpha0))
 
         var log = IterationLog()
         var chiCheck = [Float](repeating: 0, count: state.count)

@@ -47,12 +47,13 @@ public struct Tikhonov: DipoleInversion {
     public func apply(localField: Volume<Float>, mask: Mask, context: StageContext) throws(QSMError) -> Volume<Float> {
         try validateParameters()
         try InputCheck.field(localField, mask: mask, name: "local field")
-        let grid = try InversionGrid(localField.grid, padding: parameters.padding, context: context)
+        let grid = try InversionGrid(localField.grid, padding: parameters.padding, context: context,
+                                     withLaplacian: parameters.regularizer != .identity)
         let lambda = Float(parameters.lambda), scale = 1 / Float(grid.count)
         let power = switch parameters.regularizer { case .identity: 0; case .gradient: 1; case .laplacian: 2 }
         // Two FFTs and one parallel pass over the half spectrum (1/N folded in), plus pad and crop.
         var field = grid.pad(localField.voxels, mask: mask.voxels)
-        var spectrum = [Complex<Float>](repeating: .zero, count: grid.halfCount)
+        var spectrum = grid.spectrumBuffer()
         field.withUnsafeBufferPointer { i in spectrum.withUnsafeMutableBufferPointer { grid.fft.forward(i, into: $0) } }
         spectrum.withUnsafeMutableBufferPointer { sb in
             grid.dipole.withUnsafeBufferPointer { db in grid.laplacian.withUnsafeBufferPointer { lb in
