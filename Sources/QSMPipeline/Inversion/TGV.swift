@@ -90,7 +90,8 @@ public struct TGV: IterativeInversion {
         }
         // Two voxels around M (⊇ M₀): nothing nonzero ever reaches the box faces, so the sweeps
         // visit only the box interior and need no boundary cases (Neumann or otherwise).
-        let box = StencilGrid(boundingBoxOf: fitMask, shape: mask.shape, margin: 2, voxelSize: mask.grid.voxelSize)
+        let box = StencilGrid(boundingBoxOf: fitMask, shape: mask.shape, margin: 2, voxelSize: mask.grid.voxelSize,
+                              interiorRowMultiple: 8)
         let stencil = DipoleStencil(voxelSize: box.voxelSize, b0Direction: context.b0Direction)
         let state = TGVState(box: box, fit: box.extract(fitMask), inner: box.extract(innerMask),
                              phase: box.extract(phase.voxels), stencil: stencil)
@@ -171,6 +172,17 @@ struct DipoleStencil {
         } } }
         return taps
     }
+}
+
+/// Eight Floats: the sweeps' vector width (AVX; two SSE registers elsewhere).
+private typealias Lane = SIMD8<Float>
+
+@inline(__always) private func load(_ p: UnsafeMutablePointer<Float>, _ i: Int) -> Lane {
+    UnsafeRawPointer(p + i).loadUnaligned(as: Lane.self)
+}
+
+@inline(__always) private func store(_ v: Lane, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
+    UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: Lane.self)
 }
 
 /// The primal–dual variables of TGV-QSM on a box, updated by two fused, parallel sweeps.
@@ -299,11 +311,18 @@ private final class TGVState: @unchecked Sendable {
 
     /// Dual ascent on the extrapolated primals: η += σM₀(wave χ̄ − ∇²φ̄ − ∇²φ₀);
     /// p ← P_α₁(p + σ′(M₀∇χ̄ − M w̄)); q ← P_α₀(q + σ′M₀ε(w̄)), with σ′ = stepSize·σ.
+    ///
+    /// Eight voxels of a row at a time (rows hold a multiple of 8 interior voxels), branch-free: the
+    /// masks multiply the increments. Outside M every input is zero, so p, q, η stay zero there;
+    /// blocks without an M voxel are skipped.
     func dualSweep(_ s: Steps) {
         let base = SendablePointer(storage), f = ReadPointer(UnsafePointer(flags))
         let to = ReadPointer(UnsafePointer(tapOffsets)), tw = ReadPointer(UnsafePointer(tapWeights))
-        let (n, nx, sy, sz, taps, h) = (count, shape.x, sy, sz, tapCount, inverse)
-        let h2 = h * h
+        let (n, nx, sy, sz, taps) = (count, shape.x, sy, sz, tapCount)
+        let hx = Lane(repeating: inverse.x), hy = Lane(repeating: inverse.y), hz = Lane(repeating: inverse.z)
+        let hx2 = hx * hx, hy2 = hy * hy, hz2 = hz * hz, half = Lane(repeating: 0.5), two = Lane(repeating: 2)
+        let sigma = Lane(repeating: s.sigma), step = Lane(repeating: s.sigmaStep)
+        let alpha1 = Lane(repeating: s.alpha1), alpha0 = Lane(repeating: s.alpha0)
         parallelFor(interiorSlabs) { zs in
             let chiBar = base.base + Self.chiBar * n, phiBar = base.base + Self.phiBar * n
             let eta = base.base + Self.eta * n, data = base.base + Self.data * n
@@ -311,42 +330,38 @@ private final class TGVState: @unchecked Sendable {
             let px = base.base + Self.p * n, py = px + n, pz = py + n
             let qxx = base.base + Self.q * n, qyy = qxx + n, qzz = qyy + n, qxy = qzz + n, qxz = qxy + n, qyz = qxz + n
             self.forEachInteriorRow(zs) { row in
-                for i in row + 1..<row + nx - 1 {
-                    let flag = f[i]
-                    if flag & Self.inFit == 0 { continue }
-                    let inner = flag & Self.inInner != 0
-                    let c = chiBar[i]
-                    var ax = px[i] - s.sigmaStep * wx[i], ay = py[i] - s.sigmaStep * wy[i], az = pz[i] - s.sigmaStep * wz[i]
-                    if inner {
-                        ax += s.sigmaStep * (chiBar[i + 1] - c) * h.x
-                        ay += s.sigmaStep * (chiBar[i + sy] - c) * h.y
-                        az += s.sigmaStep * (chiBar[i + sz] - c) * h.z
-                    }
-                    let pNorm = (ax * ax + ay * ay + az * az).squareRoot()
-                    if pNorm > s.alpha1 { let k = s.alpha1 / pNorm; ax *= k; ay *= k; az *= k }
-                    px[i] = ax; py[i] = ay; pz[i] = az
-                    guard inner else { continue }
+                for i in stride(from: row + 1, to: row + nx - 1, by: Lane.scalarCount) {
+                    let flag = UnsafeRawPointer(f.base + i).loadUnaligned(as: SIMD8<UInt8>.self)
+                    if flag & Self.inFit == .zero { continue }
+                    let inner = Lane((flag &>> 1) & 1)
+                    let c = load(chiBar, i)
+                    var ax = load(px, i) + step * (inner * (load(chiBar, i + 1) - c) * hx - load(wx, i))
+                    var ay = load(py, i) + step * (inner * (load(chiBar, i + sy) - c) * hy - load(wy, i))
+                    var az = load(pz, i) + step * (inner * (load(chiBar, i + sz) - c) * hz - load(wz, i))
+                    var k = alpha1 / pointwiseMax((ax * ax + ay * ay + az * az).squareRoot(), alpha1)
+                    ax *= k; ay *= k; az *= k
+                    store(ax, px, i); store(ay, py, i); store(az, pz, i)
 
-                    let b = phiBar[i]
-                    let laplacian = (phiBar[i - 1] + phiBar[i + 1] - 2 * b) * h2.x + (phiBar[i - sy] + phiBar[i + sy] - 2 * b) * h2.y
-                        + (phiBar[i - sz] + phiBar[i + sz] - 2 * b) * h2.z
-                    var wave: Float = 0
-                    for t in 0..<taps { wave += tw[t] * chiBar[i + to[t]] }
-                    eta[i] += s.sigma * (wave - laplacian - data[i])
+                    let b = load(phiBar, i)
+                    let laplacian = (load(phiBar, i - 1) + load(phiBar, i + 1) - two * b) * hx2
+                        + (load(phiBar, i - sy) + load(phiBar, i + sy) - two * b) * hy2
+                        + (load(phiBar, i - sz) + load(phiBar, i + sz) - two * b) * hz2
+                    var wave = Lane()
+                    for t in 0..<taps { wave += Lane(repeating: tw[t]) * load(chiBar, i + to[t]) }
+                    store(load(eta, i) + sigma * inner * (wave - laplacian - load(data, i)), eta, i)
 
-                    let x0 = wx[i], y0 = wy[i], z0 = wz[i]
-                    var exx = qxx[i] + s.sigmaStep * (x0 - wx[i - 1]) * h.x
-                    var eyy = qyy[i] + s.sigmaStep * (y0 - wy[i - sy]) * h.y
-                    var ezz = qzz[i] + s.sigmaStep * (z0 - wz[i - sz]) * h.z
-                    var exy = qxy[i] + s.sigmaStep * 0.5 * ((x0 - wx[i - sy]) * h.y + (y0 - wy[i - 1]) * h.x)
-                    var exz = qxz[i] + s.sigmaStep * 0.5 * ((x0 - wx[i - sz]) * h.z + (z0 - wz[i - 1]) * h.x)
-                    var eyz = qyz[i] + s.sigmaStep * 0.5 * ((y0 - wy[i - sz]) * h.z + (z0 - wz[i - sy]) * h.y)
-                    let qNorm = (exx * exx + eyy * eyy + ezz * ezz + 2 * (exy * exy + exz * exz + eyz * eyz)).squareRoot()
-                    if qNorm > s.alpha0 {
-                        let k = s.alpha0 / qNorm
-                        exx *= k; eyy *= k; ezz *= k; exy *= k; exz *= k; eyz *= k
-                    }
-                    qxx[i] = exx; qyy[i] = eyy; qzz[i] = ezz; qxy[i] = exy; qxz[i] = exz; qyz[i] = eyz
+                    let x0 = load(wx, i), y0 = load(wy, i), z0 = load(wz, i), gain = step * inner
+                    var exx = load(qxx, i) + gain * (x0 - load(wx, i - 1)) * hx
+                    var eyy = load(qyy, i) + gain * (y0 - load(wy, i - sy)) * hy
+                    var ezz = load(qzz, i) + gain * (z0 - load(wz, i - sz)) * hz
+                    var exy = load(qxy, i) + gain * half * ((x0 - load(wx, i - sy)) * hy + (y0 - load(wy, i - 1)) * hx)
+                    var exz = load(qxz, i) + gain * half * ((x0 - load(wx, i - sz)) * hz + (z0 - load(wz, i - 1)) * hx)
+                    var eyz = load(qyz, i) + gain * half * ((y0 - load(wy, i - sz)) * hz + (z0 - load(wz, i - sy)) * hy)
+                    let squares = exx * exx + eyy * eyy + ezz * ezz + two * (exy * exy + exz * exz + eyz * eyz)
+                    k = alpha0 / pointwiseMax(squares.squareRoot(), alpha0)
+                    exx *= k; eyy *= k; ezz *= k; exy *= k; exz *= k; eyz *= k
+                    store(exx, qxx, i); store(eyy, qyy, i); store(ezz, qzz, i)
+                    store(exy, qxy, i); store(exz, qxz, i); store(eyz, qyz, i)
                 }
             }
         }
@@ -354,12 +369,15 @@ private final class TGVState: @unchecked Sendable {
 
     /// Primal descent from the duals, then extrapolation x̄ = 2x⁺ − x:
     /// φ ← (φ + τ∇²(M₀η))/(1 + τM); χ ← χ + τ′(div(M₀p) − wave(M₀η)); w ← w + τ′M(p + div₂(M₀q)).
-    /// η and q vanish outside M₀ (they are only updated there), so M₀η = η and M₀q = q.
+    /// η and q vanish outside M₀ (they are only updated there), so M₀η = η and M₀q = q. Blocks of
+    /// eight without an active voxel are skipped (every update there is exactly zero).
     func primalSweep(_ s: Steps) {
         let base = SendablePointer(storage), f = ReadPointer(UnsafePointer(flags))
         let to = ReadPointer(UnsafePointer(tapOffsets)), tw = ReadPointer(UnsafePointer(tapWeights))
-        let (n, nx, sy, sz, taps, h) = (count, shape.x, sy, sz, tapCount, inverse)
-        let h2 = h * h
+        let (n, nx, sy, sz, taps) = (count, shape.x, sy, sz, tapCount)
+        let hx = Lane(repeating: inverse.x), hy = Lane(repeating: inverse.y), hz = Lane(repeating: inverse.z)
+        let hx2 = hx * hx, hy2 = hy * hy, hz2 = hz * hz, two = Lane(repeating: 2), one = Lane(repeating: 1)
+        let tau = Lane(repeating: s.tau), step = Lane(repeating: s.tauStep)
         parallelFor(interiorSlabs) { zs in
             let chi = base.base + Self.chi * n, chiBar = base.base + Self.chiBar * n
             let phi = base.base + Self.phi * n, phiBar = base.base + Self.phiBar * n, eta = base.base + Self.eta * n
@@ -367,36 +385,39 @@ private final class TGVState: @unchecked Sendable {
             let bx = base.base + Self.wBar * n, by = bx + n, bz = by + n
             let px = base.base + Self.p * n, py = px + n, pz = py + n
             let qxx = base.base + Self.q * n, qyy = qxx + n, qzz = qyy + n, qxy = qzz + n, qxz = qxy + n, qyz = qxz + n
+            func inner(_ j: Int) -> Lane { Lane((UnsafeRawPointer(f.base + j).loadUnaligned(as: SIMD8<UInt8>.self) &>> 1) & 1) }
             self.forEachInteriorRow(zs) { row in
-                for i in row + 1..<row + nx - 1 {
-                    let flag = f[i]
-                    if flag & Self.active == 0 { continue }
-                    let fit: Float = flag & Self.inFit != 0 ? 1 : 0
-                    let e = eta[i]
-                    let laplacian = (eta[i - 1] + eta[i + 1] - 2 * e) * h2.x + (eta[i - sy] + eta[i + sy] - 2 * e) * h2.y
-                        + (eta[i - sz] + eta[i + sz] - 2 * e) * h2.z
-                    let phiOld = phi[i]
-                    let phiNew = (phiOld + s.tau * laplacian) / (1 + s.tau * fit)
-                    phi[i] = phiNew; phiBar[i] = 2 * phiNew - phiOld
+                for i in stride(from: row + 1, to: row + nx - 1, by: Lane.scalarCount) {
+                    let flag = UnsafeRawPointer(f.base + i).loadUnaligned(as: SIMD8<UInt8>.self)
+                    if flag & Self.active == .zero { continue }
+                    let fit = Lane(flag & Self.inFit)
+                    let e = load(eta, i)
+                    let laplacian = (load(eta, i - 1) + load(eta, i + 1) - two * e) * hx2
+                        + (load(eta, i - sy) + load(eta, i + sy) - two * e) * hy2
+                        + (load(eta, i - sz) + load(eta, i + sz) - two * e) * hz2
+                    let phiOld = load(phi, i)
+                    let phiNew = (phiOld + tau * laplacian) / (one + tau * fit)
+                    store(phiNew, phi, i); store(two * phiNew - phiOld, phiBar, i)
 
-                    func inner(_ j: Int) -> Float { f[j] & Self.inInner != 0 ? 1 : 0 }
                     let m0 = inner(i)
-                    let divergence = (m0 * px[i] - inner(i - 1) * px[i - 1]) * h.x + (m0 * py[i] - inner(i - sy) * py[i - sy]) * h.y
-                        + (m0 * pz[i] - inner(i - sz) * pz[i - sz]) * h.z
-                    var wave: Float = 0
-                    for t in 0..<taps { wave += tw[t] * eta[i + to[t]] }
-                    let chiOld = chi[i]
-                    let chiNew = chiOld + s.tauStep * (divergence - wave)
-                    chi[i] = chiNew; chiBar[i] = 2 * chiNew - chiOld
+                    let divergence = (m0 * load(px, i) - inner(i - 1) * load(px, i - 1)) * hx
+                        + (m0 * load(py, i) - inner(i - sy) * load(py, i - sy)) * hy
+                        + (m0 * load(pz, i) - inner(i - sz) * load(pz, i - sz)) * hz
+                    var wave = Lane()
+                    for t in 0..<taps { wave += Lane(repeating: tw[t]) * load(eta, i + to[t]) }
+                    let chiOld = load(chi, i)
+                    let chiNew = chiOld + step * (divergence - wave)
+                    store(chiNew, chi, i); store(two * chiNew - chiOld, chiBar, i)
 
-                    guard fit > 0 else { continue }
-                    let dx = (qxx[i + 1] - qxx[i]) * h.x + (qxy[i + sy] - qxy[i]) * h.y + (qxz[i + sz] - qxz[i]) * h.z
-                    let dy = (qxy[i + 1] - qxy[i]) * h.x + (qyy[i + sy] - qyy[i]) * h.y + (qyz[i + sz] - qyz[i]) * h.z
-                    let dz = (qxz[i + 1] - qxz[i]) * h.x + (qyz[i + sy] - qyz[i]) * h.y + (qzz[i + sz] - qzz[i]) * h.z
-                    let ox = wx[i], oy = wy[i], oz = wz[i]
-                    let nxw = ox + s.tauStep * (px[i] + dx), nyw = oy + s.tauStep * (py[i] + dy), nzw = oz + s.tauStep * (pz[i] + dz)
-                    wx[i] = nxw; wy[i] = nyw; wz[i] = nzw
-                    bx[i] = 2 * nxw - ox; by[i] = 2 * nyw - oy; bz[i] = 2 * nzw - oz
+                    if flag & Self.inFit == .zero { continue }
+                    let xx = load(qxx, i), yy = load(qyy, i), zz = load(qzz, i), xy = load(qxy, i), xz = load(qxz, i), yz = load(qyz, i)
+                    let dx = (load(qxx, i + 1) - xx) * hx + (load(qxy, i + sy) - xy) * hy + (load(qxz, i + sz) - xz) * hz
+                    let dy = (load(qxy, i + 1) - xy) * hx + (load(qyy, i + sy) - yy) * hy + (load(qyz, i + sz) - yz) * hz
+                    let dz = (load(qxz, i + 1) - xz) * hx + (load(qyz, i + sy) - yz) * hy + (load(qzz, i + sz) - zz) * hz
+                    let ox = load(wx, i), oy = load(wy, i), oz = load(wz, i), gain = step * fit
+                    let nxw = ox + gain * (load(px, i) + dx), nyw = oy + gain * (load(py, i) + dy), nzw = oz + gain * (load(pz, i) + dz)
+                    store(nxw, wx, i); store(nyw, wy, i); store(nzw, wz, i)
+                    store(two * nxw - ox, bx, i); store(two * nyw - oy, by, i); store(two * nzw - oz, bz, i)
                 }
             }
         }
@@ -473,8 +494,9 @@ struct StencilGrid {
     let voxelSize: SIMD3<Double>
     var count: Int { shape.x * shape.y * shape.z }
 
-    /// The bounding box of `mask` (not empty) grown by `margin` voxels on every side.
-    init(boundingBoxOf mask: [Bool], shape full: SIMD3<Int>, margin: Int, voxelSize: SIMD3<Double>) {
+    /// The bounding box of `mask` (not empty) grown by `margin` voxels on every side, then along x
+    /// until the rows' interior (all but the first and last voxel) is a multiple of `interiorRowMultiple`.
+    init(boundingBoxOf mask: [Bool], shape full: SIMD3<Int>, margin: Int, voxelSize: SIMD3<Double>, interiorRowMultiple: Int = 1) {
         var lo = full, hi = SIMD3<Int>(repeating: -1)
         for z in 0..<full.z { for y in 0..<full.y {
             let row = full.x * (y + full.y * z)
@@ -482,7 +504,9 @@ struct StencilGrid {
             let last = mask[row..<row + full.x].lastIndex(of: true)!
             lo = pointwiseMin(lo, SIMD3(first - row, y, z)); hi = pointwiseMax(hi, SIMD3(last - row, y, z))
         } }
-        fullShape = full; origin = lo &- margin; shape = hi &- lo &+ (1 + 2 * margin); self.voxelSize = voxelSize
+        var extent = hi &- lo &+ (1 + 2 * margin)
+        extent.x = 2 + (extent.x - 2 + interiorRowMultiple - 1) / interiorRowMultiple * interiorRowMultiple
+        fullShape = full; origin = lo &- margin; shape = extent; self.voxelSize = voxelSize
     }
 
     /// Calls `body(boxIndex, fullIndex)` for every box voxel inside the volume, in parallel over z.
