@@ -232,6 +232,40 @@ func planeSums(count: Int, _ part: @Sendable (Int) -> SIMD4<Double>) -> SIMD4<Do
     return partial.reduce(.zero, +)
 }
 
+/// max(a, b) lane-wise, inlined (the standard library's generic `pointwiseMax` is called out of line).
+@inline(__always) func lanewiseMaximum(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+    var r = a
+    r.replace(with: b, where: b .> a)
+    return r
+}
+
+/// a clamped to [−t, t] lane-wise (t ≥ 0), inlined.
+@inline(__always) func lanewiseClamp(_ a: SIMD8<Float>, _ t: SIMD8<Float>) -> SIMD8<Float> {
+    var r = a
+    r.replace(with: t, where: a .> t)
+    r.replace(with: -t, where: a .< -t)
+    return r
+}
+
+extension ReadPointer where Element == Float {
+    /// The eight Floats from `index` (unaligned load).
+    @inline(__always) func vector(at index: Int) -> SIMD8<Float> {
+        UnsafeRawPointer(base + index).loadUnaligned(as: SIMD8<Float>.self)
+    }
+}
+
+extension SendablePointer where Element == Float {
+    /// The eight Floats from `index` (unaligned load).
+    @inline(__always) func vector(at index: Int) -> SIMD8<Float> {
+        UnsafeRawPointer(base + index).loadUnaligned(as: SIMD8<Float>.self)
+    }
+
+    /// Stores eight Floats from `index` (unaligned).
+    @inline(__always) func setVector(_ value: SIMD8<Float>, at index: Int) {
+        UnsafeMutableRawPointer(base + index).storeBytes(of: value, as: SIMD8<Float>.self)
+    }
+}
+
 /// An iterative inversion: reports its iterations and, when asked, its objective per iteration.
 public protocol IterativeInversion: DipoleInversion {
     /// χ (ppm, zero outside the mask) and what the iterations did.

@@ -236,29 +236,54 @@ private struct ADMMState {
                     let c = ReadPointer(cb.baseAddress!), old = ReadPointer(pb.baseAddress!)
                     let ux = SendablePointer(uxb.baseAddress!), uy = SendablePointer(uyb.baseAddress!), uz = SendablePointer(uzb.baseAddress!)
                     let vx = SendablePointer(vxb.baseAddress!), vy = SendablePointer(vyb.baseAddress!), vz = SendablePointer(vzb.baseAddress!)
+                    let lanes = SIMD8<Float>.scalarCount
+                    let vx8 = SIMD8<Float>(repeating: hx), vy8 = SIMD8<Float>(repeating: hy), vz8 = SIMD8<Float>(repeating: hz)
+                    let t8 = SIMD8<Float>(repeating: t)
                     return planeSums(count: nz) { z in
+                        // Eight voxels at a time while x + 1 stays in the row, then the row's tail
+                        // (periodic x neighbour) one by one; lane sums are Double, added in lane order.
+                        var change8 = SIMD8<Double>(), size8 = SIMD8<Double>(), primal8 = SIMD8<Double>()
                         var change = 0.0, size = 0.0, primal = 0.0
                         let zn = z + 1 == nz ? 0 : z + 1
                         for y in 0..<ny {
                             let yn = y + 1 == ny ? 0 : y + 1
                             let row = nx * (y + ny * z), rowY = nx * (yn + ny * z), rowZ = nx * (y + ny * zn)
-                            for x in 0..<nx {
+                            var x = 0
+                            while x + lanes < nx {
+                                let i = row + x, value = c.vector(at: i)
+                                let difference = value - old.vector(at: i)
+                                change8 += SIMD8<Double>(difference * difference); size8 += SIMD8<Double>(value * value)
+                                if update {
+                                    let dx = (c.vector(at: i + 1) - value) * vx8
+                                    let dy = (c.vector(at: rowY + x) - value) * vy8, dz = (c.vector(at: rowZ + x) - value) * vz8
+                                    // S_t(a) = a − clamp(a, −t, t) and u ← a − S_t(a) = clamp(a, −t, t).
+                                    var a = ux.vector(at: i) + dx, u = lanewiseClamp(a, t8), s = a - u
+                                    ux.setVector(u, at: i); vx.setVector(s - u, at: i); let rx = dx - s
+                                    a = uy.vector(at: i) + dy; u = lanewiseClamp(a, t8); s = a - u
+                                    uy.setVector(u, at: i); vy.setVector(s - u, at: i); let ry = dy - s
+                                    a = uz.vector(at: i) + dz; u = lanewiseClamp(a, t8); s = a - u
+                                    uz.setVector(u, at: i); vz.setVector(s - u, at: i); let rz = dz - s
+                                    primal8 += SIMD8<Double>((rx * rx + ry * ry + rz * rz).squareRoot())
+                                }
+                                x += lanes
+                            }
+                            for x in x..<nx {
                                 let i = row + x, value = c[i]
                                 let difference = Double(value - old[i])
                                 change += difference * difference; size += Double(value) * Double(value)
                                 guard update else { continue }
                                 let dx = (c[row + (x + 1 == nx ? 0 : x + 1)] - value) * hx
                                 let dy = (c[rowY + x] - value) * hy, dz = (c[rowZ + x] - value) * hz
-                                var a = ux[i] + dx, s = Self.shrinkage(a, t)
-                                ux[i] = a - s; vx[i] = s - ux[i]; let rx = dx - s
-                                a = uy[i] + dy; s = Self.shrinkage(a, t)
-                                uy[i] = a - s; vy[i] = s - uy[i]; let ry = dy - s
-                                a = uz[i] + dz; s = Self.shrinkage(a, t)
-                                uz[i] = a - s; vz[i] = s - uz[i]; let rz = dz - s
-                                primal += Double(rx * rx + ry * ry + rz * rz).squareRoot()
+                                var a = ux[i] + dx, u = min(max(a, -t), t), s = a - u
+                                ux[i] = u; vx[i] = s - u; let rx = dx - s
+                                a = uy[i] + dy; u = min(max(a, -t), t); s = a - u
+                                uy[i] = u; vy[i] = s - u; let ry = dy - s
+                                a = uz[i] + dz; u = min(max(a, -t), t); s = a - u
+                                uz[i] = u; vz[i] = s - u; let rz = dz - s
+                                primal += Double((rx * rx + ry * ry + rz * rz).squareRoot())
                             }
                         }
-                        return SIMD4(change, size, primal, 0)
+                        return SIMD4(change + change8.sum(), size + size8.sum(), primal + primal8.sum(), 0)
                     }
                 } } }
             } } }
@@ -281,7 +306,4 @@ private struct ADMMState {
             } } }
         } } }
     }
-
-    /// Soft threshold S_t(a) = sign(a)·max(|a| − t, 0).
-    @inline(__always) private static func shrinkage(_ a: Float, _ t: Float) -> Float { a > t ? a - t : (a < -t ? a + t : 0) }
 }

@@ -338,7 +338,7 @@ private final class TGVState: @unchecked Sendable {
                     var ax = load(px, i) + step * (inner * (load(chiBar, i + 1) - c) * hx - load(wx, i))
                     var ay = load(py, i) + step * (inner * (load(chiBar, i + sy) - c) * hy - load(wy, i))
                     var az = load(pz, i) + step * (inner * (load(chiBar, i + sz) - c) * hz - load(wz, i))
-                    var k = alpha1 / pointwiseMax((ax * ax + ay * ay + az * az).squareRoot(), alpha1)
+                    var k = alpha1 / lanewiseMaximum((ax * ax + ay * ay + az * az).squareRoot(), alpha1)
                     ax *= k; ay *= k; az *= k
                     store(ax, px, i); store(ay, py, i); store(az, pz, i)
 
@@ -358,7 +358,7 @@ private final class TGVState: @unchecked Sendable {
                     var exz = load(qxz, i) + gain * half * ((x0 - load(wx, i - sz)) * hz + (z0 - load(wz, i - 1)) * hx)
                     var eyz = load(qyz, i) + gain * half * ((y0 - load(wy, i - sz)) * hz + (z0 - load(wz, i - sy)) * hy)
                     let squares = exx * exx + eyy * eyy + ezz * ezz + two * (exy * exy + exz * exz + eyz * eyz)
-                    k = alpha0 / pointwiseMax(squares.squareRoot(), alpha0)
+                    k = alpha0 / lanewiseMaximum(squares.squareRoot(), alpha0)
                     exx *= k; eyy *= k; ezz *= k; exy *= k; exz *= k; eyz *= k
                     store(exx, qxx, i); store(eyy, qyy, i); store(ezz, qzz, i)
                     store(exy, qxy, i); store(exz, qxz, i); store(eyz, qyz, i)
@@ -552,14 +552,20 @@ struct StencilGrid {
     /// 6-connected erosion; the volume's outer faces count as outside.
     static func erode(_ mask: [Bool], shape: SIMD3<Int>) -> [Bool] {
         let (nx, ny, nz) = (shape.x, shape.y, shape.z)
-        return mask.withUnsafeBufferPointer { mb in
-            let m = ReadPointer(mb.baseAddress!)
-            return VoxelLoop.generateFlags(count: mask.count) { i in
-                let x = i % nx, y = (i / nx) % ny, z = i / (nx * ny)
-                guard x > 0, y > 0, z > 0, x < nx - 1, y < ny - 1, z < nz - 1 else { return false }
-                return m[i] && m[i - 1] && m[i + 1] && m[i - nx] && m[i + nx] && m[i - nx * ny] && m[i + nx * ny]
+        var out = [Bool](repeating: false, count: mask.count)
+        guard nx > 2, ny > 2, nz > 2 else { return out }
+        out.withUnsafeMutableBufferPointer { ob in mask.withUnsafeBufferPointer { mb in
+            let o = SendablePointer(ob.baseAddress!), m = ReadPointer(mb.baseAddress!)
+            parallelFor(1..<nz - 1) { zs in
+                for z in zs { for y in 1..<ny - 1 {
+                    let row = nx * (y + ny * z)
+                    for i in row + 1..<row + nx - 1 {
+                        o[i] = m[i] && m[i - 1] && m[i + 1] && m[i - nx] && m[i + nx] && m[i - nx * ny] && m[i + nx * ny]
+                    }
+                } }
             }
-        }
+        } }
+        return out
     }
 
     /// Largest singular value bound of the primal–dual operator from its blocks' norms.
