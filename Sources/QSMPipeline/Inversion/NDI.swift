@@ -84,7 +84,7 @@ public struct NDI: IterativeInversion {
             log.iterations = iteration
             if relative < p.tolerance { log.converged = true; break }
         }
-        var out = grid.crop(chi, mask: mask)
+        var out = grid.crop(consuming: consume chi, mask: mask)
         out.withMutableVoxels { v in for i in v.indices { v[i] /= scale } }
         return (out, log)
     }

@@ -135,7 +135,7 @@ public struct RTS: IterativeInversion {
             }
             residual = primal
         }
-        return (grid.crop(chi, mask: mask), log)
+        return (grid.crop(consuming: consume chi, mask: mask), log)
     }
 
     /// Sets (nil `previousRho`, from F[χ₁]) or updates for a new ρ the χ-step's constant and gain.

@@ -69,6 +69,6 @@ public struct Tikhonov: DipoleInversion {
             } }
         }
         spectrum.withUnsafeMutableBufferPointer { s in field.withUnsafeMutableBufferPointer { grid.fft.inverse(s, into: $0, normalized: false) } }
-        return grid.crop(field, mask: mask)
+        return grid.crop(consuming: consume field, mask: mask)
     }
 }
