@@ -15,7 +15,8 @@ struct InversionGrid {
     /// Eigenvalues of −∇² (forward differences, periodic) on the half spectrum.
     let laplacian: [Float]
 
-    init(_ grid: Grid, padding: Int, context: StageContext) throws(QSMError) {
+    /// The padded grid of `grid`; `withLaplacian: false` leaves `laplacian` empty (methods without ∇).
+    init(_ grid: Grid, padding: Int, context: StageContext, withLaplacian: Bool = true) throws(QSMError) {
         try context.validate()
         original = grid
         shape = FFTSize.paddedShape(grid.shape, padding: SIMD3(repeating: padding))
@@ -23,23 +24,133 @@ struct InversionGrid {
         fft = try FFT<Float>(shape: shape)
         dipole = DipoleKernel.halfSpectrum(shape: shape, voxelSize: voxelSize, b0Direction: context.b0Direction,
                                            dc: context.conventions.dipoleDC)
-        laplacian = LaplacianEigenvalues.halfSpectrum(shape: shape, voxelSize: voxelSize).map { -$0 }
+        var symbol = withLaplacian ? LaplacianEigenvalues.halfSpectrum(shape: shape, voxelSize: voxelSize) : []
+        if withLaplacian { VoxelLoop.update(&symbol) { _, v in -v } }
+        laplacian = symbol
     }
 
     var count: Int { shape.x * shape.y * shape.z }
     var halfCount: Int { fft.halfCount }
 
+    /// Where the original grid starts inside the padded one (centred, as `Volume.padded`).
+    var offset: SIMD3<Int> { (shape &- original.shape) / 2 }
+
     /// `volume` zero-padded onto this grid (centred).
-    func pad(_ values: [Float]) -> [Float] {
-        let v = Volume(unchecked: original, values)
-        return v.padded(to: shape).voxels
+    func pad(_ values: [Float]) -> [Float] { pad(values, mask: nil) }
+
+    /// `values` zero outside `mask` (when given), zero-padded onto this grid (centred): one parallel
+    /// pass that writes every element once (no zero-fill first: at 256×256×176 a zeroed 47 MB array
+    /// costs about half an FFT, and first touches in parallel spread the page faults over the threads).
+    func pad(_ values: [Float], mask: [Bool]?) -> [Float] {
+        precondition(values.count == original.count && (mask?.count ?? values.count) == values.count)
+        let (inner, outer, o) = (original.shape, shape, offset)
+        return values.withUnsafeBufferPointer { vb in
+            let src = ReadPointer(vb.baseAddress!)
+            func fill(_ keep: ReadPointer<Bool>?) -> [Float] {
+                uninitializedArray(count: count) { dst in
+                    parallelFor(0..<outer.z) { zs in
+                        for z in zs {
+                            let plane = outer.x * outer.y * z
+                            guard (o.z..<o.z + inner.z).contains(z) else {
+                                for i in plane..<plane + outer.x * outer.y { dst[i] = 0 }
+                                continue
+                            }
+                            for y in 0..<outer.y {
+                                let d = plane + outer.x * y
+                                guard (o.y..<o.y + inner.y).contains(y) else {
+                                    for i in d..<d + outer.x { dst[i] = 0 }
+                                    continue
+                                }
+                                let s = inner.x * ((y - o.y) + inner.y * (z - o.z))
+                                for x in 0..<o.x { dst[d + x] = 0 }
+                                if let keep {
+                                    for x in 0..<inner.x { dst[d + o.x + x] = keep[s + x] ? src[s + x] : 0 }
+                                } else {
+                                    for x in 0..<inner.x { dst[d + o.x + x] = src[s + x] }
+                                }
+                                for x in o.x + inner.x..<outer.x { dst[d + x] = 0 }
+                            }
+                        }
+                    }
+                }
+            }
+            if let mask { return mask.withUnsafeBufferPointer { fill(ReadPointer($0.baseAddress!)) } }
+            return fill(nil)
+        }
     }
 
     /// The original-grid part of a padded array, as a volume with the original geometry.
-    func crop(_ values: [Float]) -> Volume<Float> {
-        let g = Grid(shape: shape, voxelSize: voxelSize)
-        let cropped = Volume(unchecked: g, values).cropped(to: original.shape)
-        return Volume(unchecked: original, cropped.voxels)
+    func crop(_ values: [Float]) -> Volume<Float> { crop(values, mask: nil) }
+
+    /// The original-grid part of a padded array, zero outside `mask` (when given): one parallel pass.
+    func crop(_ values: [Float], mask: Mask?) -> Volume<Float> {
+        precondition(values.count == count && (mask?.grid.count ?? original.count) == original.count)
+        let (inner, outer, o) = (original.shape, shape, offset)
+        let out = values.withUnsafeBufferPointer { vb in
+            let src = ReadPointer(vb.baseAddress!)
+            func fill(_ keep: ReadPointer<Bool>?) -> [Float] {
+                uninitializedArray(count: original.count) { dst in
+                    parallelFor(0..<inner.z) { zs in
+                        for z in zs { for y in 0..<inner.y {
+                            let d = inner.x * (y + inner.y * z), s = o.x + outer.x * ((y + o.y) + outer.y * (z + o.z))
+                            if let keep {
+                                for x in 0..<inner.x { dst[d + x] = keep[d + x] ? src[s + x] : 0 }
+                            } else {
+                                for x in 0..<inner.x { dst[d + x] = src[s + x] }
+                            }
+                        } }
+                    }
+                }
+            }
+            if let mask { return mask.voxels.withUnsafeBufferPointer { fill(ReadPointer($0.baseAddress!)) } }
+            return fill(nil)
+        }
+        return Volume(unchecked: original, out)
+    }
+
+    /// As `crop(_:mask:)`, reusing `values`' storage when only z is padded: the original grid is then
+    /// one contiguous run of planes, moved down in place (no fresh 46 MB array and its page faults).
+    func crop(consuming values: consuming [Float], mask: Mask?) -> Volume<Float> {
+        guard shape.x == original.shape.x, shape.y == original.shape.y, values.count == count else {
+            return crop(values, mask: mask)
+        }
+        var out = consume values
+        let start = offset.z * shape.x * shape.y, n = original.count
+        out.withUnsafeMutableBufferPointer { b in
+            if start > 0 { b.baseAddress!.update(from: b.baseAddress! + start, count: n) }   // memmove: overlapping
+            if let mask {
+                let o = SendablePointer(b.baseAddress!)
+                mask.voxels.withUnsafeBufferPointer { mb in
+                    let keep = ReadPointer(mb.baseAddress!)
+                    parallelFor(0..<n) { r in for i in r where !keep[i] { o[i] = 0 } }
+                }
+            }
+        }
+        out.removeLast(count - n)
+        return Volume(unchecked: original, out)
+    }
+
+    /// A half-spectrum buffer whose contents are unspecified (for FFT outputs, which overwrite it).
+    func spectrumBuffer() -> [Complex<Float>] {
+        [Complex<Float>](unsafeUninitializedCapacity: halfCount) { _, initialized in initialized = halfCount }
+    }
+
+    /// s ← F[x] on arrays.
+    func forward(_ x: [Float], into s: inout [Complex<Float>]) {
+        x.withUnsafeBufferPointer { i in s.withUnsafeMutableBufferPointer { fft.forward(i, into: $0) } }
+    }
+
+    /// out ← N·F⁻¹[s] (no 1/N: callers fold it into their spectral products); `s` is overwritten.
+    func rawInverse(_ s: inout [Complex<Float>], into out: inout [Float]) {
+        s.withUnsafeMutableBufferPointer { i in out.withUnsafeMutableBufferPointer { fft.inverse(i, into: $0, normalized: false) } }
+    }
+
+    /// out ← F⁻¹[D·F[x]] (two FFTs); `spectrum` (half-spectrum size) is overwritten.
+    func applyDipole(_ x: [Float], into out: inout [Float], spectrum: inout [Complex<Float>]) {
+        x.withUnsafeBufferPointer { i in spectrum.withUnsafeMutableBufferPointer { fft.forward(i, into: $0) } }
+        // 1/N folded into the kernel pass, so the inverse skips its own scaling pass.
+        VoxelLoop.multiply(&spectrum, by: dipole, scale: 1 / Float(count))
+        spectrum.withUnsafeMutableBufferPointer { s in out.withUnsafeMutableBufferPointer { fft.inverse(s, into: $0, normalized: false) } }
     }
 
     /// Forward periodic differences (∂x, ∂y, ∂z) of `values` on this grid, in 1/mm.
@@ -106,11 +217,75 @@ extension Volume {
     }
 }
 
-/// Euclidean norm accumulated in Double.
-func norm(_ values: [Float]) -> Double {
-    var s = 0.0
-    for v in values { s += Double(v) * Double(v) }
-    return s.squareRoot()
+/// An array of `count` Floats every element of which `fill` writes (in parallel, through the pointer).
+func uninitializedArray(count: Int, _ fill: (SendablePointer<Float>) -> Void) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+        if count > 0 { fill(SendablePointer(buffer.baseAddress!)) }
+        initialized = count
+    }
+}
+
+/// Euclidean norm accumulated in Double, deterministic for any thread count (fixed chunks).
+func norm(_ values: [Float]) -> Double { VoxelLoop.dot(values, values).squareRoot() }
+
+/// Up to four sums over fixed chunks of 0..<count, computed in parallel and added in chunk order,
+/// so the result does not depend on the thread count (the chunking of `VoxelLoop.chunkedSum`).
+/// `part` may also write to the indices of its own range (chunks are disjoint).
+func chunkedSums(count: Int, _ part: @Sendable (Range<Int>) -> SIMD4<Double>) -> SIMD4<Double> {
+    let chunks = max(1, min(64, count / 4096))
+    var partial = [SIMD4<Double>](repeating: .zero, count: chunks)
+    partial.withUnsafeMutableBufferPointer { pb in
+        let pp = SendablePointer(pb.baseAddress!)
+        parallelFor(0..<chunks) { cr in
+            for c in cr { pp[c] = part(count * c / chunks..<count * (c + 1) / chunks) }
+        }
+    }
+    return partial.reduce(.zero, +)
+}
+
+/// Σ_k part(k) for k in 0..<count (e.g. z-planes), parts computed in parallel and added in order of
+/// k: the same result for any thread count. `part(k)` may write to the indices it owns.
+func planeSums(count: Int, _ part: @Sendable (Int) -> SIMD4<Double>) -> SIMD4<Double> {
+    var partial = [SIMD4<Double>](repeating: .zero, count: count)
+    partial.withUnsafeMutableBufferPointer { pb in
+        let pp = SendablePointer(pb.baseAddress!)
+        parallelFor(0..<count) { ks in for k in ks { pp[k] = part(k) } }
+    }
+    return partial.reduce(.zero, +)
+}
+
+/// max(a, b) lane-wise, inlined (the standard library's generic `pointwiseMax` is called out of line).
+@inline(__always) func lanewiseMaximum(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+    var r = a
+    r.replace(with: b, where: b .> a)
+    return r
+}
+
+/// a clamped to [−t, t] lane-wise (t ≥ 0), inlined.
+@inline(__always) func lanewiseClamp(_ a: SIMD8<Float>, _ t: SIMD8<Float>) -> SIMD8<Float> {
+    var r = a
+    r.replace(with: t, where: a .> t)
+    r.replace(with: -t, where: a .< -t)
+    return r
+}
+
+extension ReadPointer where Element == Float {
+    /// The eight Floats from `index` (unaligned load).
+    @inline(__always) func vector(at index: Int) -> SIMD8<Float> {
+        UnsafeRawPointer(base + index).loadUnaligned(as: SIMD8<Float>.self)
+    }
+}
+
+extension SendablePointer where Element == Float {
+    /// The eight Floats from `index` (unaligned load).
+    @inline(__always) func vector(at index: Int) -> SIMD8<Float> {
+        UnsafeRawPointer(base + index).loadUnaligned(as: SIMD8<Float>.self)
+    }
+
+    /// Stores eight Floats from `index` (unaligned).
+    @inline(__always) func setVector(_ value: SIMD8<Float>, at index: Int) {
+        UnsafeMutableRawPointer(base + index).storeBytes(of: value, as: SIMD8<Float>.self)
+    }
 }
 
 /// An iterative inversion: reports its iterations and, when asked, its objective per iteration.

@@ -1,3 +1,5 @@
+import QSMCore
+
 /// LSMR for min‖Ax − b‖ with A real and diagonal, acting on interleaved complex k-space vectors.
 ///
 /// Fong DC-L, Saunders M. "LSMR: An iterative algorithm for sparse least-squares problems."
@@ -6,39 +8,74 @@
 package enum DiagonalLSMR {
     /// x after `iterations` steps, starting from 0; `diagonal[k]` multiplies entries 2k and 2k+1.
     package static func solve(diagonal: [Float], rhs b: [Float], iterations: Int) -> [Float] {
-        let n = b.count
-        var x = [Float](repeating: 0, count: n)
-        var u = b, v = [Float](repeating: 0, count: n)
-        // u ← (A·v − α·u) in place, returning its norm (A is diagonal, so no temporary is needed).
-        func bidiagonalize(_ out: inout [Float], from source: [Float], minus previous: Double) -> Double {
-            let a = Float(previous)
-            var sum = 0.0
-            for i in 0..<n {
-                let value = source[i] * diagonal[i >> 1] - a * out[i]
-                out[i] = value
-                sum += Double(value) * Double(value)
+        precondition(b.count == 2 * diagonal.count)
+        var x = [Float](repeating: 0, count: b.count)
+        diagonal.withUnsafeBufferPointer { d in b.withUnsafeBufferPointer { rhs in
+            x.withUnsafeMutableBufferPointer { solve(diagonal: d, rhs: rhs, iterations: iterations, into: $0) }
+        } }
+        return x
+    }
+
+    /// As `solve(diagonal:rhs:iterations:)`, writing x into `x` (overwritten).
+    ///
+    /// Every pass is parallel over fixed chunks and its norms are added in chunk order, so x does
+    /// not depend on the thread count. Normalisations are fused into the pass that next reads the
+    /// vector: three passes per iteration.
+    static func solve(diagonal: UnsafeBufferPointer<Float>, rhs: UnsafeBufferPointer<Float>, iterations: Int,
+                      into x: UnsafeMutableBufferPointer<Float>) {
+        let n = rhs.count
+        precondition(x.count == n && diagonal.count * 2 == n)
+        let work = UnsafeMutablePointer<Float>.allocate(capacity: 4 * n)
+        defer { work.deallocate() }
+        let u = SendablePointer(work), v = SendablePointer(work + n), h = SendablePointer(work + 2 * n)
+        let hBar = SendablePointer(work + 3 * n), out = SendablePointer(x.baseAddress!)
+        let d = ReadPointer(diagonal.baseAddress!), b = ReadPointer(rhs.baseAddress!)
+        parallelFor(0..<n) { r in for i in r { out[i] = 0; hBar[i] = 0 } }
+
+        var beta = chunkedSums(count: n) { r in
+            var s = 0.0
+            for i in r { s += Double(b[i]) * Double(b[i]) }
+            return SIMD4(s, 0, 0, 0)
+        }[0].squareRoot()
+        guard beta > 0 else { return }
+        // u = b/β; ṽ = Aᵀu (A is diagonal and real, Aᵀ = A); α = ‖ṽ‖.
+        let uScale = Float(1 / beta)
+        var alpha = chunkedSums(count: n) { r in
+            var s = 0.0
+            for i in r {
+                let value = b[i] * uScale
+                u[i] = value
+                let w = value * d[i >> 1]
+                v[i] = w
+                s += Double(w) * Double(w)
             }
-            return sum.squareRoot()
-        }
-        func scale(_ w: inout [Float], _ factor: Double) {
-            let f = Float(factor)
-            for i in 0..<n { w[i] *= f }
-        }
-        var beta = b.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
-        guard beta > 0 else { return x }
-        scale(&u, 1 / beta)
-        var alpha = bidiagonalize(&v, from: u, minus: 0)
-        guard alpha > 0 else { return x }
-        scale(&v, 1 / alpha)
+            return SIMD4(s, 0, 0, 0)
+        }[0].squareRoot()
+        guard alpha > 0 else { return }
+        let vScale = Float(1 / alpha)
+        parallelFor(0..<n) { r in for i in r { let value = v[i] * vScale; v[i] = value; h[i] = value } }
 
         var alphaBar = alpha, zetaBar = alpha * beta, rho = 1.0, rhoBar = 1.0, cBar = 1.0, sBar = 0.0
-        var h = v, hBar = [Float](repeating: 0, count: n)
         for _ in 0..<iterations {
-            // Bidiagonalisation.
-            beta = bidiagonalize(&u, from: v, minus: alpha)
-            if beta > 0 { scale(&u, 1 / beta) }
-            alpha = bidiagonalize(&v, from: u, minus: beta)
-            if alpha > 0 { scale(&v, 1 / alpha) }
+            // Bidiagonalisation: ũ = Av − αu, β = ‖ũ‖; then u = ũ/β, ṽ = Aᵀu − βv, α = ‖ṽ‖.
+            let a = Float(alpha)
+            beta = chunkedSums(count: n) { r in
+                var s = 0.0
+                for i in r { let value = v[i] * d[i >> 1] - a * u[i]; u[i] = value; s += Double(value) * Double(value) }
+                return SIMD4(s, 0, 0, 0)
+            }[0].squareRoot()
+            let bScale: Float = beta > 0 ? Float(1 / beta) : 1, bf = Float(beta)
+            alpha = chunkedSums(count: n) { r in
+                var s = 0.0
+                for i in r {
+                    let ui = u[i] * bScale
+                    u[i] = ui
+                    let value = ui * d[i >> 1] - bf * v[i]
+                    v[i] = value
+                    s += Double(value) * Double(value)
+                }
+                return SIMD4(s, 0, 0, 0)
+            }[0].squareRoot()
             // Rotations.
             let rhoOld = rho
             rho = (alphaBar * alphaBar + beta * beta).squareRoot()
@@ -53,17 +90,22 @@ package enum DiagonalLSMR {
             sBar = theta / rhoBar
             let zeta = cBar * zetaBar
             zetaBar = -sBar * zetaBar
-            // Updates of h̄, x, h.
+            // v = ṽ/α, then the updates of h̄, x, h.
+            let vScale: Float = alpha > 0 ? Float(1 / alpha) : 1
             let hBarScale = Float(thetaBar * rho / (rhoOld * rhoBarOld))
             let xScale = Float(zeta / (rho * rhoBar))
             let hScale = Float(theta / rho)
-            for i in 0..<n {
-                hBar[i] = h[i] - hBarScale * hBar[i]
-                x[i] += xScale * hBar[i]
-                h[i] = v[i] - hScale * h[i]
+            parallelFor(0..<n) { r in
+                for i in r {
+                    let vi = v[i] * vScale
+                    v[i] = vi
+                    let hb = h[i] - hBarScale * hBar[i]
+                    hBar[i] = hb
+                    out[i] += xScale * hb
+                    h[i] = vi - hScale * h[i]
+                }
             }
             if beta == 0 || alpha == 0 { break }
         }
-        return x
     }
 }

@@ -61,46 +61,79 @@ public struct NDI: IterativeInversion {
         let grid = try InversionGrid(localField.grid, padding: p.padding, context: context)
         let n = grid.count
         let scale = Float(p.phaseScale)
-        let f = grid.pad(localField.masked(by: mask).voxels.map { $0 * scale })
-        let w = grid.pad((weight ?? mask.map { $0 ? Float(1) : 0 }).masked(by: mask).voxels)
-        let w2 = w.map { $0 * $0 }
+        var f = grid.pad(localField.voxels, mask: mask.voxels)
+        VoxelLoop.update(&f) { _, v in v * scale }
+        var w2 = grid.pad(weight?.voxels ?? [Float](repeating: 1, count: mask.grid.count), mask: mask.voxels)
+        VoxelLoop.update(&w2) { _, v in v * v }
         let tau = Float(p.stepSize), alpha = Float(p.alpha)
 
+        // All buffers live outside the loop; each iteration is two dipole products and two fused
+        // parallel passes whose sums use fixed chunks (the same result for any thread count).
         var chi = [Float](repeating: 0, count: n), dChi = chi, residual = chi, update = chi
         var spectrum = [Complex<Float>](repeating: .zero, count: grid.halfCount)
         var log = IterationLog()
         for iteration in 1...p.maxIterations {
-            applyDipole(grid, chi, into: &dChi, spectrum: &spectrum)
-            var objective = 0.0
-            for i in 0..<n {
-                let r = dChi[i] - f[i]
-                residual[i] = w2[i] * Float.sin(r)
-                if recordObjective {
-                    // |e^{ia} − e^{ib}|² = 2 − 2cos(a − b).
-                    objective += Double(w2[i]) * (2 - 2 * Double.cos(Double(r))) + Double(alpha) * Double(chi[i] * chi[i])
-                }
-            }
+            grid.applyDipole(chi, into: &dChi, spectrum: &spectrum)
+            let objective = Self.residualPass(dChi: dChi, f: f, w2: w2, chi: chi, alpha: alpha,
+                                              recordObjective: recordObjective, into: &residual)
             if recordObjective { log.objective.append(objective) }
-            applyDipole(grid, residual, into: &update, spectrum: &spectrum)
-            var change = 0.0, size = 0.0
-            for i in 0..<n {
-                let step = tau * (update[i] + alpha * chi[i])
-                chi[i] -= step
-                change += Double(step) * Double(step); size += Double(chi[i]) * Double(chi[i])
-            }
-            let relative = size > 0 ? (change / size).squareRoot() : 0
+            grid.applyDipole(residual, into: &update, spectrum: &spectrum)
+            let sums = Self.descentPass(update: update, tau: tau, alpha: alpha, chi: &chi)
+            let relative = sums[1] > 0 ? (sums[0] / sums[1]).squareRoot() : 0
             log.relativeChange.append(relative)
             log.iterations = iteration
             if relative < p.tolerance { log.converged = true; break }
         }
-        let out = grid.crop(chi).masked(by: mask).map { $0 / scale }
+        var out = grid.crop(consuming: consume chi, mask: mask)
+        out.withMutableVoxels { v in for i in v.indices { v[i] /= scale } }
         return (out, log)
+    }
+
+    /// residual ← W²·sin(Dχ − f); returns Σ W²(2 − 2cos(Dχ − f)) + αχ² when `recordObjective`
+    /// (|e^{ia} − e^{ib}|² = 2 − 2cos(a − b)), else 0.
+    private static func residualPass(dChi: [Float], f: [Float], w2: [Float], chi: [Float], alpha: Float,
+                                     recordObjective: Bool, into residual: inout [Float]) -> Double {
+        residual.withUnsafeMutableBufferPointer { rb in
+            dChi.withUnsafeBufferPointer { db in f.withUnsafeBufferPointer { fb in
+                w2.withUnsafeBufferPointer { wb in chi.withUnsafeBufferPointer { cb in
+                    let out = SendablePointer(rb.baseAddress!), d = ReadPointer(db.baseAddress!)
+                    let field = ReadPointer(fb.baseAddress!), w = ReadPointer(wb.baseAddress!), x = ReadPointer(cb.baseAddress!)
+                    return chunkedSums(count: rb.count) { r in
+                        var objective = 0.0
+                        for i in r {
+                            let difference = d[i] - field[i]
+                            out[i] = w[i] * Float.sin(difference)
+                            if recordObjective {
+                                objective += Double(w[i]) * (2 - 2 * Double.cos(Double(difference)))
+                                    + Double(alpha) * Double(x[i]) * Double(x[i])
+                            }
+                        }
+                        return SIMD4(objective, 0, 0, 0)
+                    }[0]
+                } }
+            } }
+        }
+    }
+
+    /// χ ← χ − τ(update + αχ); returns (‖Δχ‖², ‖χ‖²) in lanes 0 and 1.
+    private static func descentPass(update: [Float], tau: Float, alpha: Float, chi: inout [Float]) -> SIMD4<Double> {
+        chi.withUnsafeMutableBufferPointer { cb in update.withUnsafeBufferPointer { ub in
+            let x = SendablePointer(cb.baseAddress!), u = ReadPointer(ub.baseAddress!)
+            return chunkedSums(count: cb.count) { r in
+                var change = 0.0, size = 0.0
+                for i in r {
+                    let step = tau * (u[i] + alpha * x[i])
+                    let value = x[i] - step
+                    x[i] = value
+                    change += Double(step) * Double(step); size += Double(value) * Double(value)
+                }
+                return SIMD4(change, size, 0, 0)
+            }
+        } }
     }
 }
 
-/// out = F⁻¹[D·F[x]] on the grid (two FFTs).
+/// out = F⁻¹[D·F[x]] on the grid (two FFTs); `spectrum` is overwritten.
 func applyDipole(_ grid: InversionGrid, _ x: [Float], into out: inout [Float], spectrum: inout [Complex<Float>]) {
-    x.withUnsafeBufferPointer { i in spectrum.withUnsafeMutableBufferPointer { grid.fft.forward(i, into: $0) } }
-    for k in 0..<spectrum.count { spectrum[k] = spectrum[k] * grid.dipole[k] }
-    spectrum.withUnsafeMutableBufferPointer { s in out.withUnsafeMutableBufferPointer { grid.fft.inverse(s, into: $0) } }
+    grid.applyDipole(x, into: &out, spectrum: &spectrum)
 }

@@ -54,7 +54,8 @@ public struct RTS: IterativeInversion {
     /// A method with `parameters`.
     public init(_ parameters: Parameters = .init()) { self.parameters = parameters }
 
-    /// χ (ppm) from a local field (ppm), zero outside `mask`.
+    /// χ (ppm) from a local field (ppm), zero outside `mask`; with `recordObjective`, the log holds
+    /// step 2's objective (μ/2)‖P(Fχ − Fχ₁)‖² + ‖∇χ‖₁ (anisotropic, F unitary) per iteration.
     public func invert(localField: Volume<Float>, mask: Mask, context: StageContext, recordObjective: Bool = false)
         throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
         let p = parameters
@@ -62,30 +63,42 @@ public struct RTS: IterativeInversion {
         try InputCheck.field(localField, mask: mask, name: "local field")
 
         let grid = try InversionGrid(localField.grid, padding: p.padding, context: context)
-        let n = grid.count, h = grid.halfCount
-        let maskPadded = grid.pad(mask.map { $0 ? Float(1) : 0 }.voxels)
+        let n = grid.count, h = grid.halfCount, scale = 1 / Float(n)
 
-        // Step 1: LSMR in k-space on the diagonal operator D.
-        let fHat = grid.fft.forward(grid.pad(localField.masked(by: mask).voxels))
-        let interleaved = fHat.flatMap { [$0.real, $0.imaginary] }
-        let solution = DiagonalLSMR.solve(diagonal: grid.dipole, rhs: interleaved, iterations: p.lsmrIterations)
-        var spectrum = (0..<h).map { Complex(solution[2 * $0], solution[2 * $0 + 1]) }
-        var chi = grid.fft.inverse(spectrum)
-        for i in 0..<n { chi[i] *= maskPadded[i] }
+        // Step 1: LSMR in k-space on the diagonal operator D, on the spectrum's own memory
+        // (Complex<Float> is two Floats, the interleaved layout LSMR expects).
+        var chi = grid.pad(localField.voxels, mask: mask.voxels)
+        var spectrum = [Complex<Float>](repeating: .zero, count: h), solution = spectrum
+        grid.forward(chi, into: &spectrum)
+        spectrum.withUnsafeBufferPointer { sb in solution.withUnsafeMutableBufferPointer { xb in
+            sb.withMemoryRebound(to: Float.self) { rhs in
+                xb.withMemoryRebound(to: Float.self) { x in
+                    grid.dipole.withUnsafeBufferPointer {
+                        DiagonalLSMR.solve(diagonal: $0, rhs: rhs, iterations: p.lsmrIterations, into: x)
+                    }
+                }
+            }
+        } }
+        grid.rawInverse(&solution, into: &chi)
+        let inside = grid.pad([Float](repeating: scale, count: mask.grid.count), mask: mask.voxels)
+        chi.withUnsafeMutableBufferPointer { cb in inside.withUnsafeBufferPointer { mb in
+            let c = SendablePointer(cb.baseAddress!), m = ReadPointer(mb.baseAddress!)
+            parallelFor(0..<n) { r in for i in r { c[i] *= m[i] } }     // masked, 1/N folded in
+        } }
 
-        // Step 2: ADMM on the ill-conditioned cone.
+        // Step 2: ADMM on the ill-conditioned cone. The χ-step is F⁻¹[constant + gain·F[∇ᵀ(z − u)]]
+        // with constant = μP·F[χ₁]/(μP + ρ|∇̂|²) and gain = ρ/(μP + ρ|∇̂|²), both carrying 1/N.
         let delta = Float(p.threshold), mu = Float(p.mu)
-        let wellConditioned = grid.dipole.map { abs($0) > delta ? mu : 0 }
         var rho = Float(p.rho)
-        let chi1Hat = grid.fft.forward(chi)
+        grid.forward(chi, into: &spectrum)
+        // Recording the objective keeps F[χ₁] and costs one more FFT per iteration.
+        let chi1Hat = recordObjective ? spectrum : []
+        var scratch = recordObjective ? grid.spectrumBuffer() : []
         var constant = [Complex<Float>](repeating: .zero, count: h)
         var gain = [Float](repeating: 0, count: h)
-        for i in 0..<h {
-            let a = wellConditioned[i] + rho * grid.laplacian[i]
-            if a > 0 { constant[i] = chi1Hat[i] * (wellConditioned[i] / a); gain[i] = rho / a }
-        }
-        var dualX = [Float](repeating: 0, count: n), dualY = dualX, dualZ = dualX
-        var vx = dualX, vy = dualX, vz = dualX, dx = dualX, dy = dualX, dz = dualX
+        Self.setSystem(grid, rho: rho, previousRho: nil, delta: delta, mu: mu, scale: scale, chi1Hat: spectrum,
+                       constant: &constant, gain: &gain)
+        var admm = ADMMState(count: n)
         // Start from z − u = 0 and χ⁰ = 0 (as QSM.rs): the first χ-step is then the well-conditioned
         // part of χ₁, and the convergence test compares against it. Starting from z = ∇χ₁ (QSM.jl)
         // reproduces χ₁ minus its mean in the first step, so the 1e-2 test can stop before any TV step.
@@ -95,50 +108,202 @@ public struct RTS: IterativeInversion {
         var log = IterationLog()
         for iteration in 1...p.maxIterations {
             swap(&chi, &previous)
-            grid.gradientAdjoint(vx, vy, vz, into: &work)
-            work.withUnsafeBufferPointer { w in spectrum.withUnsafeMutableBufferPointer { grid.fft.forward(w, into: $0) } }
-            for i in 0..<h { spectrum[i] = constant[i] + spectrum[i] * gain[i] }
-            spectrum.withUnsafeMutableBufferPointer { s in chi.withUnsafeMutableBufferPointer { grid.fft.inverse(s, into: $0) } }
-            var change = 0.0, size = 0.0
-            for i in 0..<n {
-                let d = Double(chi[i] - previous[i]); change += d * d; size += Double(chi[i]) * Double(chi[i])
+            grid.gradientAdjoint(admm.vx, admm.vy, admm.vz, into: &work)
+            grid.forward(work, into: &spectrum)
+            Self.applySystem(constant: constant, gain: gain, to: &spectrum)
+            grid.rawInverse(&spectrum, into: &chi)
+            // One fused pass: the change of χ and, unless this is the last iteration, ∇χ, the
+            // shrinkage z = S_{1/ρ}(∇χ + u), the dual step u += ∇χ − z and the primal residual.
+            if recordObjective {
+                log.objective.append(Self.objective(grid, chi: chi, chi1Hat: chi1Hat, delta: delta, mu: mu, scratch: &scratch))
             }
-            let relative = size > 0 ? (change / size).squareRoot() : 0
+            let last = iteration == p.maxIterations
+            let sums = admm.shrink(grid, chi: chi, previous: previous, threshold: 1 / rho, update: !last)
+            let relative = sums[1] > 0 ? (sums[0] / sums[1]).squareRoot() : 0
             log.relativeChange.append(relative)
             log.iterations = iteration
             if relative < p.tolerance { log.converged = true; break }
-            if iteration == p.maxIterations { break }
-
-            grid.gradient(chi, into: &dx, &dy, &dz)
-            let t = 1 / rho
-            var primal = 0.0
-            for i in 0..<n {
-                var a = dualX[i] + dx[i], y = softThreshold(a, t)
-                dualX[i] = a - y; vx[i] = y - dualX[i]; let rx = dx[i] - y
-                a = dualY[i] + dy[i]; y = softThreshold(a, t)
-                dualY[i] = a - y; vy[i] = y - dualY[i]; let ry = dy[i] - y
-                a = dualZ[i] + dz[i]; y = softThreshold(a, t)
-                dualZ[i] = a - y; vz[i] = y - dualZ[i]; let rz = dz[i] - y
-                primal += Double(rx * rx + ry * ry + rz * rz).squareRoot()
-            }
+            if last { break }
+            let primal = sums[2]
             if primal > p.residualRatio * residual {
                 let growth = Float(p.rhoGrowth)
                 let oldRho = rho
                 rho *= growth
-                for i in 0..<h where gain[i] > 0 {
-                    let a = wellConditioned[i] + rho * grid.laplacian[i]
-                    constant[i] = constant[i] * ((wellConditioned[i] + oldRho * grid.laplacian[i]) / a)
-                    gain[i] = rho / a
-                }
-                // Scaled duals shrink by γ when ρ grows by γ; v = z − u must follow.
-                for i in 0..<n {
-                    let zx = vx[i] + dualX[i], zy = vy[i] + dualY[i], zz = vz[i] + dualZ[i]
-                    dualX[i] /= growth; dualY[i] /= growth; dualZ[i] /= growth
-                    vx[i] = zx - dualX[i]; vy[i] = zy - dualY[i]; vz[i] = zz - dualZ[i]
-                }
+                Self.setSystem(grid, rho: rho, previousRho: oldRho, delta: delta, mu: mu, scale: scale, chi1Hat: nil,
+                               constant: &constant, gain: &gain)
+                admm.rescaleDuals(by: growth)
             }
             residual = primal
         }
-        return (grid.crop(chi).masked(by: mask), log)
+        return (grid.crop(consuming: consume chi, mask: mask), log)
+    }
+
+    /// Sets (nil `previousRho`, from F[χ₁]) or updates for a new ρ the χ-step's constant and gain.
+    private static func setSystem(_ grid: InversionGrid, rho: Float, previousRho: Float?, delta: Float, mu: Float, scale: Float,
+                                  chi1Hat: [Complex<Float>]?, constant: inout [Complex<Float>], gain: inout [Float]) {
+        constant.withUnsafeMutableBufferPointer { cb in gain.withUnsafeMutableBufferPointer { gb in
+            grid.dipole.withUnsafeBufferPointer { db in grid.laplacian.withUnsafeBufferPointer { lb in
+                let c = SendablePointer(cb.baseAddress!), g = SendablePointer(gb.baseAddress!)
+                let d = ReadPointer(db.baseAddress!), l = ReadPointer(lb.baseAddress!)
+                func run(_ source: ReadPointer<Complex<Float>>?) {
+                    parallelFor(0..<cb.count) { r in
+                        for i in r {
+                            let wellConditioned: Float = abs(d[i]) > delta ? mu : 0
+                            let a = wellConditioned + rho * l[i]
+                            guard a > 0 else { continue }
+                            if let source {
+                                c[i] = source[i] * (wellConditioned / a * scale)
+                            } else if let previousRho {
+                                c[i] = c[i] * ((wellConditioned + previousRho * l[i]) / a)
+                            }
+                            g[i] = rho / a * scale
+                        }
+                    }
+                }
+                if let chi1Hat { chi1Hat.withUnsafeBufferPointer { run(ReadPointer($0.baseAddress!)) } } else { run(nil) }
+            } }
+        } }
+    }
+
+    /// (μ/2)‖P(Fχ − Fχ₁)‖² + ‖∇χ‖₁ (anisotropic, as the per-component shrinkage), with F unitary:
+    /// Parseval on the half spectrum counts the kx = 0 and Nyquist planes once, the others twice.
+    private static func objective(_ grid: InversionGrid, chi: [Float], chi1Hat: [Complex<Float>], delta: Float, mu: Float,
+                                  scratch: inout [Complex<Float>]) -> Double {
+        grid.forward(chi, into: &scratch)
+        let hx = grid.shape.x / 2 + 1, nyquist = grid.shape.x % 2 == 0 ? hx - 1 : -1, n = Double(grid.count)
+        let data = scratch.withUnsafeBufferPointer { sb in chi1Hat.withUnsafeBufferPointer { cb in
+            grid.dipole.withUnsafeBufferPointer { db in
+                let s = ReadPointer(sb.baseAddress!), c = ReadPointer(cb.baseAddress!), d = ReadPointer(db.baseAddress!)
+                return chunkedSums(count: sb.count) { r in
+                    var t = 0.0
+                    for i in r where abs(d[i]) > delta {
+                        let x = i % hx, re = Double(s[i].real - c[i].real), im = Double(s[i].imaginary - c[i].imaginary)
+                        t += (x == 0 || x == nyquist ? 1 : 2) * (re * re + im * im)
+                    }
+                    return SIMD4(t, 0, 0, 0)
+                }[0]
+            }
+        } }
+        let (nx, ny, nz) = (grid.shape.x, grid.shape.y, grid.shape.z)
+        let hxInv = Float(1 / grid.voxelSize.x), hyInv = Float(1 / grid.voxelSize.y), hzInv = Float(1 / grid.voxelSize.z)
+        let total = chi.withUnsafeBufferPointer { cb in
+            let c = ReadPointer(cb.baseAddress!)
+            return planeSums(count: nz) { z in
+                var t = 0.0
+                let zn = z + 1 == nz ? 0 : z + 1
+                for y in 0..<ny {
+                    let yn = y + 1 == ny ? 0 : y + 1
+                    for x in 0..<nx {
+                        let i = x + nx * (y + ny * z), v = c[i]
+                        let dx = (c[(x + 1 == nx ? 0 : x + 1) + nx * (y + ny * z)] - v) * hxInv
+                        let dy = (c[x + nx * (yn + ny * z)] - v) * hyInv, dz = (c[x + nx * (y + ny * zn)] - v) * hzInv
+                        t += Double(abs(dx) + abs(dy) + abs(dz))
+                    }
+                }
+                return SIMD4(t, 0, 0, 0)
+            }[0]
+        }
+        return Double(mu) / 2 * data / n + total
+    }
+
+    /// s ← constant + gain·s.
+    private static func applySystem(constant: [Complex<Float>], gain: [Float], to spectrum: inout [Complex<Float>]) {
+        spectrum.withUnsafeMutableBufferPointer { sb in constant.withUnsafeBufferPointer { cb in gain.withUnsafeBufferPointer { gb in
+            let s = SendablePointer(sb.baseAddress!), c = ReadPointer(cb.baseAddress!), g = ReadPointer(gb.baseAddress!)
+            parallelFor(0..<sb.count) { r in
+                for i in r { let k = g[i], v = s[i]; s[i] = Complex(c[i].real + v.real * k, c[i].imaginary + v.imaginary * k) }
+            }
+        } } }
+    }
+}
+
+/// The split variables of RTS step 2: scaled duals u and v = z − u per axis (z = S(∇χ + u)).
+private struct ADMMState {
+    var ux, uy, uz, vx, vy, vz: [Float]
+
+    init(count: Int) {
+        ux = [Float](repeating: 0, count: count); uy = ux; uz = ux; vx = ux; vy = ux; vz = ux
+    }
+
+    /// Returns (‖χ − previous‖², ‖χ‖², Σ‖∇χ − z‖) and, when `update`, performs the z- and u-steps.
+    /// Sums are per z-plane, added in plane order: the same for any thread count.
+    mutating func shrink(_ grid: InversionGrid, chi: [Float], previous: [Float], threshold t: Float, update: Bool) -> SIMD4<Double> {
+        let (nx, ny, nz) = (grid.shape.x, grid.shape.y, grid.shape.z)
+        let hx = Float(1 / grid.voxelSize.x), hy = Float(1 / grid.voxelSize.y), hz = Float(1 / grid.voxelSize.z)
+        return chi.withUnsafeBufferPointer { cb in previous.withUnsafeBufferPointer { pb in
+            ux.withUnsafeMutableBufferPointer { uxb in uy.withUnsafeMutableBufferPointer { uyb in uz.withUnsafeMutableBufferPointer { uzb in
+                vx.withUnsafeMutableBufferPointer { vxb in vy.withUnsafeMutableBufferPointer { vyb in vz.withUnsafeMutableBufferPointer { vzb in
+                    let c = ReadPointer(cb.baseAddress!), old = ReadPointer(pb.baseAddress!)
+                    let ux = SendablePointer(uxb.baseAddress!), uy = SendablePointer(uyb.baseAddress!), uz = SendablePointer(uzb.baseAddress!)
+                    let vx = SendablePointer(vxb.baseAddress!), vy = SendablePointer(vyb.baseAddress!), vz = SendablePointer(vzb.baseAddress!)
+                    let lanes = SIMD8<Float>.scalarCount
+                    let vx8 = SIMD8<Float>(repeating: hx), vy8 = SIMD8<Float>(repeating: hy), vz8 = SIMD8<Float>(repeating: hz)
+                    let t8 = SIMD8<Float>(repeating: t)
+                    return planeSums(count: nz) { z in
+                        // Eight voxels at a time while x + 1 stays in the row, then the row's tail
+                        // (periodic x neighbour) one by one; lane sums are Double, added in lane order.
+                        var change8 = SIMD8<Double>(), size8 = SIMD8<Double>(), primal8 = SIMD8<Double>()
+                        var change = 0.0, size = 0.0, primal = 0.0
+                        let zn = z + 1 == nz ? 0 : z + 1
+                        for y in 0..<ny {
+                            let yn = y + 1 == ny ? 0 : y + 1
+                            let row = nx * (y + ny * z), rowY = nx * (yn + ny * z), rowZ = nx * (y + ny * zn)
+                            var x = 0
+                            while x + lanes < nx {
+                                let i = row + x, value = c.vector(at: i)
+                                let difference = value - old.vector(at: i)
+                                change8 += SIMD8<Double>(difference * difference); size8 += SIMD8<Double>(value * value)
+                                if update {
+                                    let dx = (c.vector(at: i + 1) - value) * vx8
+                                    let dy = (c.vector(at: rowY + x) - value) * vy8, dz = (c.vector(at: rowZ + x) - value) * vz8
+                                    // S_t(a) = a − clamp(a, −t, t) and u ← a − S_t(a) = clamp(a, −t, t).
+                                    var a = ux.vector(at: i) + dx, u = lanewiseClamp(a, t8), s = a - u
+                                    ux.setVector(u, at: i); vx.setVector(s - u, at: i); let rx = dx - s
+                                    a = uy.vector(at: i) + dy; u = lanewiseClamp(a, t8); s = a - u
+                                    uy.setVector(u, at: i); vy.setVector(s - u, at: i); let ry = dy - s
+                                    a = uz.vector(at: i) + dz; u = lanewiseClamp(a, t8); s = a - u
+                                    uz.setVector(u, at: i); vz.setVector(s - u, at: i); let rz = dz - s
+                                    primal8 += SIMD8<Double>((rx * rx + ry * ry + rz * rz).squareRoot())
+                                }
+                                x += lanes
+                            }
+                            for x in x..<nx {
+                                let i = row + x, value = c[i]
+                                let difference = Double(value - old[i])
+                                change += difference * difference; size += Double(value) * Double(value)
+                                guard update else { continue }
+                                let dx = (c[row + (x + 1 == nx ? 0 : x + 1)] - value) * hx
+                                let dy = (c[rowY + x] - value) * hy, dz = (c[rowZ + x] - value) * hz
+                                var a = ux[i] + dx, u = min(max(a, -t), t), s = a - u
+                                ux[i] = u; vx[i] = s - u; let rx = dx - s
+                                a = uy[i] + dy; u = min(max(a, -t), t); s = a - u
+                                uy[i] = u; vy[i] = s - u; let ry = dy - s
+                                a = uz[i] + dz; u = min(max(a, -t), t); s = a - u
+                                uz[i] = u; vz[i] = s - u; let rz = dz - s
+                                primal += Double((rx * rx + ry * ry + rz * rz).squareRoot())
+                            }
+                        }
+                        return SIMD4(change + change8.sum(), size + size8.sum(), primal + primal8.sum(), 0)
+                    }
+                } } }
+            } } }
+        } }
+    }
+
+    /// Scaled duals shrink by γ when ρ grows by γ; v = z − u must follow.
+    mutating func rescaleDuals(by growth: Float) {
+        ux.withUnsafeMutableBufferPointer { uxb in uy.withUnsafeMutableBufferPointer { uyb in uz.withUnsafeMutableBufferPointer { uzb in
+            vx.withUnsafeMutableBufferPointer { vxb in vy.withUnsafeMutableBufferPointer { vyb in vz.withUnsafeMutableBufferPointer { vzb in
+                let ux = SendablePointer(uxb.baseAddress!), uy = SendablePointer(uyb.baseAddress!), uz = SendablePointer(uzb.baseAddress!)
+                let vx = SendablePointer(vxb.baseAddress!), vy = SendablePointer(vyb.baseAddress!), vz = SendablePointer(vzb.baseAddress!)
+                parallelFor(0..<uxb.count) { r in
+                    for i in r {
+                        let zx = vx[i] + ux[i], zy = vy[i] + uy[i], zz = vz[i] + uz[i]
+                        ux[i] /= growth; uy[i] /= growth; uz[i] /= growth
+                        vx[i] = zx - ux[i]; vy[i] = zy - uy[i]; vz[i] = zz - uz[i]
+                    }
+                }
+            } } }
+        } } }
     }
 }

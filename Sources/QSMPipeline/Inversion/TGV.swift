@@ -13,7 +13,7 @@ import QSMCore
 /// M is the mask eroded `erosions` times and M₀ once more. Cross-checked in structure against
 /// QSM.rs `tgv_qsm`; the dipole stencil here is the central-difference one (no SVD fit).
 public struct TGV: IterativeInversion {
-    /// Parameters; defaults from QSM.rs `TgvParams` as listed in QSM.md §7.10.
+    /// Parameters; defaults from QSM.rs `TgvParams` as listed in QSM.md §7.10, except `stepBalance`.
     public struct Parameters: MethodParameters {
         /// Weight α₁ > 0 of ‖∇χ − w‖₁ (χ in radians of phase). Default 0.0005.
         public var alpha1 = 0.0005
@@ -27,6 +27,8 @@ public struct TGV: IterativeInversion {
         public var erosions = 3
         /// Multiplier > 0 of the χ, w, p, q step sizes. Default 3.
         public var stepSize = 3.0
+        /// Primal steps × b, dual steps ÷ b (τσ, hence convergence, unchanged), b > 0. Default 30.
+        public var stepBalance = 30.0
         /// Echo time (s) at which α₀, α₁ apply: the field becomes phase 2π·γ̄·B0·TE. Default 0.020 (QSM.rs).
         public var echoTime = 0.020
         /// The defaults.
@@ -38,6 +40,8 @@ public struct TGV: IterativeInversion {
              .real("tolerance", \.tolerance, in: .nonNegative, "Relative change of χ over 100 iterations to stop. Default 1e-5 (QSM.rs)."),
              .integer("erosions", \.erosions, in: 0...100, "Mask erosions before fitting. Default 3 (QSM.rs)."),
              .real("stepSize", \.stepSize, in: .positive, "Step multiplier for χ, w, p, q. Default 3 (QSM.rs)."),
+             .real("stepBalance", \.stepBalance, in: .positive,
+                   "Primal steps × b, dual steps ÷ b (τσ unchanged). Default 30: ~10× faster convergence than 1 (the reference's τ = σ)."),
              .real("echoTime", \.echoTime, in: Interval(0, 1, lowerClosed: false, upperClosed: false), "TE, s, at which the α apply. Default 0.020 (QSM.rs).")]
         }
     }
@@ -63,17 +67,20 @@ public struct TGV: IterativeInversion {
         throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
         try InputCheck.field(localField, mask: mask, name: "local field")
         let scale = Float(radiansPerPPM(context))
-        return try invert(phase: localField.map { $0 * scale }, mask: mask, context: context)
+        return try invert(phase: localField.map { $0 * scale }, mask: mask, context: context, recordObjective: recordObjective)
     }
 
     /// χ (ppm, zero outside the eroded mask) from phase (rad, wrapped or not) at `echoTime`.
-    public func invert(phase: Volume<Float>, mask: Mask, context: StageContext) throws(QSMError)
-        -> (chi: Volume<Float>, log: IterationLog) {
+    ///
+    /// With `recordObjective`, the log holds per iteration ½‖M₀(((1/3)∇² − ∂²_b̂)χ − ∇²φ − ∇²φ₀)‖²
+    /// + α₁‖∇χ − w‖₁ + α₀‖ε(w)‖₁ + ½‖φ‖²_M (the constraint as a quadratic penalty, QSM.md §7.10).
+    public func invert(phase: Volume<Float>, mask: Mask, context: StageContext, recordObjective: Bool = false)
+        throws(QSMError) -> (chi: Volume<Float>, log: IterationLog) {
         let p = parameters
         try validateParameters()
         try context.validate()
         try phase.grid.requireMatches(mask.grid, "phase", "mask")
-        let b0Direction = context.b0Direction
+        try phase.requireFinite(in: mask, "phase")
 
         var fitMask = mask.voxels
         for _ in 0..<p.erosions { fitMask = StencilGrid.erode(fitMask, shape: mask.shape) }
@@ -81,92 +88,47 @@ public struct TGV: IterativeInversion {
         guard innerMask.contains(true) else {
             throw .invalidFile("mask", "nothing is left after \(p.erosions + 1) erosions")
         }
-        let box = StencilGrid(boundingBoxOf: innerMask, shape: mask.shape, margin: 2, voxelSize: mask.grid.voxelSize)
-        let m = box.extract(fitMask.map { $0 ? Float(1) : 0 })
-        let m0 = box.extract(innerMask.map { $0 ? Float(1) : 0 })
-        var data = box.phaseLaplacian(box.extract(phase.voxels))
-        // Only the mean-free part is determined (harmonic and constant terms are invisible).
-        var sum = 0.0, count = 0.0
-        for i in 0..<box.count where m0[i] > 0 { sum += Double(data[i]); count += 1 }
-        let mean = Float(sum / count)
-        for i in 0..<box.count { data[i] = m0[i] > 0 ? data[i] - mean : 0 }
+        // Two voxels around M (⊇ M₀): nothing nonzero ever reaches the box faces, so the sweeps
+        // visit only the box interior and need no boundary cases (Neumann or otherwise).
+        let box = StencilGrid(boundingBoxOf: fitMask, shape: mask.shape, margin: 2, voxelSize: mask.grid.voxelSize,
+                              interiorRowMultiple: 8)
+        let stencil = DipoleStencil(voxelSize: box.voxelSize, b0Direction: context.b0Direction)
+        let state = TGVState(box: box, fit: box.extract(fitMask), inner: box.extract(innerMask),
+                             phase: box.extract(phase.voxels), stencil: stencil)
 
-        let stencil = DipoleStencil(voxelSize: box.voxelSize, b0Direction: b0Direction)
+        // Step sizes. As the reference (QuantitativeSusceptibilityMappingTGV.jl `set_parameters`),
+        // L is the largest singular value of the matrix of block-operator norms (an upper bound on
+        // ‖K‖) and the χ, w, p, q steps carry the reference's block multiplier `stepSize` (3): the
+        // η–φ block (‖∇²‖ = ‖∇‖², the largest) keeps τσ‖·‖² ≤ 1, the χ/w ↔ p/q blocks reach ~0.8–0.9.
+        // The reference then takes τ = σ = 1/L; only the product τσ is bounded by the convergence
+        // condition (Chambolle & Pock, J Math Imaging Vis 2011;40:120–145,
+        // doi:10.1007/s10851-010-0251-1), and the ratio decides the speed: χ is O(1) rad while the
+        // duals p, q live in balls of radius α ~ 1e-3. With τ = b/L, σ = 1/(bL), b = `stepBalance`
+        // = 30, the 48³ phantom reaches its converged NRMSE (~35–38 %, penalised objective within
+        // 1 %) in ~1000 iterations; b = 1 (the reference) was at 57 % after 1000 and 39 % after 8000.
         let h = box.voxelSize
         let gradientNorm = (4 * (1 / (h.x * h.x) + 1 / (h.y * h.y) + 1 / (h.z * h.z))).squareRoot()
         let tau = Float(1 / StencilGrid.operatorNorm(gradient: gradientNorm, wave: stencil.absoluteSum))
-        let sigma = tau, tauStep = tau * Float(p.stepSize), sigmaStep = sigma * Float(p.stepSize)
-        let a1 = Float(p.alpha1), a0 = Float(p.alpha0)
+        let balance = Float(p.stepBalance), multiplier = Float(p.stepSize)
+        let steps = TGVState.Steps(tau: tau * balance, sigma: tau / balance, tauStep: tau * multiplier * balance,
+                                   sigmaStep: tau * multiplier / balance, alpha1: Float(p.alpha1), alpha0: Float(p.alpha0))
 
-        let n = box.count
-        let zero = [Float](repeating: 0, count: n), ones = [Float](repeating: 1, count: n)
-        var chi = zero, chiBar = zero, phi = zero, phiBar = zero
-        var w = [zero, zero, zero], wBar = w
-        var eta = zero, dualP = [zero, zero, zero], dualQ = [zero, zero, zero, zero, zero, zero]
-        var t1 = zero, t2 = zero, g = [zero, zero, zero], e = dualQ, chiCheck = zero
         var log = IterationLog()
+        var chiCheck = [Float](repeating: 0, count: state.count)
         for iteration in 1...p.maxIterations {
-            // Dual steps on extrapolated primals.
-            box.laplacian(phiBar, mask: m0, into: &t1)
-            stencil.apply(chiBar, box: box, into: &t2)
-            for i in 0..<n where m0[i] > 0 { eta[i] += sigma * (t2[i] - t1[i] - data[i]) }
-            box.gradient(chiBar, into: &g)
-            for i in 0..<n {
-                var px = dualP[0][i] + sigmaStep * (m0[i] * g[0][i] - m[i] * wBar[0][i])
-                var py = dualP[1][i] + sigmaStep * (m0[i] * g[1][i] - m[i] * wBar[1][i])
-                var pz = dualP[2][i] + sigmaStep * (m0[i] * g[2][i] - m[i] * wBar[2][i])
-                let norm = (px * px + py * py + pz * pz).squareRoot()
-                if norm > a1 { let s = a1 / norm; px *= s; py *= s; pz *= s }
-                dualP[0][i] = px; dualP[1][i] = py; dualP[2][i] = pz
-            }
-            box.symmetrizedGradient(wBar, into: &e)
-            for i in 0..<n where m0[i] > 0 {
-                var q = (0..<6).map { dualQ[$0][i] + sigmaStep * e[$0][i] }
-                let norm = (q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + 2 * (q[3] * q[3] + q[4] * q[4] + q[5] * q[5])).squareRoot()
-                if norm > a0 { let s = a0 / norm; for c in 0..<6 { q[c] *= s } }
-                for c in 0..<6 { dualQ[c][i] = q[c] }
-            }
-
-            // Primal steps, then extrapolation x̄ = 2x⁺ − x.
-            // Adjoint of φ ↦ M₀∇²φ is η ↦ ∇²(M₀η) (the Neumann Laplacian is symmetric).
-            for i in 0..<n { t1[i] = m0[i] * eta[i] }
-            box.laplacian(t1, mask: ones, into: &t2)
-            for i in 0..<n {
-                let updated = (phi[i] + tau * t2[i]) / (1 + tau * m[i])
-                phiBar[i] = 2 * updated - phi[i]; phi[i] = updated
-            }
-            for c in 0..<3 { for i in 0..<n { g[c][i] = m0[i] * dualP[c][i] } }
-            box.divergence(g, into: &t1)
-            for i in 0..<n { t2[i] = m0[i] * eta[i] }
-            var wave = zero
-            stencil.apply(t2, box: box, into: &wave)
-            for i in 0..<n {
-                let updated = chi[i] + tauStep * (t1[i] - wave[i])
-                chiBar[i] = 2 * updated - chi[i]; chi[i] = updated
-            }
-            for c in 0..<6 { for i in 0..<n { e[c][i] = m0[i] * dualQ[c][i] } }
-            box.symmetrizedDivergence(e, into: &g)
-            for c in 0..<3 {
-                for i in 0..<n {
-                    let updated = w[c][i] + tauStep * m[i] * (dualP[c][i] + g[c][i])
-                    wBar[c][i] = 2 * updated - w[c][i]; w[c][i] = updated
-                }
-            }
+            state.dualSweep(steps)
+            state.primalSweep(steps)
+            if recordObjective { log.objective.append(state.objective(alpha1: steps.alpha1, alpha0: steps.alpha0)) }
             log.iterations = iteration
             if iteration % 100 == 0 {
-                var change = 0.0, size = 0.0
-                for i in 0..<n where m0[i] > 0 {
-                    let d = Double(chi[i] - chiCheck[i]); change += d * d; size += Double(chi[i]) * Double(chi[i])
-                }
-                let relative = size > 0 ? (change / size).squareRoot() : 1
+                let relative = state.relativeChange(from: &chiCheck)
                 log.relativeChange.append(relative)
-                chiCheck = chi
                 if relative < p.tolerance { log.converged = true; break }
             }
         }
         let ppm = Float(1 / radiansPerPPM(context))
         var out = Volume<Float>(zeros: mask.grid)
-        box.insert(chi.enumerated().map { m[$0.offset] > 0 ? $0.element * ppm : 0 }, into: &out.voxels)
+        box.insert(state.scaledSolution(ppm), into: &out.voxels)
         return (out, log)
     }
 }
@@ -202,32 +164,329 @@ struct DipoleStencil {
 
     var absoluteSum: Double { weights.joined().joined().reduce(0) { $0 + abs($1) } }
 
-    /// out = stencil ⊛ x inside the box (neighbours outside count as 0).
-    func apply(_ x: [Float], box: StencilGrid, into out: inout [Float]) {
-        let (nx, ny, nz) = (box.shape.x, box.shape.y, box.shape.z)
-        var taps: [(Int, Int, Int, Float)] = []
+    /// The nonzero taps as (linear offset for `strides` (1, nx, nx·ny), weight).
+    func taps(strides: SIMD3<Int>) -> [(offset: Int, weight: Float)] {
+        var taps: [(offset: Int, weight: Float)] = []
         for dz in -1...1 { for dy in -1...1 { for dx in -1...1 where weights[dz + 1][dy + 1][dx + 1] != 0 {
-            taps.append((dx, dy, dz, Float(weights[dz + 1][dy + 1][dx + 1])))
+            taps.append((dx * strides.x + dy * strides.y + dz * strides.z, Float(weights[dz + 1][dy + 1][dx + 1])))
         } } }
-        let stencilTaps = taps
-        let o = SendablePointer(out.withUnsafeMutableBufferPointer { $0.baseAddress! })
-        x.withUnsafeBufferPointer { xb in
-            let src = SendablePointer(UnsafeMutablePointer(mutating: xb.baseAddress!))
-            parallelFor(0..<nz) { zs in
-                for z in zs { for y in 0..<ny { for xi in 0..<nx {
-                    var s: Float = 0
-                    for (dx, dy, dz, c) in stencilTaps {
-                        let (a, b, cz) = (xi + dx, y + dy, z + dz)
-                        if a >= 0 && a < nx && b >= 0 && b < ny && cz >= 0 && cz < nz { s += c * src[a + nx * (b + ny * cz)] }
-                    }
-                    o[xi + nx * (y + ny * z)] = s
-                } } }
-            }
-        }
+        return taps
     }
 }
 
-/// A box-shaped sub-grid with the finite-difference operators TGV needs (Neumann boundaries).
+/// Eight Floats: the sweeps' vector width (AVX; two SSE registers elsewhere).
+private typealias Lane = SIMD8<Float>
+
+@inline(__always) private func load(_ p: UnsafeMutablePointer<Float>, _ i: Int) -> Lane {
+    UnsafeRawPointer(p + i).loadUnaligned(as: Lane.self)
+}
+
+@inline(__always) private func store(_ v: Lane, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
+    UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: Lane.self)
+}
+
+/// The primal–dual variables of TGV-QSM on a box, updated by two fused, parallel sweeps.
+///
+/// Variables (Langkammer et al. 2015): primal χ, φ, w (3) with extrapolations χ̄, φ̄, w̄; dual η
+/// (constraint on M₀), p (3, ball α₁), q (6: xx, yy, zz, xy, xz, yz; ball α₀ in the Frobenius norm).
+/// The dual sweep reads only the extrapolated primals and the primal sweep only the duals, so each
+/// voxel's update is independent of every other's: any split over z-slabs gives identical results.
+/// Operators: ∇ forward differences, ε symmetrised backward differences (Bredies et al. 2010, so that
+/// ε∇ is the centred Hessian), their adjoints −div, −div₂; the 7-point Laplacian; `DipoleStencil`.
+private final class TGVState: @unchecked Sendable {
+    /// Step sizes and weights of one run.
+    struct Steps { var tau, sigma, tauStep, sigmaStep, alpha1, alpha0: Float }
+
+    // Field indices into `storage`, each `count` Floats.
+    private static let chi = 0, chiBar = 1, phi = 2, phiBar = 3, eta = 4, data = 5
+    private static let w = 6, wBar = 9, p = 12, q = 15, fieldCount = 21
+    /// Voxel flags: in M (the fitting mask), in M₀ (the constraint mask), primal-active (in M, or
+    /// a 27-neighbour of M₀: elsewhere every primal update is exactly zero).
+    private static let inFit: UInt8 = 1, inInner: UInt8 = 2, active: UInt8 = 4
+
+    let shape: SIMD3<Int>
+    let count: Int
+    private let sy: Int, sz: Int
+    private let inverse: SIMD3<Float>
+    private let storage: UnsafeMutablePointer<Float>
+    private let flags: UnsafeMutablePointer<UInt8>
+    private let tapOffsets: UnsafeMutablePointer<Int>
+    private let tapWeights: UnsafeMutablePointer<Float>
+    private let tapCount: Int
+
+    init(box: StencilGrid, fit: [Float], inner: [Float], phase: [Float], stencil: DipoleStencil) {
+        shape = box.shape
+        count = box.count
+        sy = shape.x; sz = shape.x * shape.y
+        inverse = SIMD3(Float(1 / box.voxelSize.x), Float(1 / box.voxelSize.y), Float(1 / box.voxelSize.z))
+        storage = .allocate(capacity: Self.fieldCount * count)
+        storage.initialize(repeating: 0, count: Self.fieldCount * count)
+        flags = .allocate(capacity: count)
+        flags.initialize(repeating: 0, count: count)
+        let taps = stencil.taps(strides: SIMD3(1, sy, sz))
+        tapCount = taps.count
+        tapOffsets = .allocate(capacity: max(1, taps.count))
+        tapWeights = .allocate(capacity: max(1, taps.count))
+        for (k, t) in taps.enumerated() { tapOffsets[k] = t.offset; tapWeights[k] = t.weight }
+        setFlags(fit: fit, inner: inner)
+        setData(phase: phase)
+    }
+
+    deinit {
+        storage.deallocate(); flags.deallocate(); tapOffsets.deallocate(); tapWeights.deallocate()
+    }
+
+    private func field(_ k: Int) -> UnsafeMutablePointer<Float> { storage + k * count }
+
+    /// Calls `body` for the interior rows (y, z) of the z-slabs `zs`, with the row's first index.
+    private func forEachInteriorRow(_ zs: Range<Int>, _ body: (Int) -> Void) {
+        for z in zs { for y in 1..<shape.y - 1 { body(sy * y + sz * z) } }
+    }
+
+    private var interiorSlabs: Range<Int> { 1..<max(1, shape.z - 1) }
+
+    private func setFlags(fit: [Float], inner: [Float]) {
+        let f = SendablePointer(flags)
+        fit.withUnsafeBufferPointer { fb in inner.withUnsafeBufferPointer { ib in
+            let fp = ReadPointer(fb.baseAddress!), ip = ReadPointer(ib.baseAddress!)
+            let n = count
+            parallelFor(0..<n) { r in
+                for i in r { f[i] = (fp[i] > 0 ? Self.inFit : 0) | (ip[i] > 0 ? Self.inInner : 0) }
+            }
+            let (sy, sz, nx) = (sy, sz, shape.x)
+            // M and M₀ lie ≥ 2 voxels inside the box faces, so the neighbour reads stay in the box.
+            parallelFor(interiorSlabs) { zs in
+                self.forEachInteriorRow(zs) { row in
+                    for i in row + 1..<row + nx - 1 {
+                        var near = fp[i] > 0
+                        if !near {
+                            outer: for dz in -1...1 { for dy in -1...1 { for dx in -1...1 where ip[i + dx + dy * sy + dz * sz] > 0 {
+                                near = true; break outer
+                            } } }
+                        }
+                        if near { f[i] = f[i] | Self.active }
+                    }
+                }
+            }
+        } }
+    }
+
+    /// ∇²φ₀ on M₀ from wrapped phase, cos φ·∇² sin φ − sin φ·∇² cos φ (Schofield & Zhu 2003), minus
+    /// its M₀ mean: only the mean-free part is determined (harmonic and constant terms are invisible).
+    private func setData(phase: [Float]) {
+        var sine = [Float](repeating: 0, count: count), cosine = sine
+        let s = SendablePointer(sine.withUnsafeMutableBufferPointer { $0.baseAddress! })
+        let c = SendablePointer(cosine.withUnsafeMutableBufferPointer { $0.baseAddress! })
+        phase.withUnsafeBufferPointer { pb in
+            let pp = ReadPointer(pb.baseAddress!)
+            parallelFor(0..<count) { r in for i in r { s[i] = Float.sin(pp[i]); c[i] = Float.cos(pp[i]) } }
+        }
+        let data = SendablePointer(field(Self.data)), f = ReadPointer(UnsafePointer(flags))
+        let (h2, sy, sz, nx) = (inverse * inverse, sy, sz, shape.x)
+        parallelFor(interiorSlabs) { zs in
+            self.forEachInteriorRow(zs) { row in
+                for i in row + 1..<row + nx - 1 where f[i] & Self.inInner != 0 {
+                    func laplacian(_ u: SendablePointer<Float>) -> Float {
+                        (u[i - 1] + u[i + 1] - 2 * u[i]) * h2.x + (u[i - sy] + u[i + sy] - 2 * u[i]) * h2.y
+                            + (u[i - sz] + u[i + sz] - 2 * u[i]) * h2.z
+                    }
+                    data[i] = c[i] * laplacian(s) - s[i] * laplacian(c)
+                }
+            }
+        }
+        let n = count
+        let sum = VoxelLoop.chunkedSum(count: n) { r in
+            var t = 0.0
+            for i in r where f[i] & Self.inInner != 0 { t += Double(data[i]) }
+            return t
+        }
+        let inside = VoxelLoop.chunkedSum(count: n) { r in
+            var t = 0.0
+            for i in r where f[i] & Self.inInner != 0 { t += 1 }
+            return t
+        }
+        let mean = Float(sum / inside)
+        parallelFor(0..<n) { r in for i in r where f[i] & Self.inInner != 0 { data[i] -= mean } }
+    }
+
+    /// Dual ascent on the extrapolated primals: η += σM₀(wave χ̄ − ∇²φ̄ − ∇²φ₀);
+    /// p ← P_α₁(p + σ′(M₀∇χ̄ − M w̄)); q ← P_α₀(q + σ′M₀ε(w̄)), with σ′ = stepSize·σ.
+    ///
+    /// Eight voxels of a row at a time (rows hold a multiple of 8 interior voxels), branch-free: the
+    /// masks multiply the increments. Outside M every input is zero, so p, q, η stay zero there;
+    /// blocks without an M voxel are skipped.
+    func dualSweep(_ s: Steps) {
+        let base = SendablePointer(storage), f = ReadPointer(UnsafePointer(flags))
+        let to = ReadPointer(UnsafePointer(tapOffsets)), tw = ReadPointer(UnsafePointer(tapWeights))
+        let (n, nx, sy, sz, taps) = (count, shape.x, sy, sz, tapCount)
+        let hx = Lane(repeating: inverse.x), hy = Lane(repeating: inverse.y), hz = Lane(repeating: inverse.z)
+        let hx2 = hx * hx, hy2 = hy * hy, hz2 = hz * hz, half = Lane(repeating: 0.5), two = Lane(repeating: 2)
+        let sigma = Lane(repeating: s.sigma), step = Lane(repeating: s.sigmaStep)
+        let alpha1 = Lane(repeating: s.alpha1), alpha0 = Lane(repeating: s.alpha0)
+        parallelFor(interiorSlabs) { zs in
+            let chiBar = base.base + Self.chiBar * n, phiBar = base.base + Self.phiBar * n
+            let eta = base.base + Self.eta * n, data = base.base + Self.data * n
+            let wx = base.base + Self.wBar * n, wy = wx + n, wz = wy + n
+            let px = base.base + Self.p * n, py = px + n, pz = py + n
+            let qxx = base.base + Self.q * n, qyy = qxx + n, qzz = qyy + n, qxy = qzz + n, qxz = qxy + n, qyz = qxz + n
+            self.forEachInteriorRow(zs) { row in
+                for i in stride(from: row + 1, to: row + nx - 1, by: Lane.scalarCount) {
+                    let flag = UnsafeRawPointer(f.base + i).loadUnaligned(as: SIMD8<UInt8>.self)
+                    if flag & Self.inFit == .zero { continue }
+                    let inner = Lane((flag &>> 1) & 1)
+                    let c = load(chiBar, i)
+                    var ax = load(px, i) + step * (inner * (load(chiBar, i + 1) - c) * hx - load(wx, i))
+                    var ay = load(py, i) + step * (inner * (load(chiBar, i + sy) - c) * hy - load(wy, i))
+                    var az = load(pz, i) + step * (inner * (load(chiBar, i + sz) - c) * hz - load(wz, i))
+                    var k = alpha1 / lanewiseMaximum((ax * ax + ay * ay + az * az).squareRoot(), alpha1)
+                    ax *= k; ay *= k; az *= k
+                    store(ax, px, i); store(ay, py, i); store(az, pz, i)
+
+                    let b = load(phiBar, i)
+                    let laplacian = (load(phiBar, i - 1) + load(phiBar, i + 1) - two * b) * hx2
+                        + (load(phiBar, i - sy) + load(phiBar, i + sy) - two * b) * hy2
+                        + (load(phiBar, i - sz) + load(phiBar, i + sz) - two * b) * hz2
+                    var wave = Lane()
+                    for t in 0..<taps { wave += Lane(repeating: tw[t]) * load(chiBar, i + to[t]) }
+                    store(load(eta, i) + sigma * inner * (wave - laplacian - load(data, i)), eta, i)
+
+                    let x0 = load(wx, i), y0 = load(wy, i), z0 = load(wz, i), gain = step * inner
+                    var exx = load(qxx, i) + gain * (x0 - load(wx, i - 1)) * hx
+                    var eyy = load(qyy, i) + gain * (y0 - load(wy, i - sy)) * hy
+                    var ezz = load(qzz, i) + gain * (z0 - load(wz, i - sz)) * hz
+                    var exy = load(qxy, i) + gain * half * ((x0 - load(wx, i - sy)) * hy + (y0 - load(wy, i - 1)) * hx)
+                    var exz = load(qxz, i) + gain * half * ((x0 - load(wx, i - sz)) * hz + (z0 - load(wz, i - 1)) * hx)
+                    var eyz = load(qyz, i) + gain * half * ((y0 - load(wy, i - sz)) * hz + (z0 - load(wz, i - sy)) * hy)
+                    let squares = exx * exx + eyy * eyy + ezz * ezz + two * (exy * exy + exz * exz + eyz * eyz)
+                    k = alpha0 / lanewiseMaximum(squares.squareRoot(), alpha0)
+                    exx *= k; eyy *= k; ezz *= k; exy *= k; exz *= k; eyz *= k
+                    store(exx, qxx, i); store(eyy, qyy, i); store(ezz, qzz, i)
+                    store(exy, qxy, i); store(exz, qxz, i); store(eyz, qyz, i)
+                }
+            }
+        }
+    }
+
+    /// Primal descent from the duals, then extrapolation x̄ = 2x⁺ − x:
+    /// φ ← (φ + τ∇²(M₀η))/(1 + τM); χ ← χ + τ′(div(M₀p) − wave(M₀η)); w ← w + τ′M(p + div₂(M₀q)).
+    /// η and q vanish outside M₀ (they are only updated there), so M₀η = η and M₀q = q. Blocks of
+    /// eight without an active voxel are skipped (every update there is exactly zero).
+    func primalSweep(_ s: Steps) {
+        let base = SendablePointer(storage), f = ReadPointer(UnsafePointer(flags))
+        let to = ReadPointer(UnsafePointer(tapOffsets)), tw = ReadPointer(UnsafePointer(tapWeights))
+        let (n, nx, sy, sz, taps) = (count, shape.x, sy, sz, tapCount)
+        let hx = Lane(repeating: inverse.x), hy = Lane(repeating: inverse.y), hz = Lane(repeating: inverse.z)
+        let hx2 = hx * hx, hy2 = hy * hy, hz2 = hz * hz, two = Lane(repeating: 2), one = Lane(repeating: 1)
+        let tau = Lane(repeating: s.tau), step = Lane(repeating: s.tauStep)
+        parallelFor(interiorSlabs) { zs in
+            let chi = base.base + Self.chi * n, chiBar = base.base + Self.chiBar * n
+            let phi = base.base + Self.phi * n, phiBar = base.base + Self.phiBar * n, eta = base.base + Self.eta * n
+            let wx = base.base + Self.w * n, wy = wx + n, wz = wy + n
+            let bx = base.base + Self.wBar * n, by = bx + n, bz = by + n
+            let px = base.base + Self.p * n, py = px + n, pz = py + n
+            let qxx = base.base + Self.q * n, qyy = qxx + n, qzz = qyy + n, qxy = qzz + n, qxz = qxy + n, qyz = qxz + n
+            func inner(_ j: Int) -> Lane { Lane((UnsafeRawPointer(f.base + j).loadUnaligned(as: SIMD8<UInt8>.self) &>> 1) & 1) }
+            self.forEachInteriorRow(zs) { row in
+                for i in stride(from: row + 1, to: row + nx - 1, by: Lane.scalarCount) {
+                    let flag = UnsafeRawPointer(f.base + i).loadUnaligned(as: SIMD8<UInt8>.self)
+                    if flag & Self.active == .zero { continue }
+                    let fit = Lane(flag & Self.inFit)
+                    let e = load(eta, i)
+                    let laplacian = (load(eta, i - 1) + load(eta, i + 1) - two * e) * hx2
+                        + (load(eta, i - sy) + load(eta, i + sy) - two * e) * hy2
+                        + (load(eta, i - sz) + load(eta, i + sz) - two * e) * hz2
+                    let phiOld = load(phi, i)
+                    let phiNew = (phiOld + tau * laplacian) / (one + tau * fit)
+                    store(phiNew, phi, i); store(two * phiNew - phiOld, phiBar, i)
+
+                    let m0 = inner(i)
+                    let divergence = (m0 * load(px, i) - inner(i - 1) * load(px, i - 1)) * hx
+                        + (m0 * load(py, i) - inner(i - sy) * load(py, i - sy)) * hy
+                        + (m0 * load(pz, i) - inner(i - sz) * load(pz, i - sz)) * hz
+                    var wave = Lane()
+                    for t in 0..<taps { wave += Lane(repeating: tw[t]) * load(eta, i + to[t]) }
+                    let chiOld = load(chi, i)
+                    let chiNew = chiOld + step * (divergence - wave)
+                    store(chiNew, chi, i); store(two * chiNew - chiOld, chiBar, i)
+
+                    if flag & Self.inFit == .zero { continue }
+                    let xx = load(qxx, i), yy = load(qyy, i), zz = load(qzz, i), xy = load(qxy, i), xz = load(qxz, i), yz = load(qyz, i)
+                    let dx = (load(qxx, i + 1) - xx) * hx + (load(qxy, i + sy) - xy) * hy + (load(qxz, i + sz) - xz) * hz
+                    let dy = (load(qxy, i + 1) - xy) * hx + (load(qyy, i + sy) - yy) * hy + (load(qyz, i + sz) - yz) * hz
+                    let dz = (load(qxz, i + 1) - xz) * hx + (load(qyz, i + sy) - yz) * hy + (load(qzz, i + sz) - zz) * hz
+                    let ox = load(wx, i), oy = load(wy, i), oz = load(wz, i), gain = step * fit
+                    let nxw = ox + gain * (load(px, i) + dx), nyw = oy + gain * (load(py, i) + dy), nzw = oz + gain * (load(pz, i) + dz)
+                    store(nxw, wx, i); store(nyw, wy, i); store(nzw, wz, i)
+                    store(two * nxw - ox, bx, i); store(two * nyw - oy, by, i); store(two * nzw - oz, bz, i)
+                }
+            }
+        }
+    }
+
+    /// The penalised objective of the current primals (see `TGV.invert(phase:…)`), in Double.
+    func objective(alpha1: Float, alpha0: Float) -> Double {
+        let base = ReadPointer(UnsafePointer(storage)), f = ReadPointer(UnsafePointer(flags))
+        let to = ReadPointer(UnsafePointer(tapOffsets)), tw = ReadPointer(UnsafePointer(tapWeights))
+        let (n, sy, sz, taps, h) = (count, sy, sz, tapCount, inverse)
+        let h2 = h * h
+        return VoxelLoop.chunkedSum(count: n) { r in
+            let chi = base.base + Self.chi * n, phi = base.base + Self.phi * n, data = base.base + Self.data * n
+            let wx = base.base + Self.w * n, wy = wx + n, wz = wy + n
+            var total = 0.0
+            // M voxels lie inside the box interior, so every neighbour read is in range.
+            for i in r where f[i] & Self.inFit != 0 {
+                let inner = f[i] & Self.inInner != 0
+                total += 0.5 * Double(phi[i]) * Double(phi[i])
+                let c = chi[i]
+                var gx = -wx[i], gy = -wy[i], gz = -wz[i]
+                if inner { gx += (chi[i + 1] - c) * h.x; gy += (chi[i + sy] - c) * h.y; gz += (chi[i + sz] - c) * h.z }
+                total += Double(alpha1) * Double((gx * gx + gy * gy + gz * gz).squareRoot())
+                guard inner else { continue }
+                let b = phi[i]
+                let laplacian = (phi[i - 1] + phi[i + 1] - 2 * b) * h2.x + (phi[i - sy] + phi[i + sy] - 2 * b) * h2.y
+                    + (phi[i - sz] + phi[i + sz] - 2 * b) * h2.z
+                var wave: Float = 0
+                for t in 0..<taps { wave += tw[t] * chi[i + to[t]] }
+                let residual = Double(wave - laplacian - data[i])
+                total += 0.5 * residual * residual
+                let x0 = wx[i], y0 = wy[i], z0 = wz[i]
+                let exx = (x0 - wx[i - 1]) * h.x, eyy = (y0 - wy[i - sy]) * h.y, ezz = (z0 - wz[i - sz]) * h.z
+                let exy = 0.5 * ((x0 - wx[i - sy]) * h.y + (y0 - wy[i - 1]) * h.x)
+                let exz = 0.5 * ((x0 - wx[i - sz]) * h.z + (z0 - wz[i - 1]) * h.x)
+                let eyz = 0.5 * ((y0 - wy[i - sz]) * h.z + (z0 - wz[i - sy]) * h.y)
+                total += Double(alpha0) * Double((exx * exx + eyy * eyy + ezz * ezz + 2 * (exy * exy + exz * exz + eyz * eyz)).squareRoot())
+            }
+            return total
+        }
+    }
+
+    /// ‖χ − previous‖/‖χ‖ over M₀ (1 when χ is 0); `previous` becomes χ.
+    func relativeChange(from previous: inout [Float]) -> Double {
+        let chi = SendablePointer(field(Self.chi)), f = ReadPointer(UnsafePointer(flags))
+        return previous.withUnsafeMutableBufferPointer { pb in
+            let old = SendablePointer(pb.baseAddress!)
+            let sums = [VoxelLoop.chunkedSum(count: count) { r in
+                var t = 0.0
+                for i in r where f[i] & Self.inInner != 0 { let d = Double(chi[i] - old[i]); t += d * d }
+                return t
+            }, VoxelLoop.chunkedSum(count: count) { r in
+                var t = 0.0
+                for i in r where f[i] & Self.inInner != 0 { t += Double(chi[i]) * Double(chi[i]) }
+                return t
+            }]
+            parallelFor(0..<count) { r in for i in r { old[i] = chi[i] } }
+            return sums[1] > 0 ? (sums[0] / sums[1]).squareRoot() : 1
+        }
+    }
+
+    /// χ·`scale` on M, zero elsewhere.
+    func scaledSolution(_ scale: Float) -> [Float] {
+        let chi = ReadPointer(UnsafePointer(field(Self.chi))), f = ReadPointer(UnsafePointer(flags))
+        return VoxelLoop.generate(count: count) { i in f[i] & Self.inFit != 0 ? chi[i] * scale : 0 }
+    }
+}
+
+/// A box-shaped sub-grid of a volume (it may extend past the volume's faces; extraction fills 0).
 struct StencilGrid {
     let fullShape: SIMD3<Int>
     let origin: SIMD3<Int>
@@ -235,40 +494,77 @@ struct StencilGrid {
     let voxelSize: SIMD3<Double>
     var count: Int { shape.x * shape.y * shape.z }
 
-    init(boundingBoxOf mask: [Bool], shape full: SIMD3<Int>, margin: Int, voxelSize: SIMD3<Double>) {
+    /// The bounding box of `mask` (not empty) grown by `margin` voxels on every side, then along x
+    /// until the rows' interior (all but the first and last voxel) is a multiple of `interiorRowMultiple`.
+    init(boundingBoxOf mask: [Bool], shape full: SIMD3<Int>, margin: Int, voxelSize: SIMD3<Double>, interiorRowMultiple: Int = 1) {
         var lo = full, hi = SIMD3<Int>(repeating: -1)
-        for z in 0..<full.z { for y in 0..<full.y { for x in 0..<full.x where mask[x + full.x * (y + full.y * z)] {
-            lo = pointwiseMin(lo, SIMD3(x, y, z)); hi = pointwiseMax(hi, SIMD3(x, y, z))
-        } } }
-        lo = pointwiseMax(lo &- margin, .zero)
-        hi = pointwiseMin(hi &+ margin, full &- 1)
-        fullShape = full; origin = lo; shape = hi &- lo &+ 1; self.voxelSize = voxelSize
+        for z in 0..<full.z { for y in 0..<full.y {
+            let row = full.x * (y + full.y * z)
+            guard let first = mask[row..<row + full.x].firstIndex(of: true) else { continue }
+            let last = mask[row..<row + full.x].lastIndex(of: true)!
+            lo = pointwiseMin(lo, SIMD3(first - row, y, z)); hi = pointwiseMax(hi, SIMD3(last - row, y, z))
+        } }
+        var extent = hi &- lo &+ (1 + 2 * margin)
+        extent.x = 2 + (extent.x - 2 + interiorRowMultiple - 1) / interiorRowMultiple * interiorRowMultiple
+        fullShape = full; origin = lo &- margin; shape = extent; self.voxelSize = voxelSize
+    }
+
+    /// Calls `body(boxIndex, fullIndex)` for every box voxel inside the volume, in parallel over z.
+    private func forEachInside(_ body: @Sendable (Int, Int) -> Void) {
+        let (shape, origin, full) = (shape, origin, fullShape)
+        parallelFor(0..<shape.z) { zs in
+            for z in zs where (0..<full.z).contains(z + origin.z) {
+                for y in 0..<shape.y where (0..<full.y).contains(y + origin.y) {
+                    let xs = max(0, -origin.x)..<min(shape.x, full.x - origin.x)
+                    let boxRow = shape.x * (y + shape.y * z)
+                    let fullRow = full.x * ((y + origin.y) + full.y * (z + origin.z)) + origin.x
+                    for x in xs { body(boxRow + x, fullRow + x) }
+                }
+            }
+        }
     }
 
     func extract(_ values: [Float]) -> [Float] {
         var out = [Float](repeating: 0, count: count)
-        for z in 0..<shape.z { for y in 0..<shape.y { for x in 0..<shape.x {
-            out[x + shape.x * (y + shape.y * z)] =
-                values[(x + origin.x) + fullShape.x * ((y + origin.y) + fullShape.y * (z + origin.z))]
-        } } }
+        out.withUnsafeMutableBufferPointer { ob in values.withUnsafeBufferPointer { vb in
+            let o = SendablePointer(ob.baseAddress!), v = ReadPointer(vb.baseAddress!)
+            forEachInside { b, f in o[b] = v[f] }
+        } }
+        return out
+    }
+
+    func extract(_ values: [Bool]) -> [Float] {
+        var out = [Float](repeating: 0, count: count)
+        out.withUnsafeMutableBufferPointer { ob in values.withUnsafeBufferPointer { vb in
+            let o = SendablePointer(ob.baseAddress!), v = ReadPointer(vb.baseAddress!)
+            forEachInside { b, f in o[b] = v[f] ? 1 : 0 }
+        } }
         return out
     }
 
     func insert(_ values: [Float], into full: inout [Float]) {
-        for z in 0..<shape.z { for y in 0..<shape.y { for x in 0..<shape.x {
-            full[(x + origin.x) + fullShape.x * ((y + origin.y) + fullShape.y * (z + origin.z))] =
-                values[x + shape.x * (y + shape.y * z)]
-        } } }
+        full.withUnsafeMutableBufferPointer { fb in values.withUnsafeBufferPointer { vb in
+            let o = SendablePointer(fb.baseAddress!), v = ReadPointer(vb.baseAddress!)
+            forEachInside { b, f in o[f] = v[b] }
+        } }
     }
 
+    /// 6-connected erosion; the volume's outer faces count as outside.
     static func erode(_ mask: [Bool], shape: SIMD3<Int>) -> [Bool] {
         let (nx, ny, nz) = (shape.x, shape.y, shape.z)
         var out = [Bool](repeating: false, count: mask.count)
-        for z in 1..<max(1, nz - 1) { for y in 1..<max(1, ny - 1) { for x in 1..<max(1, nx - 1) {
-            let i = x + nx * (y + ny * z)
-            out[i] = mask[i] && mask[i - 1] && mask[i + 1] && mask[i - nx] && mask[i + nx]
-                && mask[i - nx * ny] && mask[i + nx * ny]
-        } } }
+        guard nx > 2, ny > 2, nz > 2 else { return out }
+        out.withUnsafeMutableBufferPointer { ob in mask.withUnsafeBufferPointer { mb in
+            let o = SendablePointer(ob.baseAddress!), m = ReadPointer(mb.baseAddress!)
+            parallelFor(1..<nz - 1) { zs in
+                for z in zs { for y in 1..<ny - 1 {
+                    let row = nx * (y + ny * z)
+                    for i in row + 1..<row + nx - 1 {
+                        o[i] = m[i] && m[i - 1] && m[i + 1] && m[i - nx] && m[i + nx] && m[i - nx * ny] && m[i + nx * ny]
+                    }
+                } }
+            }
+        } }
         return out
     }
 
@@ -285,114 +581,5 @@ struct StencilGrid {
             v = mtmv.map { $0 / lambda }
         }
         return lambda.squareRoot()
-    }
-
-    private var inverseSpacing: SIMD3<Float> { SIMD3(Float(1 / voxelSize.x), Float(1 / voxelSize.y), Float(1 / voxelSize.z)) }
-    private var strides: SIMD3<Int> { SIMD3(1, shape.x, shape.x * shape.y) }
-
-    /// Forward differences, zero on the last slice of each axis.
-    func gradient(_ u: [Float], into g: inout [[Float]]) {
-        let h = inverseSpacing, s = strides
-        for axis in 0..<3 {
-            for z in 0..<shape.z { for y in 0..<shape.y { for x in 0..<shape.x {
-                let i = x + shape.x * (y + shape.y * z)
-                let at = SIMD3(x, y, z)[axis]
-                g[axis][i] = at + 1 < shape[axis] ? (u[i + s[axis]] - u[i]) * h[axis] : 0
-            } } }
-        }
-    }
-
-    /// −gradientᵀ: (div p)_n = p_n·[n < N−1] − p_{n−1}·[n > 0] per axis.
-    func divergence(_ p: [[Float]], into out: inout [Float]) {
-        let h = inverseSpacing, s = strides
-        for i in 0..<count { out[i] = 0 }
-        for axis in 0..<3 {
-            for z in 0..<shape.z { for y in 0..<shape.y { for x in 0..<shape.x {
-                let i = x + shape.x * (y + shape.y * z)
-                let at = SIMD3(x, y, z)[axis]
-                var d: Float = 0
-                if at + 1 < shape[axis] { d += p[axis][i] }
-                if at > 0 { d -= p[axis][i - s[axis]] }
-                out[i] += d * h[axis]
-            } } }
-        }
-    }
-
-    /// Backward difference δ⁻ = −(forward)ᵀ of `u` along `axis`.
-    private func backward(_ u: [Float], axis: Int) -> [Float] {
-        let h = inverseSpacing[axis], st = strides[axis]
-        var out = [Float](repeating: 0, count: count)
-        for z in 0..<shape.z { for y in 0..<shape.y { for x in 0..<shape.x {
-            let i = x + shape.x * (y + shape.y * z)
-            let at = SIMD3(x, y, z)[axis]
-            var d: Float = 0
-            if at + 1 < shape[axis] { d += u[i] }
-            if at > 0 { d -= u[i - st] }
-            out[i] = d * h
-        } } }
-        return out
-    }
-
-    /// Forward difference δ⁺ of `u` along `axis` (zero on the last slice).
-    private func forward(_ u: [Float], axis: Int) -> [Float] {
-        let h = inverseSpacing[axis], st = strides[axis]
-        var out = [Float](repeating: 0, count: count)
-        for z in 0..<shape.z { for y in 0..<shape.y { for x in 0..<shape.x {
-            let i = x + shape.x * (y + shape.y * z)
-            out[i] = SIMD3(x, y, z)[axis] + 1 < shape[axis] ? (u[i + st] - u[i]) * h : 0
-        } } }
-        return out
-    }
-
-    /// ε(w) = ½(δ⁻_j w_i + δ⁻_i w_j), components (xx, yy, zz, xy, xz, yz).
-    func symmetrizedGradient(_ w: [[Float]], into e: inout [[Float]]) {
-        let pairs = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)]
-        for (c, (i, j)) in pairs.enumerated() {
-            let a = backward(w[i], axis: j)
-            if i == j { e[c] = a; continue }
-            let b = backward(w[j], axis: i)
-            for k in 0..<count { e[c][k] = 0.5 * (a[k] + b[k]) }
-        }
-    }
-
-    /// −εᵀ(q): (div q)_i = Σ_j δ⁺_j q_ij (off-diagonals counted in both rows).
-    func symmetrizedDivergence(_ q: [[Float]], into out: inout [[Float]]) {
-        let index = [[0, 3, 4], [3, 1, 5], [4, 5, 2]]
-        for i in 0..<3 {
-            var acc = [Float](repeating: 0, count: count)
-            for j in 0..<3 {
-                let d = forward(q[index[i][j]], axis: j)
-                for k in 0..<count { acc[k] += d[k] }
-            }
-            out[i] = acc
-        }
-    }
-
-    /// 7-point Laplacian with Neumann boundaries, zero outside `mask` (self-adjoint on the mask).
-    func laplacian(_ u: [Float], mask: [Float], into out: inout [Float]) {
-        let h = inverseSpacing, s = strides
-        for z in 0..<shape.z { for y in 0..<shape.y { for x in 0..<shape.x {
-            let i = x + shape.x * (y + shape.y * z)
-            guard mask[i] > 0 else { out[i] = 0; continue }
-            let at = SIMD3(x, y, z)
-            var sum: Float = 0
-            for axis in 0..<3 {
-                let c = u[i]
-                let minus = at[axis] > 0 ? u[i - s[axis]] : c
-                let plus = at[axis] + 1 < shape[axis] ? u[i + s[axis]] : c
-                sum += (minus - 2 * c + plus) * h[axis] * h[axis]
-            }
-            out[i] = sum
-        } } }
-    }
-
-    /// ∇²φ from wrapped phase: cos φ·∇² sin φ − sin φ·∇² cos φ (Neumann Laplacian).
-    func phaseLaplacian(_ phase: [Float]) -> [Float] {
-        let ones = [Float](repeating: 1, count: count)
-        let s = phase.map { Float.sin($0) }, c = phase.map { Float.cos($0) }
-        var ls = ones, lc = ones
-        laplacian(s, mask: ones, into: &ls)
-        laplacian(c, mask: ones, into: &lc)
-        return (0..<count).map { c[$0] * ls[$0] - s[$0] * lc[$0] }
     }
 }

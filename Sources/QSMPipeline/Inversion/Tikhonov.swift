@@ -47,20 +47,28 @@ public struct Tikhonov: DipoleInversion {
     public func apply(localField: Volume<Float>, mask: Mask, context: StageContext) throws(QSMError) -> Volume<Float> {
         try validateParameters()
         try InputCheck.field(localField, mask: mask, name: "local field")
-        let grid = try InversionGrid(localField.grid, padding: parameters.padding, context: context)
-        let lambda = Float(parameters.lambda)
-        var spectrum = grid.fft.forward(grid.pad(localField.masked(by: mask).voxels))
-        for i in 0..<spectrum.count {
-            let d = grid.dipole[i]
-            let g: Float
-            switch parameters.regularizer {
-            case .identity: g = 1
-            case .gradient: g = grid.laplacian[i]
-            case .laplacian: g = grid.laplacian[i] * grid.laplacian[i]
-            }
-            let denominator = d * d + lambda * g
-            spectrum[i] = denominator > 0 ? spectrum[i] * (d / denominator) : .zero
+        let grid = try InversionGrid(localField.grid, padding: parameters.padding, context: context,
+                                     withLaplacian: parameters.regularizer != .identity)
+        let lambda = Float(parameters.lambda), scale = 1 / Float(grid.count)
+        let power = switch parameters.regularizer { case .identity: 0; case .gradient: 1; case .laplacian: 2 }
+        // Two FFTs and one parallel pass over the half spectrum (1/N folded in), plus pad and crop.
+        var field = grid.pad(localField.voxels, mask: mask.voxels)
+        var spectrum = grid.spectrumBuffer()
+        field.withUnsafeBufferPointer { i in spectrum.withUnsafeMutableBufferPointer { grid.fft.forward(i, into: $0) } }
+        spectrum.withUnsafeMutableBufferPointer { sb in
+            grid.dipole.withUnsafeBufferPointer { db in grid.laplacian.withUnsafeBufferPointer { lb in
+                let s = SendablePointer(sb.baseAddress!), d = ReadPointer(db.baseAddress!), l = ReadPointer(lb.baseAddress!)
+                parallelFor(0..<sb.count) { r in
+                    for i in r {
+                        let g: Float = power == 0 ? 1 : power == 1 ? l[i] : l[i] * l[i]
+                        let denominator = d[i] * d[i] + lambda * g
+                        let k = denominator > 0 ? d[i] / denominator * scale : 0
+                        s[i] = Complex(s[i].real * k, s[i].imaginary * k)
+                    }
+                }
+            } }
         }
-        return grid.crop(grid.fft.inverse(spectrum)).masked(by: mask)
+        spectrum.withUnsafeMutableBufferPointer { s in field.withUnsafeMutableBufferPointer { grid.fft.inverse(s, into: $0, normalized: false) } }
+        return grid.crop(consuming: consume field, mask: mask)
     }
 }
