@@ -104,7 +104,7 @@ import Testing
         let names = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".yaml") }
             .filter { $0 != "head-tissues.yaml" }.sorted()
         #expect(names == ["inversions.yaml", "protocol-te.yaml", "quick.yaml", "slurm-demo.yaml"])
-        let expectedRuns = ["inversions.yaml": 96, "protocol-te.yaml": 54, "quick.yaml": 48, "slurm-demo.yaml": 12]
+        let expectedRuns = ["inversions.yaml": 144, "protocol-te.yaml": 54, "quick.yaml": 48, "slurm-demo.yaml": 12]
         for name in names {
             let directory = RunnerTests.scratch()
             defer { try? FileManager.default.removeItem(atPath: directory) }
