@@ -27,18 +27,40 @@ enum Morphology {
         return current
     }
 
+    /// The smallest and largest (x, y, z) of the mask's voxels; (shape, −1) when the mask is empty.
+    /// Parallel over z slabs, each row scanned from both ends.
+    static func boundingBox(_ mask: [Bool], shape n: SIMD3<Int>) -> (low: SIMD3<Int>, high: SIMD3<Int>) {
+        let slabs = max(1, min(n.z, 16))
+        var lows = [SIMD3<Int>](repeating: n, count: slabs), highs = [SIMD3<Int>](repeating: SIMD3(repeating: -1), count: slabs)
+        mask.withUnsafeBufferPointer { mb in lows.withUnsafeMutableBufferPointer { lb in
+            highs.withUnsafeMutableBufferPointer { hb in
+                let mp = ReadPointer(mb.baseAddress!), lp = SendablePointer(lb.baseAddress!), hp = SendablePointer(hb.baseAddress!)
+                parallelFor(0..<slabs, chunks: slabs) { slabRange in
+                    for slab in slabRange {
+                        var lo = n, hi = SIMD3<Int>(repeating: -1)
+                        for z in n.z * slab / slabs..<n.z * (slab + 1) / slabs { for y in 0..<n.y {
+                            let row = n.x * (y + n.y * z)
+                            var first = 0
+                            while first < n.x && !mp[row + first] { first += 1 }
+                            guard first < n.x else { continue }
+                            var last = n.x - 1
+                            while !mp[row + last] { last -= 1 }
+                            lo = pointwiseMin(lo, SIMD3(first, y, z)); hi = pointwiseMax(hi, SIMD3(last, y, z))
+                        } }
+                        lp[slab] = lo; hp[slab] = hi
+                    }
+                }
+            }
+        } }
+        return (lows.reduce(n) { pointwiseMin($0, $1) }, highs.reduce(SIMD3(repeating: -1)) { pointwiseMax($0, $1) })
+    }
+
     /// Fills background components that do not touch the array faces (6-connected flood fill).
     ///
     /// The flood runs inside the mask's bounding box grown by one voxel: everything outside that
     /// box is background connected to the faces, and the grown box's own faces are background too.
     static func fillHoles(_ mask: [Bool], shape n: SIMD3<Int>) -> [Bool] {
-        var lo = n, hi = SIMD3<Int>(repeating: -1)
-        for z in 0..<n.z { for y in 0..<n.y {
-            let row = n.x * (y + n.y * z)
-            for x in 0..<n.x where mask[row + x] {
-                lo = pointwiseMin(lo, SIMD3(x, y, z)); hi = pointwiseMax(hi, SIMD3(x, y, z))
-            }
-        } }
+        var (lo, hi) = boundingBox(mask, shape: n)
         guard hi.x >= 0 else { return mask }
         lo = pointwiseMax(lo &- 1, .zero)
         hi = pointwiseMin(hi &+ 1, n &- 1)
