@@ -74,6 +74,10 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
         let temporal = echoes > 1 && !parameters.individual
         if temporal { try context.validateEchoTimes(frames: echoes) }
         let n = mask.grid.count
+        // The queue holds edges as 32-bit 4·voxel + axis.
+        guard n < 1 << 30 else {
+            throw .invalidFile("phase", "\(n) voxels per echo exceed region growing's limit of 2³⁰; crop the volume")
+        }
         if !wrappedPhase.withVoxels({ VoxelLoop.allFinite($0) }) {
             for e in 0..<echoes { try wrappedPhase.frame(e).requireFinite(in: mask, "phase echo \(e + 1)") }
         }
@@ -115,7 +119,7 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
                                 predicted = a + (a - b) * (teE - teNear) / (teNear - teFurther)
                             }
                             let p = Double(ip[e * n + i])
-                            op[e * n + i] = Float(p - 2 * Double.pi * ((p - predicted) / (2 * Double.pi)).rounded())
+                            op[e * n + i] = Float(p - 2 * Double.pi * roundedHalfAway((p - predicted) / (2 * Double.pi)))
                         }
                     }
                 }
@@ -181,7 +185,7 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
                                         let ratio = max(a, b) > 0 ? min(a, b) / max(a, b) : 0
                                         weight *= 0.1 + 0.9 * ratio * ratio
                                     }
-                                    bin = Int(max(1, min(255, ((1 - weight) * 255).rounded())))
+                                    bin = Int(max(1, min(255, roundedHalfAway((1 - weight) * 255))))
                                     bp[3 * i + axis] = UInt8(bin)
                                 }
                                 sum += bin == 0 ? 256 : UInt64(bin)
@@ -194,43 +198,16 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
             }
         } }
         var visited = [Bool](repeating: false, count: count)
-        var visitedCount = 0
-        var queue = BucketQueue()
         bins.withUnsafeBufferPointer { bb in visited.withUnsafeMutableBufferPointer { vb in
-            let bp = bb.baseAddress!, vp = vb.baseAddress!
-            // Queue entries are 4·i + axis: ordered as the edge index 3·i + axis, decoded by a shift.
-            @inline(__always) func pushEdges(of i: Int) {
-                for axis in 0..<3 {
-                    let forward = bp[3 * i + axis]
-                    if forward != 0 && !vp[i + strides[axis]] { queue.push(4 * i + axis, bin: forward) }
-                    let j = i - strides[axis]
-                    if j >= 0 {
-                        let backward = bp[3 * j + axis]
-                        if backward != 0 && !vp[j] { queue.push(4 * j + axis, bin: backward) }
-                    }
-                }
-            }
-            func growRegion(from seed: Int) {
-                vp[seed] = true
-                visitedCount += 1
-                pushEdges(of: seed)
-                while let entry = queue.pop() {
-                    let i = entry >> 2, j = i + strides[entry & 3]
-                    guard vp[i] != vp[j] else { continue }
-                    let (from, to) = vp[i] ? (i, j) : (j, i)
-                    let difference = phase[to] - phase[from]
-                    phase[to] -= 2 * Float.pi * (difference / (2 * Float.pi)).rounded()
-                    vp[to] = true
-                    visitedCount += 1
-                    pushEdges(of: to)
-                }
-            }
-            growRegion(from: Int(slabBest.min()! & 0xFF_FFFF_FFFF))
-            guard visitedCount < insideCount else { return }
+            var front = GrowthFront(bins: bb.baseAddress!, visited: vb.baseAddress!, phase: phase, strides: strides,
+                                    queue: BucketQueue(valueLimit: 4 * count))
+            front.growRegion(from: Int(slabBest.min()! & 0xFF_FFFF_FFFF))
+            guard front.visitedCount < insideCount else { return }
             // Disconnected parts: one seed each, the unvisited voxels in order of (bin sum, index),
             // by a counting sort over the sums 3…768. Regions do not interact, so seeding the first
             // region before the sort gives the same result as seeding every region from the sorted list.
-            var sums = [UInt16](repeating: 0, count: 0)
+            let bp = bb.baseAddress!, vp = vb.baseAddress!
+            var sums: [UInt16] = []
             var remaining: [Int] = []
             for i in 0..<count where mp[i] && !vp[i] {
                 remaining.append(i)
@@ -243,7 +220,49 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
             for k in 1..<start.count { start[k] += start[k - 1] }
             var sorted = [Int](repeating: 0, count: remaining.count)
             for (k, i) in remaining.enumerated() { sorted[start[Int(sums[k])]] = i; start[Int(sums[k])] += 1 }
-            for seed in sorted where !vp[seed] { growRegion(from: seed) }
+            for seed in sorted where !vp[seed] { front.growRegion(from: seed) }
         } }
+    }
+}
+
+/// The state of one growth: the edge bins, visited flags and the queue (a struct with mutating
+/// methods, so the hot loop's accesses need no dynamic exclusivity checks).
+private struct GrowthFront {
+    let bins: UnsafePointer<UInt8>
+    let visited: UnsafeMutablePointer<Bool>
+    let phase: UnsafeMutablePointer<Float>
+    let strides: SIMD3<Int>
+    var queue: BucketQueue
+    var visitedCount = 0
+
+    /// Queues the edges from `i` to its unvisited neighbours. Entries are 4·i + axis: ordered as
+    /// the edge index 3·i + axis, decoded by a shift.
+    @inline(__always) mutating func pushEdges(of i: Int) {
+        for axis in 0..<3 {
+            let forward = bins[3 * i + axis]
+            if forward != 0 && !visited[i + strides[axis]] { queue.push(4 * i + axis, bin: forward) }
+            let j = i - strides[axis]
+            if j >= 0 {
+                let backward = bins[3 * j + axis]
+                if backward != 0 && !visited[j] { queue.push(4 * j + axis, bin: backward) }
+            }
+        }
+    }
+
+    /// Grows the region of `seed` until no edge leads out of it.
+    mutating func growRegion(from seed: Int) {
+        visited[seed] = true
+        visitedCount += 1
+        pushEdges(of: seed)
+        while let entry = queue.pop() {
+            let i = entry >> 2, j = i + strides[entry & 3]
+            guard visited[i] != visited[j] else { continue }
+            let (from, to) = visited[i] ? (i, j) : (j, i)
+            let difference = phase[to] - phase[from]
+            phase[to] -= 2 * Float.pi * roundedHalfAway(difference / (2 * Float.pi))
+            visited[to] = true
+            visitedCount += 1
+            pushEdges(of: to)
+        }
     }
 }
