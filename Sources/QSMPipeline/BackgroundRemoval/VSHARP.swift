@@ -53,13 +53,14 @@ public struct VSHARP: BackgroundRemoval {
     public func apply(totalField: Volume<Float>, mask: Mask, context: StageContext) throws(QSMError) -> LocalField {
         try validateParameters()
         let radii = parameters.radii
-        let domain = try SMVDomain(totalField: totalField, mask: mask, context: context, largestRadius: radii[0])
+        var domain = try SMVDomain(totalField: totalField, mask: mask, context: context, largestRadius: radii[0])
         let s = domain.spectral
         var fieldSpectrum = [Complex<Float>](repeating: .zero, count: s.halfCount)
         s.forward(domain.field, into: &fieldSpectrum)
         var scratch = [Complex<Float>](repeating: .zero, count: s.halfCount)
-        var ball = [Float](repeating: 0, count: s.count)
-        var smoothedMask = ball, filtered = ball, g = ball
+        var ball = domain.takeWorkspace()
+        var smoothedMask = [Float](repeating: 0, count: s.count), filtered = [Float](repeating: 0, count: s.count)
+        var g = [Float](repeating: 0, count: s.count)
         var assigned = [Bool](repeating: false, count: s.count)
         // F[s_r] is used where it is read (its real part), not copied out into a real kernel.
         var transform = scratch
@@ -106,7 +107,6 @@ public struct VSHARP: BackgroundRemoval {
             }
         } }
         s.rawInverse(&scratch, into: &filtered)
-        let local = filtered
-        return try domain.result(field: local, valid: assigned, stage: "bgremove.minRadius")
+        return try domain.result(field: consume filtered, valid: assigned, stage: "bgremove.minRadius")
     }
 }

@@ -11,19 +11,12 @@ enum KSpaceDivision {
         let inside = mask.voxels, field = localField.voxels
         var chi = VoxelLoop.generate(count: grid.count) { inside[$0] ? field[$0] : 0 }
         var spectrum = spectral.forward(chi)
-        let dipole = DipoleKernel.halfSpectrum(shape: grid.shape, voxelSize: grid.voxelSize,
-                                               b0Direction: context.b0Direction, dc: context.conventions.dipoleDC, as: Float.self)
-        // D_inv applied as it is evaluated: no kernel array (one pass over the spectrum fewer).
+        // D_inv applied as D is evaluated: no kernel arrays (two passes over the spectrum fewer).
         let normalization = spectral.normalization
-        spectrum.withUnsafeMutableBufferPointer { sb in dipole.withUnsafeBufferPointer { db in
-            let sp = SendablePointer(sb.baseAddress!), dp = ReadPointer(db.baseAddress!)
-            parallelFor(0..<sb.count) { r in
-                for i in r {
-                    let k = Float(scale * inverse(Double(dp[i]))) * normalization
-                    sp[i] = Complex(sp[i].real * k, sp[i].imaginary * k)
-                }
-            }
-        } }
+        spectrum.withUnsafeMutableBufferPointer { sb in
+            DipoleKernel.multiply(sb, shape: grid.shape, voxelSize: grid.voxelSize, b0Direction: context.b0Direction,
+                                  dc: context.conventions.dipoleDC) { d in Float(scale * inverse(Double(d))) * normalization }
+        }
         spectral.rawInverse(&spectrum, into: &chi)
         VoxelLoop.update(&chi) { i, v in inside[i] ? v : 0 }
         return try Volume(grid: grid, voxels: chi)
