@@ -4,7 +4,8 @@ import QSMCore
 import Glibc
 #endif
 
-/// Per-stage timing at a realistic size: wall time, FFT count, and time ÷ (FFT count × one FFT).
+/// Per-stage timing at a realistic size: wall time, FFT count, and time ÷ the FFT floor (each
+/// executed transform weighted by one transform of its own shape, type and precision).
 public struct PipelineBenchmarkReport: Sendable {
     /// One timed stage (or the whole default pipeline).
     public struct Row: Sendable {
@@ -14,13 +15,13 @@ public struct PipelineBenchmarkReport: Sendable {
         public var milliseconds: Double
         /// 3-D FFTs executed.
         public var transforms: Int
-        /// milliseconds ÷ (transforms × one FFT's ms); nil without FFTs.
+        /// milliseconds ÷ Σ (transforms of a kind × one such FFT's ms); nil without FFTs.
         public var ratioToFFTFloor: Double?
         /// Process CPU time, ms (all threads).
         public var cpuMilliseconds: Double
-        /// CPU time ÷ (transforms × one FFT's CPU time): steadier than the wall ratio on a busy machine.
+        /// CPU time ÷ the CPU-time FFT floor: steadier than the wall ratio on a busy machine.
         public var cpuRatioToFFTFloor: Double?
-        /// Notes (iteration caps, padded shapes).
+        /// Notes (iteration caps; transforms of other shapes or types the floor counts).
         public var note: String
     }
     /// Volume shape.
@@ -73,14 +74,19 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
     for _ in 0..<4 { sampleFFT() }
     wallSamples.removeFirst(); cpuSamples.removeFirst()          // the first pair includes planning
 
-    struct Raw { var label: String, ms: Double, cpu: Double, count: Int, note: String }
+    struct Raw { var label: String, ms: Double, cpu: Double, count: Int, kinds: [FFTTransformKind: Int], note: String }
     var raw: [Raw] = []
     func measure<R>(_ label: String, note: String = "", _ body: () throws(QSMError) -> R) throws(QSMError) -> R {
         sampleFFT()
-        let f0 = FFTStatistics.executedTransforms, t0 = now(), c0 = processCPUTime()
+        let f0 = FFTStatistics.executedTransforms, k0 = FFTStatistics.executedTransformsByKind
+        let t0 = now(), c0 = processCPUTime()
         let r = try body()
         let ms = now() - t0, cpu = processCPUTime() - c0, count = FFTStatistics.executedTransforms - f0
-        raw.append(Raw(label: label, ms: ms, cpu: cpu, count: count, note: note))
+        var kinds: [FFTTransformKind: Int] = [:]
+        for (kind, total) in FFTStatistics.executedTransformsByKind where total > k0[kind] ?? 0 {
+            kinds[kind] = total - (k0[kind] ?? 0)
+        }
+        raw.append(Raw(label: label, ms: ms, cpu: cpu, count: count, kinds: kinds, note: note))
         progress("\(label): \(Int(ms.rounded())) ms, \(count) FFTs")
         return r
     }
@@ -142,15 +148,62 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
         try pipeline.run(PipelineInputs(wrappedPhase: phantom.phase, magnitude: phantom.magnitude), context: context)
     }
     let one = middle(wallSamples), oneCPU = middle(cpuSamples)
+    // The floor weights each transform by its own kind's time: padded shapes, complex or Double
+    // transforms cost more than one Float r2c of the volume. Other kinds are timed once, here.
+    let main = FFTTransformKind(shape: shape, complex: false, double: false)
+    var times: [FFTTransformKind: (wall: Double, cpu: Double)] = [main: (one, oneCPU)]
+    for kind in Set(raw.flatMap { $0.kinds.keys }) where times[kind] == nil {
+        times[kind] = try kind.double ? timeTransform(Double.self, kind) : timeTransform(Float.self, kind)
+    }
     let rows = raw.map { r in
-        PipelineBenchmarkReport.Row(label: r.label, milliseconds: r.ms, transforms: r.count,
-                                    ratioToFFTFloor: r.count > 0 ? r.ms / (Double(r.count) * one) : nil,
-                                    cpuMilliseconds: r.cpu,
-                                    cpuRatioToFFTFloor: r.count > 0 ? r.cpu / (Double(r.count) * oneCPU) : nil,
-                                    note: r.note)
+        var wallFloor = 0.0, cpuFloor = 0.0
+        for (kind, count) in r.kinds {
+            wallFloor += Double(count) * times[kind]!.wall
+            cpuFloor += Double(count) * times[kind]!.cpu
+        }
+        let others = r.kinds.filter { $0.key != main }.sorted { $0.value > $1.value }.map { kind, count in
+            "\(count) × \(kind.shape.x)×\(kind.shape.y)×\(kind.shape.z)\(kind.complex ? " c2c" : "")\(kind.double ? " Double" : "") at \(format(times[kind]!.wall)) ms"
+        }
+        let note = others.isEmpty ? r.note : ([r.note].filter { !$0.isEmpty } + ["floor counts " + others.joined(separator: ", ")]).joined(separator: "; ")
+        return PipelineBenchmarkReport.Row(label: r.label, milliseconds: r.ms, transforms: r.count,
+                                           ratioToFFTFloor: r.count > 0 ? r.ms / wallFloor : nil,
+                                           cpuMilliseconds: r.cpu,
+                                           cpuRatioToFFTFloor: r.count > 0 ? r.cpu / cpuFloor : nil,
+                                           note: note)
     }
     return PipelineBenchmarkReport(shape: shape, echoes: echoes, threads: Parallelism.threadCount,
                                    fftMilliseconds: one, fftCPUMilliseconds: oneCPU, rows: rows)
+}
+
+/// Wall and CPU time (ms) of one transform of `kind`: median over forward+inverse pairs after a
+/// planning pair, without the 1/N pass (as for the main shape).
+private func timeTransform<T: FFTScalar>(_: T.Type, _ kind: FFTTransformKind) throws(QSMError) -> (wall: Double, cpu: Double) {
+    let fft = try FFT<T>(shape: kind.shape)
+    var wall: [Double] = [], cpu: [Double] = []
+    if kind.complex {
+        var data = [Complex<T>](repeating: .zero, count: fft.count)
+        for _ in 0..<4 {
+            let t0 = now(), c0 = processCPUTime()
+            data.withUnsafeMutableBufferPointer { fft.transform($0, .forward); fft.transform($0, .backward, normalized: false) }
+            wall.append((now() - t0) / 2); cpu.append((processCPUTime() - c0) / 2)
+        }
+    } else {
+        var real = [T](repeating: 0, count: fft.count)
+        var spectrum = [Complex<T>](repeating: .zero, count: fft.halfCount)
+        for _ in 0..<4 {
+            let t0 = now(), c0 = processCPUTime()
+            real.withUnsafeBufferPointer { r in spectrum.withUnsafeMutableBufferPointer { fft.forward(r, into: $0) } }
+            spectrum.withUnsafeMutableBufferPointer { s in real.withUnsafeMutableBufferPointer { fft.inverse(s, into: $0, normalized: false) } }
+            wall.append((now() - t0) / 2); cpu.append((processCPUTime() - c0) / 2)
+        }
+    }
+    wall.removeFirst(); cpu.removeFirst()
+    return (middle(wall), middle(cpu))
+}
+
+private func format(_ value: Double) -> String {
+    let tenths = Int((value * 10).rounded())
+    return "\(tenths / 10).\(tenths % 10)"
 }
 
 private func middle(_ values: [Double]) -> Double {
