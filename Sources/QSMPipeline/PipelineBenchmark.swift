@@ -149,11 +149,15 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
     }
     let one = middle(wallSamples), oneCPU = middle(cpuSamples)
     // The floor weights each transform by its own kind's time: padded shapes, complex or Double
-    // transforms cost more than one Float r2c of the volume. Other kinds are timed once, here.
+    // transforms cost more (or less) than one Float r2c of the volume. Each other kind is timed
+    // here against the main shape, interleaved, and enters as that ratio times the main time, so
+    // the load when it was timed does not matter.
     let main = FFTTransformKind(shape: shape, complex: false, double: false)
     var times: [FFTTransformKind: (wall: Double, cpu: Double)] = [main: (one, oneCPU)]
     for kind in Set(raw.flatMap { $0.kinds.keys }) where times[kind] == nil {
-        times[kind] = try kind.double ? timeTransform(Double.self, kind) : timeTransform(Float.self, kind)
+        let relative = try kind.double ? relativeTransformTime(Double.self, kind, to: main)
+            : relativeTransformTime(Float.self, kind, to: main)
+        times[kind] = (one * relative.wall, oneCPU * relative.cpu)
     }
     let rows = raw.map { r in
         var wallFloor = 0.0, cpuFloor = 0.0
@@ -175,30 +179,33 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
                                    fftMilliseconds: one, fftCPUMilliseconds: oneCPU, rows: rows)
 }
 
-/// Wall and CPU time (ms) of one transform of `kind`: median over forward+inverse pairs after a
-/// planning pair, without the 1/N pass (as for the main shape).
-private func timeTransform<T: FFTScalar>(_: T.Type, _ kind: FFTTransformKind) throws(QSMError) -> (wall: Double, cpu: Double) {
-    let fft = try FFT<T>(shape: kind.shape)
-    var wall: [Double] = [], cpu: [Double] = []
-    if kind.complex {
-        var data = [Complex<T>](repeating: .zero, count: fft.count)
-        for _ in 0..<4 {
-            let t0 = now(), c0 = processCPUTime()
-            data.withUnsafeMutableBufferPointer { fft.transform($0, .forward); fft.transform($0, .backward, normalized: false) }
-            wall.append((now() - t0) / 2); cpu.append((processCPUTime() - c0) / 2)
-        }
-    } else {
-        var real = [T](repeating: 0, count: fft.count)
-        var spectrum = [Complex<T>](repeating: .zero, count: fft.halfCount)
-        for _ in 0..<4 {
-            let t0 = now(), c0 = processCPUTime()
+/// Wall and CPU time of one transform of `kind` relative to one Float r2c of `main`: medians over
+/// forward+inverse pairs of each, alternated, after a planning pair (no 1/N pass, as for `main`).
+private func relativeTransformTime<T: FFTScalar>(_: T.Type, _ kind: FFTTransformKind, to main: FFTTransformKind)
+    throws(QSMError) -> (wall: Double, cpu: Double) {
+    let fft = try FFT<T>(shape: kind.shape), mainFFT = try FFT<Float>(shape: main.shape)
+    var complexData = [Complex<T>](repeating: .zero, count: kind.complex ? fft.count : 0)
+    var real = [T](repeating: 0, count: kind.complex ? 0 : fft.count)
+    var spectrum = [Complex<T>](repeating: .zero, count: kind.complex ? 0 : fft.halfCount)
+    var mainReal = [Float](repeating: 0, count: mainFFT.count)
+    var mainSpectrum = [Complex<Float>](repeating: .zero, count: mainFFT.halfCount)
+    var wall: [Double] = [], cpu: [Double] = [], mainWall: [Double] = [], mainCPU: [Double] = []
+    for _ in 0..<4 {
+        var t0 = now(), c0 = processCPUTime()
+        if kind.complex {
+            complexData.withUnsafeMutableBufferPointer { fft.transform($0, .forward); fft.transform($0, .backward, normalized: false) }
+        } else {
             real.withUnsafeBufferPointer { r in spectrum.withUnsafeMutableBufferPointer { fft.forward(r, into: $0) } }
             spectrum.withUnsafeMutableBufferPointer { s in real.withUnsafeMutableBufferPointer { fft.inverse(s, into: $0, normalized: false) } }
-            wall.append((now() - t0) / 2); cpu.append((processCPUTime() - c0) / 2)
         }
+        wall.append(now() - t0); cpu.append(processCPUTime() - c0)
+        t0 = now(); c0 = processCPUTime()
+        mainReal.withUnsafeBufferPointer { r in mainSpectrum.withUnsafeMutableBufferPointer { mainFFT.forward(r, into: $0) } }
+        mainSpectrum.withUnsafeMutableBufferPointer { s in mainReal.withUnsafeMutableBufferPointer { mainFFT.inverse(s, into: $0, normalized: false) } }
+        mainWall.append(now() - t0); mainCPU.append(processCPUTime() - c0)
     }
-    wall.removeFirst(); cpu.removeFirst()
-    return (middle(wall), middle(cpu))
+    wall.removeFirst(); cpu.removeFirst(); mainWall.removeFirst(); mainCPU.removeFirst()    // planning
+    return (middle(wall) / middle(mainWall), middle(cpu) / middle(mainCPU))
 }
 
 private func format(_ value: Double) -> String {
