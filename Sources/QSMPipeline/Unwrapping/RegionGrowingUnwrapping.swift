@@ -81,9 +81,28 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
         if !wrappedPhase.withVoxels({ VoxelLoop.allFinite($0) }) {
             for e in 0..<echoes { try wrappedPhase.frame(e).requireFinite(in: mask, "phase echo \(e + 1)") }
         }
-        // One output buffer: each echo is copied in (zero outside the mask), then unwrapped in place.
-        var output = [Float](repeating: 0, count: n * echoes)
+        // One output buffer, written once in parallel (no zero-fill pass first): echoes unwrapped
+        // spatially are copied in, zero outside the mask, then unwrapped in place; the others are
+        // zero until the temporal step.
         let order = temporal ? [template] : Array(0..<echoes)
+        let copied = (0..<echoes).map { order.contains($0) }
+        var output = [Float](unsafeUninitializedCapacity: n * echoes) { buffer, initialized in
+            let op = SendablePointer(buffer.baseAddress!)
+            wrappedPhase.withVoxels { input in mask.withVoxels { inside in
+                let ip = ReadPointer(input.baseAddress!), mp = ReadPointer(inside.baseAddress!)
+                parallelFor(0..<n) { r in
+                    for e in 0..<echoes {
+                        let offset = e * n
+                        if copied[e] {
+                            for i in r { op[offset + i] = mp[i] ? ip[offset + i] : 0 }
+                        } else {
+                            (op.base + offset + r.lowerBound).initialize(repeating: 0, count: r.count)
+                        }
+                    }
+                }
+            } }
+            initialized = n * echoes
+        }
         let te = context.echoTimes
         let emptyMagnitude: [Float] = []
         let magnitudeVoxels = magnitude?.voxels ?? emptyMagnitude
@@ -94,7 +113,6 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
                 var unwrapped = [Bool](repeating: false, count: echoes)
                 for e in order {
                     let offset = e * n
-                    parallelFor(0..<n) { r in for i in r where mp[i] { op[offset + i] = ip[offset + i] } }
                     let second = echoes > 1 && te.count == echoes ? (e + 1 < echoes ? e + 1 : e - 1) : nil
                     // Like the frame-by-frame original: an echo unwrapped earlier serves as its unwrapped self.
                     let secondPhase = second.map { s in
@@ -139,7 +157,8 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
         let count = n.x * n.y * n.z
         let strides = SIMD3(1, n.x, n.x * n.y)
         // Edge e = 3·i + axis joins i and i + stride[axis]; bin 0 = no edge, 1 (best) … 255 (worst).
-        var bins = [UInt8](repeating: 0, count: 3 * count)
+        // Every entry is written by the weight pass below (in parallel, so no serial zero fill).
+        var bins = [UInt8](unsafeUninitializedCapacity: 3 * count) { _, initialized in initialized = 3 * count }
         let useGradient = parameters.phaseGradientCoherence && second != nil
         let useMagnitude = parameters.magnitudeCoherence && magnitude != nil
         let useCoherence = parameters.phaseCoherence, useLinearity = parameters.phaseLinearity
@@ -156,7 +175,7 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
                     for z in n.z * slab / slabs..<n.z * (slab + 1) / slabs {
                         for y in 0..<n.y { for x in 0..<n.x {
                             let i = x + n.x * (y + n.y * z)
-                            guard mp[i] else { continue }
+                            guard mp[i] else { bp[3 * i] = 0; bp[3 * i + 1] = 0; bp[3 * i + 2] = 0; continue }
                             let position = SIMD3(x, y, z)
                             var sum: UInt64 = 0
                             for axis in 0..<3 {
@@ -186,8 +205,8 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
                                         weight *= 0.1 + 0.9 * ratio * ratio
                                     }
                                     bin = Int(max(1, min(255, roundedHalfAway((1 - weight) * 255))))
-                                    bp[3 * i + axis] = UInt8(bin)
                                 }
+                                bp[3 * i + axis] = UInt8(bin)
                                 sum += bin == 0 ? 256 : UInt64(bin)
                             }
                             slabMinimum = min(slabMinimum, sum << 40 | UInt64(i))
@@ -197,7 +216,11 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
                 }
             }
         } }
-        var visited = [Bool](repeating: false, count: count)
+        var visited = [Bool](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let vp = SendablePointer(buffer.baseAddress!)
+            parallelFor(0..<count) { r in (vp.base + r.lowerBound).initialize(repeating: false, count: r.count) }
+            initialized = count
+        }
         bins.withUnsafeBufferPointer { bb in visited.withUnsafeMutableBufferPointer { vb in
             var front = GrowthFront(bins: bb.baseAddress!, visited: vb.baseAddress!, phase: phase, strides: strides,
                                     queue: BucketQueue(valueLimit: 4 * count))
