@@ -221,9 +221,14 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
             parallelFor(0..<count) { r in (vp.base + r.lowerBound).initialize(repeating: false, count: r.count) }
             initialized = count
         }
-        bins.withUnsafeBufferPointer { bb in visited.withUnsafeMutableBufferPointer { vb in
-            var front = GrowthFront(bins: bb.baseAddress!, visited: vb.baseAddress!, phase: phase, strides: strides,
-                                    queue: BucketQueue(valueLimit: 4 * count))
+        var best = [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let bp = SendablePointer(buffer.baseAddress!)
+            parallelFor(0..<count) { r in (bp.base + r.lowerBound).initialize(repeating: .max, count: r.count) }
+            initialized = count
+        }
+        bins.withUnsafeBufferPointer { bb in visited.withUnsafeMutableBufferPointer { vb in best.withUnsafeMutableBufferPointer { kb in
+            var front = GrowthFront(bins: bb.baseAddress!, visited: vb.baseAddress!, best: kb.baseAddress!, phase: phase,
+                                    strides: strides, queue: BucketQueue(valueLimit: 4 * count))
             front.growRegion(from: Int(slabBest.min()! & 0xFF_FFFF_FFFF))
             guard front.visitedCount < insideCount else { return }
             // Disconnected parts: one seed each, the unvisited voxels in order of (bin sum, index),
@@ -244,7 +249,7 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
             var sorted = [Int](repeating: 0, count: remaining.count)
             for (k, i) in remaining.enumerated() { sorted[start[Int(sums[k])]] = i; start[Int(sums[k])] += 1 }
             for seed in sorted where !vp[seed] { front.growRegion(from: seed) }
-        } }
+        } } }
     }
 }
 
@@ -253,21 +258,33 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
 private struct GrowthFront {
     let bins: UnsafePointer<UInt8>
     let visited: UnsafeMutablePointer<Bool>
+    /// Per voxel, the best key (bin << 3 | slot) of the edges queued towards it: an edge that does
+    /// not beat it can never be the one that reaches the voxel, so it is not queued (Prim's
+    /// algorithm with distinct keys: the popped edges, hence the result, are unchanged).
+    let best: UnsafeMutablePointer<UInt16>
     let phase: UnsafeMutablePointer<Float>
     let strides: SIMD3<Int>
     var queue: BucketQueue
     var visitedCount = 0
 
     /// Queues the edges from `i` to its unvisited neighbours. Entries are 4·i + axis: ordered as
-    /// the edge index 3·i + axis, decoded by a shift.
+    /// the edge index 3·i + axis, decoded by a shift. Seen from the neighbour j, its six edges in
+    /// entry order are −z, −y, −x, +x, +y, +z (slots 0…5), so bin << 3 | slot orders them as the queue does.
     @inline(__always) mutating func pushEdges(of i: Int) {
         for axis in 0..<3 {
             let forward = bins[3 * i + axis]
-            if forward != 0 && !visited[i + strides[axis]] { queue.push(4 * i + axis, bin: forward) }
+            let k = i + strides[axis]
+            if forward != 0 && !visited[k] {
+                let key = UInt16(forward) << 3 | UInt16(2 - axis)
+                if key < best[k] { best[k] = key; queue.push(4 * i + axis, bin: forward) }
+            }
             let j = i - strides[axis]
             if j >= 0 {
                 let backward = bins[3 * j + axis]
-                if backward != 0 && !visited[j] { queue.push(4 * j + axis, bin: backward) }
+                if backward != 0 && !visited[j] {
+                    let key = UInt16(backward) << 3 | UInt16(3 + axis)
+                    if key < best[j] { best[j] = key; queue.push(4 * j + axis, bin: backward) }
+                }
             }
         }
     }
