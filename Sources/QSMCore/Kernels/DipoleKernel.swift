@@ -44,7 +44,7 @@ public enum DipoleKernel {
     }
 
     /// D(k) from kx, b̂x and the y/z parts of k·b̂ and |k|² (one expression for every caller).
-    @inline(__always) private static func value<R: BinaryFloatingPoint>(
+    @inlinable @inline(__always) static func value<R: BinaryFloatingPoint>(
         _ kx: Double, _ bx: Double, _ partial: Double, _ partial2: Double, dc: R
     ) -> R {
         let k2 = kx * kx + partial2
@@ -54,8 +54,9 @@ public enum DipoleKernel {
 
     /// Multiplies a Float half spectrum of `shape` in place by transfer(D(k)), D exactly as
     /// `halfSpectrum(as: Float.self)` gives it, without materialising D: for k-space divisions,
-    /// one pass over the spectrum instead of three (write D, read D, multiply).
-    public static func multiply(
+    /// one pass over the spectrum instead of three (write D, read D, multiply). Inlinable, so the
+    /// caller's `transfer` is inlined into the loop rather than called per value.
+    @inlinable public static func multiply(
         _ spectrum: UnsafeMutableBufferPointer<Complex<Float>>, shape: SIMD3<Int>, voxelSize: SIMD3<Double>,
         b0Direction b0: SIMD3<Double>, dc: DipoleDC = .zero, transfer: @Sendable (Float) -> Float
     ) {
