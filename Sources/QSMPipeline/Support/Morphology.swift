@@ -72,17 +72,38 @@ enum Morphology {
             let i = x + n.x * (y + n.y * z)
             if !mask[i] && !outside[i] { outside[i] = true; stack.append(Int32(i)) }
         } } }
+        // Scanline flood: each popped seed fills its whole x run, then seeds one voxel per run of
+        // fillable voxels in the four neighbouring rows under it (coordinates once per run, rows
+        // read sequentially), the same 6-connected set as a voxel-by-voxel flood.
         let sz = n.x * n.y
-        while let top = stack.popLast() {
-            let i = Int(top)
-            let x = i % n.x, y = (i / n.x) % n.y, z = i / sz
-            if x > lo.x, !mask[i - 1], !outside[i - 1] { outside[i - 1] = true; stack.append(Int32(i - 1)) }
-            if x < hi.x, !mask[i + 1], !outside[i + 1] { outside[i + 1] = true; stack.append(Int32(i + 1)) }
-            if y > lo.y, !mask[i - n.x], !outside[i - n.x] { outside[i - n.x] = true; stack.append(Int32(i - n.x)) }
-            if y < hi.y, !mask[i + n.x], !outside[i + n.x] { outside[i + n.x] = true; stack.append(Int32(i + n.x)) }
-            if z > lo.z, !mask[i - sz], !outside[i - sz] { outside[i - sz] = true; stack.append(Int32(i - sz)) }
-            if z < hi.z, !mask[i + sz], !outside[i + sz] { outside[i + sz] = true; stack.append(Int32(i + sz)) }
-        }
+        mask.withUnsafeBufferPointer { mb in outside.withUnsafeMutableBufferPointer { ob in
+            let m = mb.baseAddress!, o = ob.baseAddress!
+            // Seeds are marked when pushed, so a run stops at pending seeds (they fill their own).
+            func seedRuns(row neighbour: Int, _ left: Int, _ right: Int) {
+                var inRun = false
+                for x in left...right {
+                    let fillable = !m[neighbour + x] && !o[neighbour + x]
+                    if fillable && !inRun {
+                        o[neighbour + x] = true
+                        stack.append(Int32(neighbour + x))
+                    }
+                    inRun = fillable
+                }
+            }
+            while let top = stack.popLast() {
+                let i = Int(top)
+                let z = i / sz, y = (i / n.x) % n.y
+                let row = n.x * (y + n.y * z)
+                var left = i - row, right = left
+                while left > lo.x && !m[row + left - 1] && !o[row + left - 1] { left -= 1 }
+                while right < hi.x && !m[row + right + 1] && !o[row + right + 1] { right += 1 }
+                for x in left...right { o[row + x] = true }
+                if y > lo.y { seedRuns(row: row - n.x, left, right) }
+                if y < hi.y { seedRuns(row: row + n.x, left, right) }
+                if z > lo.z { seedRuns(row: row - sz, left, right) }
+                if z < hi.z { seedRuns(row: row + sz, left, right) }
+            }
+        } }
         // Inside the box: mask or enclosed background; outside the box: unchanged (background).
         var filled = mask
         for z in lo.z...hi.z { for y in lo.y...hi.y {
