@@ -102,6 +102,8 @@ public struct FFT<T: FFTScalar>: Sendable {
         do { plan = try FFTPlanCache.shared.plan(key) } catch { fatalError("\(error)") }
         plan.execute(input, output)
         FFTStatistics.counter.add(1, ordering: .relaxed)
+        FFTStatistics.record(FFTTransformKind(shape: shape, complex: kind == .complexForward || kind == .complexBackward,
+                                              double: T.fftPrecision == .double))
     }
 
     static func scale(_ buffer: UnsafeMutableBufferPointer<T>, by factor: T, count: Int) {
@@ -119,6 +121,22 @@ public struct FFT<T: FFTScalar>: Sendable {
     }
 }
 
+/// What one executed transform was: its spatial shape, complex-to-complex or real, and precision.
+public struct FFTTransformKind: Hashable, Sendable {
+    /// Spatial shape.
+    public var shape: SIMD3<Int>
+    /// Complex-to-complex (true) or real-to-complex / complex-to-real (false).
+    public var complex: Bool
+    /// Double (true) or Float (false) precision.
+    public var double: Bool
+    /// The kind of a transform.
+    public init(shape: SIMD3<Int>, complex: Bool, double: Bool) {
+        self.shape = shape
+        self.complex = complex
+        self.double = double
+    }
+}
+
 /// Direction of a complex FFT.
 public enum FFTDirection: Sendable {
     /// exp(−2πi k·x/N), unnormalised.
@@ -130,8 +148,16 @@ public enum FFTDirection: Sendable {
 /// Counts executed 3-D transforms, so benchmarks can report time ÷ (FFT count × one FFT's time).
 public enum FFTStatistics {
     static let counter = Atomic<Int>(0)
+    static let tallies = Mutex<[FFTTransformKind: Int]>([:])
     /// Transforms executed by this process so far.
     public static var executedTransforms: Int { counter.load(ordering: .relaxed) }
+    /// Transforms executed so far per shape, type and precision: what an FFT floor must be
+    /// weighted by when a method transforms padded shapes or complex data.
+    public static var executedTransformsByKind: [FFTTransformKind: Int] { tallies.withLock { $0 } }
+
+    static func record(_ kind: FFTTransformKind) {
+        tallies.withLock { $0[kind, default: 0] += 1 }
+    }
     /// Number of plans currently cached.
     public static var cachedPlans: Int { FFTPlanCache.shared.count }
     /// Destroys every cached plan (the next transform of each shape plans again).

@@ -161,9 +161,11 @@ public struct Pipeline: Sendable {
             localMask = l.mask
         }
         let chi = try timed(.inversion, nameOf(inversion)) { () throws(QSMError) in
-            try inversion.apply(localField: localField, mask: localMask, context: context,
-                                support: InversionSupport(magnitude: inputs.magnitude.map(rootSumOfSquares),
-                                                          noise: estimate?.noise, echoMagnitude: inputs.magnitude))
+            // The closed-form divisions have no use for magnitude or noise: skip the magnitude pass.
+            let support = inversion is TKD || inversion is TSVD ? InversionSupport()
+                : InversionSupport(magnitude: inputs.magnitude.map(rootSumOfSquares), noise: estimate?.noise,
+                                   echoMagnitude: inputs.magnitude)
+            return try inversion.apply(localField: localField, mask: localMask, context: context, support: support)
         }
         let referenced = try timed(.referencing, nameOf(referencing)) { () throws(QSMError) in
             try referencing.apply(susceptibility: chi, mask: localMask, segmentation: inputs.segmentation, context: context)
@@ -176,11 +178,14 @@ public struct Pipeline: Sendable {
 /// √(Σ frames²) voxel-wise: one magnitude image from all echoes.
 func rootSumOfSquares(_ magnitude: Volume<Float>) -> Volume<Float> {
     guard magnitude.frames > 1 else { return magnitude }
-    let n = magnitude.grid.count
-    var out = Volume<Float>(zeros: magnitude.grid)
-    for f in 0..<magnitude.frames {
-        for i in 0..<n { let v = magnitude.voxels[f * n + i]; out.voxels[i] += v * v }
+    let n = magnitude.grid.count, frames = magnitude.frames
+    let voxels = magnitude.withVoxels { m in
+        let mp = ReadPointer(m.baseAddress!)
+        return VoxelLoop.generate(count: n) { i in
+            var sum: Float = 0
+            for f in 0..<frames { let v = mp[f * n + i]; sum += v * v }
+            return sum.squareRoot()
+        }
     }
-    for i in 0..<n { out.voxels[i] = out.voxels[i].squareRoot() }
-    return out
+    return try! Volume(grid: magnitude.grid, voxels: voxels)
 }

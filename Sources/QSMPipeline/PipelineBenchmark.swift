@@ -4,7 +4,8 @@ import QSMCore
 import Glibc
 #endif
 
-/// Per-stage timing at a realistic size: wall time, FFT count, and time ÷ (FFT count × one FFT).
+/// Per-stage timing at a realistic size: wall time, FFT count, and time ÷ the FFT floor (each
+/// executed transform weighted by one transform of its own shape, type and precision).
 public struct PipelineBenchmarkReport: Sendable {
     /// One timed stage (or the whole default pipeline).
     public struct Row: Sendable {
@@ -14,13 +15,13 @@ public struct PipelineBenchmarkReport: Sendable {
         public var milliseconds: Double
         /// 3-D FFTs executed.
         public var transforms: Int
-        /// milliseconds ÷ (transforms × one FFT's ms); nil without FFTs.
+        /// milliseconds ÷ Σ (transforms of a kind × one such FFT's ms); nil without FFTs.
         public var ratioToFFTFloor: Double?
         /// Process CPU time, ms (all threads).
         public var cpuMilliseconds: Double
-        /// CPU time ÷ (transforms × one FFT's CPU time): steadier than the wall ratio on a busy machine.
+        /// CPU time ÷ the CPU-time FFT floor: steadier than the wall ratio on a busy machine.
         public var cpuRatioToFFTFloor: Double?
-        /// Notes (iteration caps, padded shapes).
+        /// Notes (iteration caps; transforms of other shapes or types the floor counts).
         public var note: String
     }
     /// Volume shape.
@@ -73,14 +74,19 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
     for _ in 0..<4 { sampleFFT() }
     wallSamples.removeFirst(); cpuSamples.removeFirst()          // the first pair includes planning
 
-    struct Raw { var label: String, ms: Double, cpu: Double, count: Int, note: String, iterations = 0 }
+    struct Raw { var label: String, ms: Double, cpu: Double, count: Int, kinds: [FFTTransformKind: Int], note: String, iterations = 0 }
     var raw: [Raw] = []
     func measure<R>(_ label: String, note: String = "", iterations: Int = 0, _ body: () throws(QSMError) -> R) throws(QSMError) -> R {
         sampleFFT()
-        let f0 = FFTStatistics.executedTransforms, t0 = now(), c0 = processCPUTime()
+        let f0 = FFTStatistics.executedTransforms, k0 = FFTStatistics.executedTransformsByKind
+        let t0 = now(), c0 = processCPUTime()
         let r = try body()
         let ms = now() - t0, cpu = processCPUTime() - c0, count = FFTStatistics.executedTransforms - f0
-        raw.append(Raw(label: label, ms: ms, cpu: cpu, count: count, note: note, iterations: iterations))
+        var kinds: [FFTTransformKind: Int] = [:]
+        for (kind, total) in FFTStatistics.executedTransformsByKind where total > k0[kind] ?? 0 {
+            kinds[kind] = total - (k0[kind] ?? 0)
+        }
+        raw.append(Raw(label: label, ms: ms, cpu: cpu, count: count, kinds: kinds, note: note, iterations: iterations))
         progress("\(label): \(Int(ms.rounded())) ms, \(count) FFTs")
         return r
     }
@@ -144,17 +150,74 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
         try pipeline.run(PipelineInputs(wrappedPhase: phantom.phase, magnitude: phantom.magnitude), context: context)
     }
     let one = middle(wallSamples), oneCPU = middle(cpuSamples)
+    // The floor weights each transform by its own kind's time: padded shapes, complex or Double
+    // transforms cost more (or less) than one Float r2c of the volume. Each other kind is timed
+    // here against the main shape, interleaved, and enters as that ratio times the main time, so
+    // the load when it was timed does not matter.
+    let main = FFTTransformKind(shape: shape, complex: false, double: false)
+    var times: [FFTTransformKind: (wall: Double, cpu: Double)] = [main: (one, oneCPU)]
+    for kind in Set(raw.flatMap { $0.kinds.keys }) where times[kind] == nil {
+        let relative = try kind.double ? relativeTransformTime(Double.self, kind, to: main)
+            : relativeTransformTime(Float.self, kind, to: main)
+        times[kind] = (one * relative.wall, oneCPU * relative.cpu)
+    }
     let rows = raw.map { r in
-        PipelineBenchmarkReport.Row(label: r.label, milliseconds: r.ms, transforms: r.count,
-                                    ratioToFFTFloor: r.count > 0 ? r.ms / (Double(r.count) * one) : nil,
-                                    cpuMilliseconds: r.cpu,
-                                    cpuRatioToFFTFloor: r.count > 0 ? r.cpu / (Double(r.count) * oneCPU) : nil,
-                                    note: r.iterations > 0 && r.count == 0
-                                        ? r.note + "; \(Double(Int(r.ms / (Double(r.iterations) * one) * 100)) / 100) FFTs' time per iteration"
-                                        : r.note)
+        var wallFloor = 0.0, cpuFloor = 0.0
+        for (kind, count) in r.kinds {
+            wallFloor += Double(count) * times[kind]!.wall
+            cpuFloor += Double(count) * times[kind]!.cpu
+        }
+        let others = r.kinds.filter { $0.key != main }.sorted { $0.value > $1.value }.map { kind, count in
+            "\(count) × \(kind.shape.x)×\(kind.shape.y)×\(kind.shape.z)\(kind.complex ? " c2c" : "")\(kind.double ? " Double" : "") at \(format(times[kind]!.wall)) ms"
+        }
+        var notes = [r.note].filter { !$0.isEmpty }
+        if !others.isEmpty { notes.append("floor counts " + others.joined(separator: ", ")) }
+        // Stencil methods (TGV) run no FFT: give their cost per iteration in units of one FFT.
+        if r.iterations > 0 && r.count == 0 {
+            notes.append("\(Double(Int(r.ms / (Double(r.iterations) * one) * 100)) / 100) FFTs' time per iteration")
+        }
+        return PipelineBenchmarkReport.Row(label: r.label, milliseconds: r.ms, transforms: r.count,
+                                           ratioToFFTFloor: r.count > 0 ? r.ms / wallFloor : nil,
+                                           cpuMilliseconds: r.cpu,
+                                           cpuRatioToFFTFloor: r.count > 0 ? r.cpu / cpuFloor : nil,
+                                           note: notes.joined(separator: "; "))
     }
     return PipelineBenchmarkReport(shape: shape, echoes: echoes, threads: Parallelism.threadCount,
                                    fftMilliseconds: one, fftCPUMilliseconds: oneCPU, rows: rows)
+}
+
+/// Wall and CPU time of one transform of `kind` relative to one Float r2c of `main`: medians over
+/// forward+inverse pairs of each, alternated, after a planning pair (no 1/N pass, as for `main`).
+private func relativeTransformTime<T: FFTScalar>(_: T.Type, _ kind: FFTTransformKind, to main: FFTTransformKind)
+    throws(QSMError) -> (wall: Double, cpu: Double) {
+    let fft = try FFT<T>(shape: kind.shape), mainFFT = try FFT<Float>(shape: main.shape)
+    var complexData = [Complex<T>](repeating: .zero, count: kind.complex ? fft.count : 0)
+    var real = [T](repeating: 0, count: kind.complex ? 0 : fft.count)
+    var spectrum = [Complex<T>](repeating: .zero, count: kind.complex ? 0 : fft.halfCount)
+    var mainReal = [Float](repeating: 0, count: mainFFT.count)
+    var mainSpectrum = [Complex<Float>](repeating: .zero, count: mainFFT.halfCount)
+    var wall: [Double] = [], cpu: [Double] = [], mainWall: [Double] = [], mainCPU: [Double] = []
+    for _ in 0..<4 {
+        var t0 = now(), c0 = processCPUTime()
+        if kind.complex {
+            complexData.withUnsafeMutableBufferPointer { fft.transform($0, .forward); fft.transform($0, .backward, normalized: false) }
+        } else {
+            real.withUnsafeBufferPointer { r in spectrum.withUnsafeMutableBufferPointer { fft.forward(r, into: $0) } }
+            spectrum.withUnsafeMutableBufferPointer { s in real.withUnsafeMutableBufferPointer { fft.inverse(s, into: $0, normalized: false) } }
+        }
+        wall.append(now() - t0); cpu.append(processCPUTime() - c0)
+        t0 = now(); c0 = processCPUTime()
+        mainReal.withUnsafeBufferPointer { r in mainSpectrum.withUnsafeMutableBufferPointer { mainFFT.forward(r, into: $0) } }
+        mainSpectrum.withUnsafeMutableBufferPointer { s in mainReal.withUnsafeMutableBufferPointer { mainFFT.inverse(s, into: $0, normalized: false) } }
+        mainWall.append(now() - t0); mainCPU.append(processCPUTime() - c0)
+    }
+    wall.removeFirst(); cpu.removeFirst(); mainWall.removeFirst(); mainCPU.removeFirst()    // planning
+    return (middle(wall) / middle(mainWall), middle(cpu) / middle(mainCPU))
+}
+
+private func format(_ value: Double) -> String {
+    let tenths = Int((value * 10).rounded())
+    return "\(tenths / 10).\(tenths % 10)"
 }
 
 private func middle(_ values: [Double]) -> Double {

@@ -34,14 +34,52 @@ public enum DipoleKernel {
                         let row = hx * (y + ny * z)
                         let partial = ky[y] * b.y + kz[z] * b.z, partial2 = ky[y] * ky[y] + kz[z] * kz[z]
                         for x in 0..<hx {
-                            let k2 = kx[x] * kx[x] + partial2
-                            let kb = kx[x] * b.x + partial
-                            p[row + x] = k2 == 0 ? dcValue : R(1.0 / 3 - kb * kb / k2)
+                            p[row + x] = value(kx[x], b.x, partial, partial2, dc: dcValue)
                         }
                     }
                 }
             }
         }
         return out
+    }
+
+    /// D(k) from kx, b̂x and the y/z parts of k·b̂ and |k|² (one expression for every caller).
+    @inlinable @inline(__always) static func value<R: BinaryFloatingPoint>(
+        _ kx: Double, _ bx: Double, _ partial: Double, _ partial2: Double, dc: R
+    ) -> R {
+        let k2 = kx * kx + partial2
+        let kb = kx * bx + partial
+        return k2 == 0 ? dc : R(1.0 / 3 - kb * kb / k2)
+    }
+
+    /// Multiplies a Float half spectrum of `shape` in place by transfer(D(k)), D exactly as
+    /// `halfSpectrum(as: Float.self)` gives it, without materialising D: for k-space divisions,
+    /// one pass over the spectrum instead of three (write D, read D, multiply). Inlinable, so the
+    /// caller's `transfer` is inlined into the loop rather than called per value.
+    @inlinable public static func multiply(
+        _ spectrum: UnsafeMutableBufferPointer<Complex<Float>>, shape: SIMD3<Int>, voxelSize: SIMD3<Double>,
+        b0Direction b0: SIMD3<Double>, dc: DipoleDC = .zero, transfer: @Sendable (Float) -> Float
+    ) {
+        let b = b0 / (b0 * b0).sum().squareRoot()
+        let kx = KSpace.halfFrequencies(count: shape.x, spacing: voxelSize.x)
+        let ky = KSpace.frequencies(count: shape.y, spacing: voxelSize.y)
+        let kz = KSpace.frequencies(count: shape.z, spacing: voxelSize.z)
+        let hx = kx.count, ny = shape.y
+        precondition(spectrum.count == hx * ny * shape.z, "spectrum is not the half spectrum of the shape")
+        let p = SendablePointer(spectrum.baseAddress!)
+        let dcValue = Float(dc.value)
+        parallelFor(0..<shape.z) { zs in
+            for z in zs {
+                for y in 0..<ny {
+                    let row = hx * (y + ny * z)
+                    let partial = ky[y] * b.y + kz[z] * b.z, partial2 = ky[y] * ky[y] + kz[z] * kz[z]
+                    for x in 0..<hx {
+                        let k = transfer(value(kx[x], b.x, partial, partial2, dc: dcValue))
+                        let v = p[row + x]
+                        p[row + x] = Complex(v.real * k, v.imaginary * k)
+                    }
+                }
+            }
+        }
     }
 }

@@ -53,23 +53,25 @@ public struct VSHARP: BackgroundRemoval {
     public func apply(totalField: Volume<Float>, mask: Mask, context: StageContext) throws(QSMError) -> LocalField {
         try validateParameters()
         let radii = parameters.radii
-        let domain = try SMVDomain(totalField: totalField, mask: mask, context: context, largestRadius: radii[0])
+        var domain = try SMVDomain(totalField: totalField, mask: mask, context: context, largestRadius: radii[0])
         let s = domain.spectral
         var fieldSpectrum = [Complex<Float>](repeating: .zero, count: s.halfCount)
         s.forward(domain.field, into: &fieldSpectrum)
         var scratch = [Complex<Float>](repeating: .zero, count: s.halfCount)
-        var ball = [Float](repeating: 0, count: s.count)
-        var smoothedMask = ball, filtered = ball, g = ball
+        var ball = domain.takeWorkspace()
+        var smoothedMask = [Float](repeating: 0, count: s.count), filtered = [Float](repeating: 0, count: s.count)
+        var g = [Float](repeating: 0, count: s.count)
         var assigned = [Bool](repeating: false, count: s.count)
-        var kernel = [Float](repeating: 0, count: s.halfCount)
+        // F[s_r] is used where it is read (its real part), not copied out into a real kernel.
+        var transform = scratch
         var second = scratch
-        var largestHighPass: [Float] = []
+        var largestKernel: [Float] = []
         for (index, radius) in radii.enumerated() {
-            let ballCount = try SMVKernel.build(radius: radius, voxelSize: domain.grid.voxelSize, spectral: s, ball: &ball,
-                                                scratch: &scratch, into: &kernel,
-                                                parameter: index == 0 ? "bgremove.maxRadius" : "bgremove.minRadius")
+            let ballCount = try SMVKernel.buildTransform(radius: radius, voxelSize: domain.grid.voxelSize, spectral: s,
+                                                         ball: &ball, into: &transform,
+                                                         parameter: index == 0 ? "bgremove.maxRadius" : "bgremove.minRadius")
             // One pass over the spectrum: K·F[M] for the erosion, (1 − K)·F[Δb] for the high-pass.
-            VoxelLoop.multiply(domain.maskSpectrum, by: kernel, into: &scratch,
+            VoxelLoop.multiply(domain.maskSpectrum, byRealPartOf: transform, into: &scratch,
                                and: fieldSpectrum, byOneMinus: &second, scale: s.normalization)
             s.rawInverse(&scratch, into: &smoothedMask)
             s.rawInverse(&second, into: &filtered)
@@ -84,11 +86,27 @@ public struct VSHARP: BackgroundRemoval {
                     }
                 } }
             } }
-            if index == 0 { largestHighPass = VoxelLoop.generate(count: kernel.count) { [kernel] in 1 - kernel[$0] } }
+            if index == 0 {
+                largestKernel = transform.withUnsafeBufferPointer { tb in
+                    let tp = ReadPointer(tb.baseAddress!)
+                    return VoxelLoop.generate(count: tb.count) { tp[$0].real }
+                }
+            }
         }
-        s.filter(g, kernel: truncatedInverse(largestHighPass, threshold: parameters.threshold), scratch: &scratch,
-                 into: &filtered)
-        let local = filtered
-        return try domain.result(field: local, valid: assigned, stage: "bgremove.minRadius")
+        // Δb_local = F⁻¹[F[g]·T(1 − Ŝ_rmax)], the truncated inverse evaluated in the product.
+        s.forward(g, into: &scratch)
+        let threshold = Float(parameters.threshold), normalization = s.normalization
+        scratch.withUnsafeMutableBufferPointer { sb in largestKernel.withUnsafeBufferPointer { kb in
+            let sp = SendablePointer(sb.baseAddress!), kp = ReadPointer(kb.baseAddress!)
+            parallelFor(0..<sb.count) { r in
+                for i in r {
+                    let c = 1 - kp[i]
+                    let k = (abs(c) >= threshold ? 1 / c : 0) * normalization
+                    sp[i] = Complex(sp[i].real * k, sp[i].imaginary * k)
+                }
+            }
+        } }
+        s.rawInverse(&scratch, into: &filtered)
+        return try domain.result(field: consume filtered, valid: assigned, stage: "bgremove.minRadius")
     }
 }

@@ -7,14 +7,16 @@ enum KSpaceDivision {
         try context.validate()
         try InputCheck.field(localField, mask: mask, name: "local field")
         let grid = localField.grid
-        let dipole = DipoleKernel.halfSpectrum(shape: grid.shape, voxelSize: grid.voxelSize,
-                                               b0Direction: context.b0Direction, dc: context.conventions.dipoleDC, as: Float.self)
-        let kernel = VoxelLoop.generate(count: dipole.count) { i in Float(scale * inverse(Double(dipole[i]))) }
         let spectral = try Spectral(shape: grid.shape)
         let inside = mask.voxels, field = localField.voxels
         var chi = VoxelLoop.generate(count: grid.count) { inside[$0] ? field[$0] : 0 }
         var spectrum = spectral.forward(chi)
-        VoxelLoop.multiply(&spectrum, by: kernel, scale: spectral.normalization)
+        // D_inv applied as D is evaluated: no kernel arrays (two passes over the spectrum fewer).
+        let normalization = spectral.normalization
+        spectrum.withUnsafeMutableBufferPointer { sb in
+            DipoleKernel.multiply(sb, shape: grid.shape, voxelSize: grid.voxelSize, b0Direction: context.b0Direction,
+                                  dc: context.conventions.dipoleDC) { d in Float(scale * inverse(Double(d))) * normalization }
+        }
         spectral.rawInverse(&spectrum, into: &chi)
         VoxelLoop.update(&chi) { i, v in inside[i] ? v : 0 }
         return try Volume(grid: grid, voxels: chi)

@@ -19,6 +19,20 @@ struct SMVKernel: Sendable {
     /// and is returned so; `scratch` is overwritten. No allocation beyond the offset list.
     static func build(radius: Double, voxelSize: SIMD3<Double>, spectral: Spectral, ball: inout [Float],
                       scratch: inout [Complex<Float>], into spectrum: inout [Float], parameter: String) throws(QSMError) -> Int {
+        let count = try buildTransform(radius: radius, voxelSize: voxelSize, spectral: spectral, ball: &ball,
+                                       into: &scratch, parameter: parameter)
+        scratch.withUnsafeBufferPointer { b in spectrum.withUnsafeMutableBufferPointer { sb in
+            let p = ReadPointer(b.baseAddress!), sp = SendablePointer(sb.baseAddress!)
+            parallelFor(0..<sb.count) { r in for i in r { sp[i] = p[i].real } }
+        } }
+        return count
+    }
+
+    /// Writes F[s_r] (complex; its real part is Ŝ_r, the imaginary part rounding) into `transform`
+    /// and returns |B_r|, for callers that read the real part where they use it instead of
+    /// extracting it. Same conditions as `build`.
+    static func buildTransform(radius: Double, voxelSize: SIMD3<Double>, spectral: Spectral, ball: inout [Float],
+                               into transform: inout [Complex<Float>], parameter: String) throws(QSMError) -> Int {
         let reach = Self.reach(radius: radius, voxelSize: voxelSize)
         let shape = spectral.shape
         guard all(2 &* reach &+ 1 .<= shape) else {
@@ -39,12 +53,8 @@ struct SMVKernel: Sendable {
             throw .invalidParameter(parameter, "radius \(radius) mm is smaller than one voxel (\(voxelSize.min()) mm)")
         }
         for o in offsets { ball[o] = 1 / Float(offsets.count) }
-        spectral.forward(ball, into: &scratch)
+        spectral.forward(ball, into: &transform)
         for o in offsets { ball[o] = 0 }
-        scratch.withUnsafeBufferPointer { b in spectrum.withUnsafeMutableBufferPointer { sb in
-            let p = ReadPointer(b.baseAddress!), sp = SendablePointer(sb.baseAddress!)
-            parallelFor(0..<sb.count) { r in for i in r { sp[i] = p[i].real } }
-        } }
         return offsets.count
     }
 

@@ -48,13 +48,17 @@ public struct ThresholdMask: MaskingMethod {
     /// The mask on the magnitude's grid (first frame used).
     public func apply(magnitude: Volume<Float>, context: StageContext) throws(QSMError) -> Mask {
         try validateParameters()
-        let values = magnitude.frames == 1 ? magnitude.voxels : magnitude.frame(0).voxels
-        if !values.withUnsafeBufferPointer({ VoxelLoop.allFinite($0) }), let bad = values.firstIndex(where: { !$0.isFinite }) {
-            throw .invalidFile("magnitude", "non-finite value at voxel index \(bad)")
+        // The first frame, read in place (no 46 MB copy out of a multi-echo volume).
+        let n = magnitude.grid.count, fraction = Float(parameters.fraction), rule = parameters.rule
+        let (bad, threshold, thresholded) = magnitude.withVoxels { all -> (Int?, Float, [Bool]) in
+            let values = UnsafeBufferPointer(rebasing: all[0..<n])
+            if !VoxelLoop.allFinite(values) { return (values.firstIndex { !$0.isFinite }, 0, []) }
+            let threshold = rule == .otsu ? Self.otsuThreshold(values) : Self.percentileThreshold(values, fraction: fraction)
+            let p = ReadPointer(values.baseAddress!)
+            return (nil, threshold, VoxelLoop.generateFlags(count: n) { p[$0] > threshold })
         }
-        let threshold = parameters.rule == .otsu ? Self.otsuThreshold(values)
-            : Self.percentileThreshold(values, fraction: Float(parameters.fraction))
-        var mask = VoxelLoop.generateFlags(count: values.count) { values[$0] > threshold }
+        if let bad { throw .invalidFile("magnitude", "non-finite value at voxel index \(bad)") }
+        var mask = thresholded
         guard mask.contains(true) else { throw .invalidFile("magnitude", "no voxel is above the threshold \(threshold)") }
         let shape = magnitude.grid.shape
         if parameters.fillHoles { mask = Morphology.fillHoles(mask, shape: shape) }
@@ -66,17 +70,18 @@ public struct ThresholdMask: MaskingMethod {
     }
 
     /// Otsu's threshold on a 256-bin histogram between the minimum and maximum.
-    static func otsuThreshold(_ values: [Float]) -> Float {
+    static func otsuThreshold(_ buffer: UnsafeBufferPointer<Float>) -> Float {
         let bins = 256
+        let values = ReadPointer(buffer.baseAddress!), count = buffer.count
         // Extremes and histogram in fixed chunks (parallel, same result on any thread count).
-        let chunks = max(1, min(64, values.count / 65536))
+        let chunks = max(1, min(64, count / 65536))
         var lows = [Float](repeating: .infinity, count: chunks), highs = [Float](repeating: -.infinity, count: chunks)
         lows.withUnsafeMutableBufferPointer { lb in highs.withUnsafeMutableBufferPointer { hb in
             let lp = SendablePointer(lb.baseAddress!), hp = SendablePointer(hb.baseAddress!)
             parallelFor(0..<chunks) { cs in
                 for c in cs {
                     var lo = Float.infinity, hi = -Float.infinity
-                    for i in values.count * c / chunks..<values.count * (c + 1) / chunks {
+                    for i in count * c / chunks..<count * (c + 1) / chunks {
                         lo = min(lo, values[i]); hi = max(hi, values[i])
                     }
                     lp[c] = lo; hp[c] = hi
@@ -84,14 +89,14 @@ public struct ThresholdMask: MaskingMethod {
             }
         } }
         let lo = lows.min()!, hi = highs.max()!
-        guard hi > lo else { return values.first ?? 0 }
+        guard hi > lo else { return count > 0 ? values[0] : 0 }
         let scale = Float(bins) / (hi - lo)
         var partial = [Double](repeating: 0, count: chunks * bins)
         partial.withUnsafeMutableBufferPointer { pb in
             let pp = SendablePointer(pb.baseAddress!)
             parallelFor(0..<chunks) { cs in
                 for c in cs {
-                    for i in values.count * c / chunks..<values.count * (c + 1) / chunks {
+                    for i in count * c / chunks..<count * (c + 1) / chunks {
                         pp[c * bins + min(bins - 1, Int((values[i] - lo) * scale))] += 1
                     }
                 }
@@ -99,7 +104,7 @@ public struct ThresholdMask: MaskingMethod {
         }
         var histogram = [Double](repeating: 0, count: bins)
         for c in 0..<chunks { for b in 0..<bins { histogram[b] += partial[c * bins + b] } }
-        let total = Double(values.count)
+        let total = Double(count)
         var sumAll = 0.0
         for b in 0..<bins { sumAll += Double(b) * histogram[b] }
         var weightBelow = 0.0, sumBelow = 0.0, best = -1.0, bestBin = 0
@@ -115,7 +120,7 @@ public struct ThresholdMask: MaskingMethod {
     }
 
     /// p2 + fraction·(p98 − p2).
-    static func percentileThreshold(_ values: [Float], fraction: Float) -> Float {
+    static func percentileThreshold(_ values: UnsafeBufferPointer<Float>, fraction: Float) -> Float {
         let sorted = values.sorted()
         let p2 = sorted[Int(0.02 * Double(sorted.count - 1))], p98 = sorted[Int(0.98 * Double(sorted.count - 1))]
         return p2 + fraction * (p98 - p2)

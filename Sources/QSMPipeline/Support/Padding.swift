@@ -15,10 +15,7 @@ struct Padding: Sendable {
 
     init(mask: Mask, margin: SIMD3<Int>) {
         let s = mask.grid.shape
-        var lo = s, hi = SIMD3<Int>(repeating: -1)
-        for z in 0..<s.z { for y in 0..<s.y { for x in 0..<s.x where mask.voxels[x + s.x * (y + s.y * z)] {
-            lo = pointwiseMin(lo, SIMD3(x, y, z)); hi = pointwiseMax(hi, SIMD3(x, y, z))
-        } } }
+        let (lo, hi) = Morphology.boundingBox(mask.voxels, shape: s)
         var shape = s, offset = SIMD3<Int>.zero
         for a in 0..<3 where lo[a] < margin[a] || s[a] - 1 - hi[a] < margin[a] {
             shape[a] = Self.evenFastLength(atLeast: s[a] + 2 * margin[a])

@@ -127,6 +127,28 @@ enum VoxelLoop {
         } }
     }
 
+    /// out[i] ← a[i]·Re k[i] and outB[i] ← b[i]·(1 − Re k[i]) in one pass (k: an SMV kernel's transform).
+    static func multiply(_ a: [Complex<Float>], byRealPartOf kernel: [Complex<Float>], into out: inout [Complex<Float>],
+                         and b: [Complex<Float>], byOneMinus outB: inout [Complex<Float>], scale: Float = 1) {
+        precondition(a.count == kernel.count && b.count == kernel.count && out.count == a.count && outB.count == b.count)
+        out.withUnsafeMutableBufferPointer { ob in outB.withUnsafeMutableBufferPointer { obb in
+            a.withUnsafeBufferPointer { ab in b.withUnsafeBufferPointer { bb in
+                kernel.withUnsafeBufferPointer { kb in
+                    let op = SendablePointer(ob.baseAddress!), opb = SendablePointer(obb.baseAddress!)
+                    let ap = ReadPointer(ab.baseAddress!), bp = ReadPointer(bb.baseAddress!), kp = ReadPointer(kb.baseAddress!)
+                    parallelFor(0..<ob.count) { r in
+                        for i in r {
+                            let kernelValue = kp[i].real
+                            let k = kernelValue * scale, h = (1 - kernelValue) * scale, u = ap[i], v = bp[i]
+                            op[i] = Complex(u.real * k, u.imaginary * k)
+                            opb[i] = Complex(v.real * h, v.imaginary * h)
+                        }
+                    }
+                }
+            } }
+        } }
+    }
+
     /// s[i] ← s[i]·(1 − k[i]) in place.
     static func multiply(_ s: inout [Complex<Float>], byOneMinus kernel: [Float], scale: Float = 1) {
         precondition(s.count == kernel.count)

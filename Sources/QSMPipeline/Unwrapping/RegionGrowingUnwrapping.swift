@@ -4,8 +4,9 @@ import QSMCore
 ///
 /// After Dymerska B, Eckstein K, Bachrata B, Siow B, Trattnig S, Shmueli K, Robinson SD. Phase
 /// unwrapping with a rapid opensource minimum spanning tree algorithm (ROMEO). MRM 2021;85:2294–2308.
-/// doi:10.1002/mrm.28563 (QSM.md §3.2). Not ROMEO itself: a binary heap replaces the bucket queue,
-/// every disconnected part of the mask gets its own seed, and the temporal step differs (below).
+/// doi:10.1002/mrm.28563 (QSM.md §3.2). Not ROMEO itself: every disconnected part of the mask gets
+/// its own seed, ties within a bin pop in edge-index order (ROMEO: last in, first out), and the
+/// temporal step differs (below). As in ROMEO, a bucket queue over the 255 bins orders the edges.
 ///
 /// Edge weights between face neighbours i, j (each factor in [0, 1], mapped to 0.1 + 0.9·f and
 /// multiplied, then quantised to 255 bins, lower = better): phase coherence 1 − |wrap(φi−φj)|/π;
@@ -57,7 +58,8 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
                       context: StageContext) throws(QSMError) -> Volume<Float> {
         try validateParameters()
         try wrappedPhase.grid.requireMatches(mask.grid, "phase", "mask")
-        guard mask.insideCount > 0 else { throw .mismatch("mask", "no voxel is inside the mask") }
+        let insideCount = mask.insideCount
+        guard insideCount > 0 else { throw .mismatch("mask", "no voxel is inside the mask") }
         let echoes = wrappedPhase.frames
         let template = parameters.templateEcho - 1
         guard template < echoes else {
@@ -71,116 +73,236 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
         }
         let temporal = echoes > 1 && !parameters.individual
         if temporal { try context.validateEchoTimes(frames: echoes) }
-        var frames = (0..<echoes).map { wrappedPhase.frame($0) }
-        for e in 0..<echoes { try frames[e].requireFinite(in: mask, "phase echo \(e + 1)") }
+        let n = mask.grid.count
+        // The queue holds edges as 32-bit 4·voxel + axis.
+        guard n < 1 << 30 else {
+            throw .invalidFile("phase", "\(n) voxels per echo exceed region growing's limit of 2³⁰; crop the volume")
+        }
+        if !wrappedPhase.withVoxels({ VoxelLoop.allFinite($0) }) {
+            for e in 0..<echoes { try wrappedPhase.frame(e).requireFinite(in: mask, "phase echo \(e + 1)") }
+        }
+        // One output buffer, written once in parallel (no zero-fill pass first): echoes unwrapped
+        // spatially are copied in, zero outside the mask, then unwrapped in place; the others are
+        // zero until the temporal step.
         let order = temporal ? [template] : Array(0..<echoes)
-        for e in order {
-            let second = echoes > 1 && context.echoTimes.count == echoes ? (e + 1 < echoes ? e + 1 : e - 1) : nil
-            frames[e].voxels = grow(phase: frames[e].voxels, second: second.map { frames[$0].voxels },
-                                    teRatio: second.map { context.echoTimes[e] / context.echoTimes[$0] } ?? 1,
-                                    magnitude: magnitude?.frame(e).voxels, mask: mask)
-        }
-        if temporal {
-            let te = context.echoTimes
-            func unwrapTemporally(_ e: Int, from near: Int, _ further: Int?) {
-                let n = mask.grid.count
-                for i in 0..<n where mask.voxels[i] {
-                    let a = Double(frames[near].voxels[i])
-                    var predicted = a * te[e] / te[near]
-                    if let b = further.map({ Double(frames[$0].voxels[i]) }) {
-                        predicted = a + (a - b) * (te[e] - te[near]) / (te[near] - te[further!])
+        let copied = (0..<echoes).map { order.contains($0) }
+        var output = [Float](unsafeUninitializedCapacity: n * echoes) { buffer, initialized in
+            let op = SendablePointer(buffer.baseAddress!)
+            wrappedPhase.withVoxels { input in mask.withVoxels { inside in
+                let ip = ReadPointer(input.baseAddress!), mp = ReadPointer(inside.baseAddress!)
+                parallelFor(0..<n) { r in
+                    for e in 0..<echoes {
+                        let offset = e * n
+                        if copied[e] {
+                            for i in r { op[offset + i] = mp[i] ? ip[offset + i] : 0 }
+                        } else {
+                            (op.base + offset + r.lowerBound).initialize(repeating: 0, count: r.count)
+                        }
                     }
-                    let p = Double(frames[e].voxels[i])
-                    frames[e].voxels[i] = Float(p - 2 * Double.pi * ((p - predicted) / (2 * Double.pi)).rounded())
                 }
-            }
-            for e in (template + 1)..<max(template + 1, echoes) { unwrapTemporally(e, from: e - 1, e - 2 >= template ? e - 2 : nil) }
-            for e in stride(from: template - 1, through: 0, by: -1) { unwrapTemporally(e, from: e + 1, e + 2 <= template ? e + 2 : nil) }
+            } }
+            initialized = n * echoes
         }
-        for e in 0..<echoes { frames[e] = frames[e].masked(by: mask) }
-        return try Volume.stacking(frames)
+        let te = context.echoTimes
+        let emptyMagnitude: [Float] = []
+        let magnitudeVoxels = magnitude?.voxels ?? emptyMagnitude
+        wrappedPhase.withVoxels { input in output.withUnsafeMutableBufferPointer { out in
+            magnitudeVoxels.withUnsafeBufferPointer { magnitudeBuffer in mask.withVoxels { inside in
+                let ip = ReadPointer(input.baseAddress!), op = SendablePointer(out.baseAddress!)
+                let mp = ReadPointer(inside.baseAddress!)
+                var unwrapped = [Bool](repeating: false, count: echoes)
+                for e in order {
+                    let offset = e * n
+                    let second = echoes > 1 && te.count == echoes ? (e + 1 < echoes ? e + 1 : e - 1) : nil
+                    // Like the frame-by-frame original: an echo unwrapped earlier serves as its unwrapped self.
+                    let secondPhase = second.map { s in
+                        ReadPointer(unwrapped[s] ? UnsafePointer(out.baseAddress! + s * n) : input.baseAddress! + s * n)
+                    }
+                    let magnitudePointer = magnitude == nil ? nil : ReadPointer(magnitudeBuffer.baseAddress! + offset)
+                    grow(phase: out.baseAddress! + offset, second: secondPhase,
+                         teRatio: second.map { te[e] / te[$0] } ?? 1, magnitude: magnitudePointer,
+                         inside: inside, insideCount: insideCount, shape: mask.grid.shape)
+                    unwrapped[e] = true
+                }
+                guard temporal else { return }
+                func unwrapTemporally(_ e: Int, from near: Int, _ further: Int?) {
+                    let teE = te[e], teNear = te[near], teFurther = further.map { te[$0] } ?? 0
+                    let far = further ?? near
+                    parallelFor(0..<n) { r in
+                        for i in r where mp[i] {
+                            let a = Double(op[near * n + i])
+                            var predicted = a * teE / teNear
+                            if further != nil {
+                                let b = Double(op[far * n + i])
+                                predicted = a + (a - b) * (teE - teNear) / (teNear - teFurther)
+                            }
+                            let p = Double(ip[e * n + i])
+                            op[e * n + i] = Float(p - 2 * Double.pi * roundedHalfAway((p - predicted) / (2 * Double.pi)))
+                        }
+                    }
+                }
+                for e in (template + 1)..<max(template + 1, echoes) { unwrapTemporally(e, from: e - 1, e - 2 >= template ? e - 2 : nil) }
+                for e in stride(from: template - 1, through: 0, by: -1) { unwrapTemporally(e, from: e + 1, e + 2 <= template ? e + 2 : nil) }
+            } }
+        } }
+        return try Volume(grid: wrappedPhase.grid, frames: echoes, voxels: output)
     }
 
-    /// Region growing over the mask; returns the unwrapped copy of `phase`.
-    func grow(phase input: [Float], second: [Float]?, teRatio: Double, magnitude: [Float]?, mask: Mask) -> [Float] {
-        let n = mask.grid.shape, count = mask.grid.count
-        let strides = [1, n.x, n.x * n.y]
-        let inside = mask.voxels
-        var phase = input
+    /// Region growing over the mask, in place on `phase` (wrapped values inside the mask on entry).
+    ///
+    /// `second` is the phase of the echo for the gradient-coherence weight, `magnitude` this echo's
+    /// magnitude; `insideCount` is the number of mask voxels.
+    func grow(phase: UnsafeMutablePointer<Float>, second: ReadPointer<Float>?, teRatio: Double,
+              magnitude: ReadPointer<Float>?, inside: UnsafeBufferPointer<Bool>, insideCount: Int, shape n: SIMD3<Int>) {
+        let count = n.x * n.y * n.z
+        let strides = SIMD3(1, n.x, n.x * n.y)
         // Edge e = 3·i + axis joins i and i + stride[axis]; bin 0 = no edge, 1 (best) … 255 (worst).
-        var bins = [UInt8](repeating: 0, count: 3 * count)
+        // Every entry is written by the weight pass below (in parallel, so no serial zero fill).
+        var bins = [UInt8](unsafeUninitializedCapacity: 3 * count) { _, initialized in initialized = 3 * count }
         let useGradient = parameters.phaseGradientCoherence && second != nil
         let useMagnitude = parameters.magnitudeCoherence && magnitude != nil
-        for z in 0..<n.z { for y in 0..<n.y { for x in 0..<n.x {
-            let i = x + n.x * (y + n.y * z)
-            guard inside[i] else { continue }
-            let position = [x, y, z]
-            for axis in 0..<3 where position[axis] + 1 < n[axis] {
-                let s = strides[axis], j = i + s
-                guard inside[j] else { continue }
-                var weight = 1.0
-                let d = Double(wrapPhase(phase[j] - phase[i]))
-                if parameters.phaseCoherence { weight *= 0.1 + 0.9 * (1 - abs(d) / Double.pi) }
-                if useGradient, let second {
-                    let d2 = Double(wrapPhase(second[j] - second[i]))
-                    weight *= 0.1 + 0.9 * max(0, 1 - abs(d - d2 * teRatio))
-                }
-                if parameters.phaseLinearity {
-                    var f = 1.0
-                    if position[axis] >= 1 && inside[i - s] {
-                        f *= max(0, 1 - abs(Double(wrapPhase(phase[i - s] - 2 * phase[i] + phase[j]))) / 2)
+        let useCoherence = parameters.phaseCoherence, useLinearity = parameters.phaseLinearity
+        let mp = ReadPointer(inside.baseAddress!), pp = ReadPointer(UnsafePointer(phase))
+        // The seed is the voxel with the lowest (sum of its three forward bins, index), a missing
+        // edge counting as the worst bin; each z slab reports its best key (sum << 40 | index).
+        let slabs = max(1, min(n.z, 64))
+        var slabBest = [UInt64](repeating: .max, count: slabs)
+        bins.withUnsafeMutableBufferPointer { bb in slabBest.withUnsafeMutableBufferPointer { sb in
+            let bp = SendablePointer(bb.baseAddress!), best = SendablePointer(sb.baseAddress!)
+            parallelFor(0..<slabs, chunks: slabs) { slabRange in
+                for slab in slabRange {
+                    var slabMinimum = UInt64.max
+                    for z in n.z * slab / slabs..<n.z * (slab + 1) / slabs {
+                        for y in 0..<n.y { for x in 0..<n.x {
+                            let i = x + n.x * (y + n.y * z)
+                            guard mp[i] else { bp[3 * i] = 0; bp[3 * i + 1] = 0; bp[3 * i + 2] = 0; continue }
+                            let position = SIMD3(x, y, z)
+                            var sum: UInt64 = 0
+                            for axis in 0..<3 {
+                                var bin = 0
+                                if position[axis] + 1 < n[axis] && mp[i + strides[axis]] {
+                                    let s = strides[axis], j = i + s
+                                    var weight = 1.0
+                                    let d = Double(wrapPhase(pp[j] - pp[i]))
+                                    if useCoherence { weight *= 0.1 + 0.9 * (1 - abs(d) / Double.pi) }
+                                    if useGradient, let second {
+                                        let d2 = Double(wrapPhase(second[j] - second[i]))
+                                        weight *= 0.1 + 0.9 * max(0, 1 - abs(d - d2 * teRatio))
+                                    }
+                                    if useLinearity {
+                                        var f = 1.0
+                                        if position[axis] >= 1 && mp[i - s] {
+                                            f *= max(0, 1 - abs(Double(wrapPhase(pp[i - s] - 2 * pp[i] + pp[j]))) / 2)
+                                        }
+                                        if position[axis] + 2 < n[axis] && mp[j + s] {
+                                            f *= max(0, 1 - abs(Double(wrapPhase(pp[i] - 2 * pp[j] + pp[j + s]))) / 2)
+                                        }
+                                        weight *= 0.1 + 0.9 * f
+                                    }
+                                    if useMagnitude, let magnitude {
+                                        let a = Double(magnitude[i]), b = Double(magnitude[j])
+                                        let ratio = max(a, b) > 0 ? min(a, b) / max(a, b) : 0
+                                        weight *= 0.1 + 0.9 * ratio * ratio
+                                    }
+                                    bin = Int(max(1, min(255, roundedHalfAway((1 - weight) * 255))))
+                                }
+                                bp[3 * i + axis] = UInt8(bin)
+                                sum += bin == 0 ? 256 : UInt64(bin)
+                            }
+                            slabMinimum = min(slabMinimum, sum << 40 | UInt64(i))
+                        } }
                     }
-                    if position[axis] + 2 < n[axis] && inside[j + s] {
-                        f *= max(0, 1 - abs(Double(wrapPhase(phase[i] - 2 * phase[j] + phase[j + s]))) / 2)
-                    }
-                    weight *= 0.1 + 0.9 * f
+                    best[slab] = slabMinimum
                 }
-                if useMagnitude, let magnitude {
-                    let a = Double(magnitude[i]), b = Double(magnitude[j])
-                    let ratio = max(a, b) > 0 ? min(a, b) / max(a, b) : 0
-                    weight *= 0.1 + 0.9 * ratio * ratio
-                }
-                bins[3 * i + axis] = UInt8(max(1, min(255, ((1 - weight) * 255).rounded())))
             }
+        } }
+        var visited = [Bool](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let vp = SendablePointer(buffer.baseAddress!)
+            parallelFor(0..<count) { r in (vp.base + r.lowerBound).initialize(repeating: false, count: r.count) }
+            initialized = count
+        }
+        var best = [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let bp = SendablePointer(buffer.baseAddress!)
+            parallelFor(0..<count) { r in (bp.base + r.lowerBound).initialize(repeating: .max, count: r.count) }
+            initialized = count
+        }
+        bins.withUnsafeBufferPointer { bb in visited.withUnsafeMutableBufferPointer { vb in best.withUnsafeMutableBufferPointer { kb in
+            var front = GrowthFront(bins: bb.baseAddress!, visited: vb.baseAddress!, best: kb.baseAddress!, phase: phase,
+                                    strides: strides, queue: BucketQueue(valueLimit: 4 * count))
+            front.growRegion(from: Int(slabBest.min()! & 0xFF_FFFF_FFFF))
+            guard front.visitedCount < insideCount else { return }
+            // Disconnected parts: one seed each, the unvisited voxels in order of (bin sum, index),
+            // by a counting sort over the sums 3…768. Regions do not interact, so seeding the first
+            // region before the sort gives the same result as seeding every region from the sorted list.
+            let bp = bb.baseAddress!, vp = vb.baseAddress!
+            var sums: [UInt16] = []
+            var remaining: [Int] = []
+            for i in 0..<count where mp[i] && !vp[i] {
+                remaining.append(i)
+                var sum = 0
+                for axis in 0..<3 { let b = Int(bp[3 * i + axis]); sum += b == 0 ? 256 : b }
+                sums.append(UInt16(sum))
+            }
+            var start = [Int](repeating: 0, count: 770)
+            for s in sums { start[Int(s) + 1] += 1 }
+            for k in 1..<start.count { start[k] += start[k - 1] }
+            var sorted = [Int](repeating: 0, count: remaining.count)
+            for (k, i) in remaining.enumerated() { sorted[start[Int(sums[k])]] = i; start[Int(sums[k])] += 1 }
+            for seed in sorted where !vp[seed] { front.growRegion(from: seed) }
         } } }
-        var visited = [Bool](repeating: false, count: count)
-        var heap = BinaryHeap()
-        func pushEdges(of i: Int) {
-            for axis in 0..<3 {
-                let forward = bins[3 * i + axis]
-                if forward != 0 && !visited[i + strides[axis]] { heap.push(UInt64(forward) << 40 | UInt64(3 * i + axis)) }
-                let j = i - strides[axis]
-                if j >= 0 {
-                    let backward = bins[3 * j + axis]
-                    if backward != 0 && !visited[j] { heap.push(UInt64(backward) << 40 | UInt64(3 * j + axis)) }
+    }
+}
+
+/// The state of one growth: the edge bins, visited flags and the queue (a struct with mutating
+/// methods, so the hot loop's accesses need no dynamic exclusivity checks).
+private struct GrowthFront {
+    let bins: UnsafePointer<UInt8>
+    let visited: UnsafeMutablePointer<Bool>
+    /// Per voxel, the best key (bin << 3 | slot) of the edges queued towards it: an edge that does
+    /// not beat it can never be the one that reaches the voxel, so it is not queued (Prim's
+    /// algorithm with distinct keys: the popped edges, hence the result, are unchanged).
+    let best: UnsafeMutablePointer<UInt16>
+    let phase: UnsafeMutablePointer<Float>
+    let strides: SIMD3<Int>
+    var queue: BucketQueue
+    var visitedCount = 0
+
+    /// Queues the edges from `i` to its unvisited neighbours. Entries are 4·i + axis: ordered as
+    /// the edge index 3·i + axis, decoded by a shift. Seen from the neighbour j, its six edges in
+    /// entry order are −z, −y, −x, +x, +y, +z (slots 0…5), so bin << 3 | slot orders them as the queue does.
+    @inline(__always) mutating func pushEdges(of i: Int) {
+        for axis in 0..<3 {
+            let forward = bins[3 * i + axis]
+            let k = i + strides[axis]
+            if forward != 0 && !visited[k] {
+                let key = UInt16(forward) << 3 | UInt16(2 - axis)
+                if key < best[k] { best[k] = key; queue.push(4 * i + axis, bin: forward) }
+            }
+            let j = i - strides[axis]
+            if j >= 0 {
+                let backward = bins[3 * j + axis]
+                if backward != 0 && !visited[j] {
+                    let key = UInt16(backward) << 3 | UInt16(3 + axis)
+                    if key < best[j] { best[j] = key; queue.push(4 * j + axis, bin: backward) }
                 }
             }
         }
-        // Seeds: unvisited mask voxels in order of the best (lowest) sum of their three forward
-        // edge bins, a missing edge counting as the worst bin; one seed per disconnected region.
-        var candidates: [UInt64] = []
-        for i in 0..<count where inside[i] {
-            var sum = 0
-            for axis in 0..<3 { let b = Int(bins[3 * i + axis]); sum += b == 0 ? 256 : b }
-            candidates.append(UInt64(sum) << 40 | UInt64(i))
+    }
+
+    /// Grows the region of `seed` until no edge leads out of it.
+    mutating func growRegion(from seed: Int) {
+        visited[seed] = true
+        visitedCount += 1
+        pushEdges(of: seed)
+        while let entry = queue.pop() {
+            let i = entry >> 2, j = i + strides[entry & 3]
+            guard visited[i] != visited[j] else { continue }
+            let (from, to) = visited[i] ? (i, j) : (j, i)
+            let difference = phase[to] - phase[from]
+            phase[to] -= 2 * Float.pi * roundedHalfAway(difference / (2 * Float.pi))
+            visited[to] = true
+            visitedCount += 1
+            pushEdges(of: to)
         }
-        candidates.sort()
-        for candidate in candidates {
-            let seed = Int(candidate & 0xFF_FFFF_FFFF)
-            guard !visited[seed] else { continue }
-            visited[seed] = true
-            pushEdges(of: seed)
-            while let key = heap.pop() {
-                let edge = Int(key & 0xFF_FFFF_FFFF)
-                let i = edge / 3, j = i + strides[edge % 3]
-                guard visited[i] != visited[j] else { continue }
-                let (from, to) = visited[i] ? (i, j) : (j, i)
-                let difference = phase[to] - phase[from]
-                phase[to] -= 2 * Float.pi * (difference / (2 * Float.pi)).rounded()
-                visited[to] = true
-                pushEdges(of: to)
-            }
-        }
-        return phase
     }
 }
