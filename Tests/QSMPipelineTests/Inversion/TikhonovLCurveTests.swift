@@ -113,4 +113,18 @@ import Testing
             }
         }
     }
+
+    /// `inversion.lambdaSelection` reaches the method from a setting; an unknown choice is rejected
+    /// naming the option.
+    @Test func lambdaSelectionIsASetting() throws {
+        let method = try MethodRegistry.inversion("tikhonov", settings: [try ParameterSetting(parsing: "inversion.lambdaSelection=lcurve")])
+        #expect((method as? Tikhonov)?.parameters.lambdaSelection == .lcurve)
+        #expect(Tikhonov.Parameters().lambdaSelection == .fixed)
+        do {
+            _ = try MethodRegistry.inversion("tikhonov", settings: [try ParameterSetting(parsing: "inversion.lambdaSelection=gcv")])
+            Issue.record("lambdaSelection=gcv accepted")
+        } catch {
+            #expect(error.description.hasPrefix("inversion.lambdaSelection"), "\(error.description)")
+        }
+    }
 }
