@@ -15,6 +15,14 @@ public struct Tikhonov: DipoleInversion {
         case laplacian
     }
 
+    /// How λ is chosen.
+    public enum LambdaSelection: String, Codable, Sendable, CaseIterable {
+        /// The `lambda` parameter as given.
+        case fixed
+        /// The corner of the L-curve over `TikhonovLCurve.defaultLambdas` (`lambda` is ignored).
+        case lcurve
+    }
+
     /// Parameters; defaults from QSM.jl `tikh` and QSM.rs `TikhonovParams`.
     public struct Parameters: MethodParameters {
         /// Regularisation weight λ ≥ 0 (for fields in ppm). Default QSM.jl/QSM.rs.
@@ -23,12 +31,16 @@ public struct Tikhonov: DipoleInversion {
         public var regularizer = Regularizer.identity
         /// Extra zero padding per axis before growing to a fast FFT size, voxels.
         public var padding = 0
+        /// Fixed λ (default) or the L-curve corner.
+        public var lambdaSelection = LambdaSelection.fixed
         /// The defaults.
         public init() {}
         public static var schema: [ParameterSpec<Parameters>] {
             [.real("lambda", \.lambda, in: .nonNegative, "Regularisation weight λ (fields in ppm). Default 1e-2 (QSM.jl tikh, QSM.rs).")  ,
              .choice("regularizer", \.regularizer, "Γ: identity, gradient or laplacian. Default identity (QSM.jl code, QSM.rs)."),
-             .integer("padding", \.padding, in: 0...1000, "Extra zero padding per axis, voxels, before the fast FFT size. Default 0 (QSM.jl).")]
+             .integer("padding", \.padding, in: 0...1000, "Extra zero padding per axis, voxels, before the fast FFT size. Default 0 (QSM.jl)."),
+             .choice("lambdaSelection", \.lambdaSelection,
+                     "fixed uses lambda; lcurve takes the L-curve corner over 1e-5…1 (31 values), ignoring lambda. Default fixed.")]
         }
     }
 
@@ -49,12 +61,17 @@ public struct Tikhonov: DipoleInversion {
         try InputCheck.field(localField, mask: mask, name: "local field")
         let grid = try InversionGrid(localField.grid, padding: parameters.padding, context: context,
                                      withLaplacian: parameters.regularizer != .identity)
-        let lambda = Float(parameters.lambda), scale = 1 / Float(grid.count)
-        let power = switch parameters.regularizer { case .identity: 0; case .gradient: 1; case .laplacian: 2 }
-        // Two FFTs and one parallel pass over the half spectrum (1/N folded in), plus pad and crop.
+        let power = parameters.regularizer.symbolPower, scale = 1 / Float(grid.count)
+        // Two FFTs and one parallel pass over the half spectrum (1/N folded in), plus pad and crop;
+        // the L-curve adds one pass per λ on the same spectrum.
         var field = grid.pad(localField.voxels, mask: mask.voxels)
         var spectrum = grid.spectrumBuffer()
         field.withUnsafeBufferPointer { i in spectrum.withUnsafeMutableBufferPointer { grid.fft.forward(i, into: $0) } }
+        let lambda = switch parameters.lambdaSelection {
+        case .fixed: Float(parameters.lambda)
+        case .lcurve: Float(Self.curve(grid, spectrum: spectrum, regularizer: parameters.regularizer,
+                                       lambdas: TikhonovLCurve.defaultLambdas).lambda)
+        }
         spectrum.withUnsafeMutableBufferPointer { sb in
             grid.dipole.withUnsafeBufferPointer { db in grid.laplacian.withUnsafeBufferPointer { lb in
                 let s = SendablePointer(sb.baseAddress!), d = ReadPointer(db.baseAddress!), l = ReadPointer(lb.baseAddress!)
