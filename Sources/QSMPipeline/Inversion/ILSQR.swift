@@ -94,32 +94,40 @@ public struct ILSQR: DipoleInversion {
         let wx = grid.pad(Self.rampWeights(fx.map { abs($0) }, mask: mask, low: 50, high: 70))
         let wy = grid.pad(Self.rampWeights(fy.map { abs($0) }, mask: mask, low: 50, high: 70))
         let wz = grid.pad(Self.rampWeights(fz.map { abs($0) }, mask: mask, low: 50, high: 70))
-        let n = grid.count, h = grid.halfCount
+        let n = grid.count
         let cone = grid.dipole.map { abs($0) < Float(p.threshold) ? Float(1) : 0 }
-        var gx = [Float](repeating: 0, count: n), gy = gx, gz = gx, work = gx
-        var spectrum = [Complex<Float>](repeating: .zero, count: h)
+        var work = [Float](repeating: 0, count: n)
+        var spectrum = grid.spectrumBuffer()
+        // P x = F⁻¹[M_ic F x], 1/N folded into the mask pass.
         func project(_ x: [Float], into out: inout [Float]) {
-            x.withUnsafeBufferPointer { i in spectrum.withUnsafeMutableBufferPointer { grid.fft.forward(i, into: $0) } }
-            for k in 0..<h { spectrum[k] = spectrum[k] * cone[k] }
-            spectrum.withUnsafeMutableBufferPointer { s in out.withUnsafeMutableBufferPointer { grid.fft.inverse(s, into: $0) } }
+            grid.forward(x, into: &spectrum)
+            VoxelLoop.multiply(&spectrum, by: cone, scale: 1 / Float(n))
+            grid.rawInverse(&spectrum, into: &out)
         }
-        // A·x = W_g∇(P x) stacked as (x, y, z) components; Aᵀ·y = P ∇ᵀ(W_g y) (P symmetric).
+        // A·x = W_g∇(P x) stacked as (x, y, z) components; Aᵀ·y = P ∇ᵀ(W_g y) (P symmetric). The
+        // weights are applied inside the difference passes (one parallel pass each way).
         func applyA(_ x: [Float], _ out: inout [Float]) {
             project(x, into: &work)
-            grid.gradient(work, into: &gx, &gy, &gz)
-            for i in 0..<n { out[i] = wx[i] * gx[i]; out[n + i] = wy[i] * gy[i]; out[2 * n + i] = wz[i] * gz[i] }
+            out.withUnsafeMutableBufferPointer { ob in
+                let o = ob.baseAddress!
+                grid.weightedGradient(work, weights: wx, wy, wz, into: SendablePointer(o), SendablePointer(o + n), SendablePointer(o + 2 * n))
+            }
         }
         func applyAT(_ y: [Float], _ out: inout [Float]) {
-            for i in 0..<n { gx[i] = wx[i] * y[i]; gy[i] = wy[i] * y[n + i]; gz[i] = wz[i] * y[2 * n + i] }
-            grid.gradientAdjoint(gx, gy, gz, into: &work)
+            y.withUnsafeBufferPointer { yb in
+                let g = yb.baseAddress!
+                grid.weightedGradientAdjoint(ReadPointer(g), ReadPointer(g + n), ReadPointer(g + 2 * n), weights: wx, wy, wz, into: &work)
+            }
             project(work, into: &out)
         }
-        grid.gradient(grid.pad(chi1.voxels), into: &gx, &gy, &gz)
         var b = [Float](repeating: 0, count: 3 * n)
-        for i in 0..<n { b[i] = wx[i] * gx[i]; b[n + i] = wy[i] * gy[i]; b[2 * n + i] = wz[i] * gz[i] }
+        b.withUnsafeMutableBufferPointer { bb in
+            let o = bb.baseAddress!
+            grid.weightedGradient(grid.pad(chi1.voxels), weights: wx, wy, wz, into: SendablePointer(o), SendablePointer(o + n), SendablePointer(o + 2 * n))
+        }
         let streaks = LSQRSolver.solve(rhs: b, unknowns: n, tolerance: p.artifactTolerance,
                                        maxIterations: p.artifactIterations, applyA: applyA, applyAT: applyAT).x
-        let estimate = grid.crop(streaks).masked(by: mask)
+        let estimate = grid.crop(consuming: streaks, mask: mask)
         var chi = chi1
         for i in 0..<chi.voxels.count where mask.voxels[i] { chi.voxels[i] -= estimate.voxels[i] }
         return (chi, chi1, estimate)

@@ -52,24 +52,25 @@ public struct LSQR: IterativeInversion {
 
         let grid = try InversionGrid(localField.grid, padding: p.padding, context: context)
         let n = grid.count
-        let w = grid.pad((weight ?? mask.map { $0 ? Float(1) : 0 }).masked(by: mask).voxels)
-        var spectrum = [Complex<Float>](repeating: .zero, count: grid.halfCount)
+        let inside = weight?.voxels ?? [Float](repeating: 1, count: mask.grid.count)
+        let w = grid.pad(inside, mask: mask.voxels)
+        var spectrum = grid.spectrumBuffer()
         var scratch = [Float](repeating: 0, count: n)
-        // B = W·A and Bᵀ = A·W, with A = F⁻¹DF symmetric.
+        // B = W·A and Bᵀ = A·W, with A = F⁻¹DF symmetric; the weight passes are parallel.
         func applyB(_ x: [Float], _ out: inout [Float]) {
-            applyDipole(grid, x, into: &out, spectrum: &spectrum)
-            for i in 0..<n { out[i] *= w[i] }
+            grid.applyDipole(x, into: &out, spectrum: &spectrum)
+            VectorPass.multiply(&out, by: w)
         }
         func applyBT(_ x: [Float], _ out: inout [Float]) {
-            for i in 0..<n { scratch[i] = x[i] * w[i] }
-            applyDipole(grid, scratch, into: &out, spectrum: &spectrum)
+            VectorPass.product(x, w, into: &scratch)
+            grid.applyDipole(scratch, into: &out, spectrum: &spectrum)
         }
 
-        var b = grid.pad(localField.masked(by: mask).voxels)
-        for i in 0..<n { b[i] *= w[i] }
+        var b = grid.pad(localField.voxels, mask: mask.voxels)
+        VectorPass.multiply(&b, by: w)
         let (x, log) = LSQRSolver.solve(rhs: b, unknowns: n, tolerance: p.tolerance, maxIterations: p.maxIterations,
                                         applyA: applyB, applyAT: applyBT)
-        return (grid.crop(x).masked(by: mask), log)
+        return (grid.crop(consuming: x, mask: mask), log)
     }
 }
 
@@ -88,24 +89,24 @@ enum LSQRSolver {
         var x = [Float](repeating: 0, count: n)
         var log = IterationLog()
         guard beta > 0 else { return (x, log) }
-        scale(&u, 1 / beta)
+        VectorPass.scale(&u, by: Float(1 / beta))
         var v = x
         applyAT(u, &v)
         var alpha = norm(v)
         guard alpha > 0 else { return (x, log) }
-        scale(&v, 1 / alpha)
+        VectorPass.scale(&v, by: Float(1 / alpha))
         var direction = v, nextU = [Float](repeating: 0, count: m), nextV = x
         let bNorm = beta
         var phiBar = beta, rhoBar = alpha
         for iteration in 1...maxIterations {
+            // Each update is one parallel pass that also returns the new norm (fixed chunks, so the
+            // same for any thread count); the normalisation is a second, cheap pass.
             applyA(v, &nextU)
-            for i in 0..<m { u[i] = nextU[i] - Float(alpha) * u[i] }
-            beta = norm(u)
-            if beta > 0 { scale(&u, 1 / beta) }
+            beta = VectorPass.subtractScaled(&u, from: nextU, factor: Float(alpha)).squareRoot()
+            if beta > 0 { VectorPass.scale(&u, by: Float(1 / beta)) }
             applyAT(u, &nextV)
-            for i in 0..<n { v[i] = nextV[i] - Float(beta) * v[i] }
-            alpha = norm(v)
-            if alpha > 0 { scale(&v, 1 / alpha) }
+            alpha = VectorPass.subtractScaled(&v, from: nextV, factor: Float(beta)).squareRoot()
+            if alpha > 0 { VectorPass.scale(&v, by: Float(1 / alpha)) }
 
             let rho = (rhoBar * rhoBar + beta * beta).squareRoot()
             let c = rhoBar / rho, s = beta / rho
@@ -114,23 +115,26 @@ enum LSQRSolver {
             let phi = c * phiBar
             phiBar *= s
             let xStep = Float(phi / rho), wStep = Float(-theta / rho)
-            var change = 0.0
-            for i in 0..<n {
-                let dx = xStep * direction[i]
-                x[i] += dx; change += Double(dx) * Double(dx)
-                direction[i] = v[i] + wStep * direction[i]
-            }
-            let size = norm(x)
-            log.relativeChange.append(size > 0 ? change.squareRoot() / size : 0)
+            let sums = x.withUnsafeMutableBufferPointer { xb in direction.withUnsafeMutableBufferPointer { db in
+                v.withUnsafeBufferPointer { vb in
+                    let xp = SendablePointer(xb.baseAddress!), d = SendablePointer(db.baseAddress!), vp = ReadPointer(vb.baseAddress!)
+                    return chunkedSums(count: xb.count) { r in
+                        var change = 0.0, size = 0.0
+                        for i in r {
+                            let dx = xStep * d[i], value = xp[i] + dx
+                            xp[i] = value; change += Double(dx) * Double(dx); size += Double(value) * Double(value)
+                            d[i] = vp[i] + wStep * d[i]
+                        }
+                        return SIMD4(change, size, 0, 0)
+                    }
+                }
+            } }
+            let size = sums[1].squareRoot()
+            log.relativeChange.append(size > 0 ? sums[0].squareRoot() / size : 0)
             log.objective.append(phiBar * phiBar)
             log.iterations = iteration
             if phiBar / bNorm < tolerance || alpha == 0 || beta == 0 { log.converged = true; break }
         }
         return (x, log)
-    }
-
-    private static func scale(_ v: inout [Float], _ factor: Double) {
-        let f = Float(factor)
-        for i in 0..<v.count { v[i] *= f }
     }
 }
