@@ -27,15 +27,33 @@ enum ConjugateGradient {
             let pq = VoxelLoop.dot(p, q)
             guard pq > 0 else { break }              // p is in the null space: nothing left to gain
             let alpha = Float(rr / pq)
-            axpy(&x, alpha, p)
-            axpy(&r, -alpha, q)
-            let next = VoxelLoop.dot(r, r)
+            let next = step(&x, &r, alpha: alpha, p: p, q: q)
             let beta = Float(next / rr)
             rr = next
             xpby(&p, r, beta)
             iterations += 1
         }
         return Outcome(solution: x, iterations: iterations, relativeResidual: rr.squareRoot() / bNorm)
+    }
+
+    /// x ← x + α·p and r ← r − α·q in one parallel pass; returns ‖r‖² (fixed chunks: the same for
+    /// any thread count).
+    static func step(_ x: inout [Float], _ r: inout [Float], alpha: Float, p: [Float], q: [Float]) -> Double {
+        x.withUnsafeMutableBufferPointer { xb in r.withUnsafeMutableBufferPointer { rb in
+            p.withUnsafeBufferPointer { pb in q.withUnsafeBufferPointer { qb in
+                let xp = SendablePointer(xb.baseAddress!), rp = SendablePointer(rb.baseAddress!)
+                let pp = ReadPointer(pb.baseAddress!), qp = ReadPointer(qb.baseAddress!)
+                return chunkedSums(count: xb.count) { range in
+                    var sum = 0.0
+                    for i in range {
+                        xp[i] += alpha * pp[i]
+                        let value = rp[i] - alpha * qp[i]
+                        rp[i] = value; sum += Double(value) * Double(value)
+                    }
+                    return SIMD4(sum, 0, 0, 0)
+                }[0]
+            } }
+        } }
     }
 
     /// y ← y + a·x.
