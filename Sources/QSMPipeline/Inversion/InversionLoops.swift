@@ -12,16 +12,17 @@ struct TVSplit {
         ux = [Float](repeating: 0, count: count); uy = ux; uz = ux; vx = ux; vy = ux; vz = ux
     }
 
-    /// out ← ∇ᵀ(z − u) = ∇ᵀv.
-    func adjoint(_ grid: InversionGrid, into out: inout [Float]) { grid.gradientAdjoint(vx, vy, vz, into: &out) }
-
-    /// One pass: returns (‖χ − previous‖², ‖χ‖², Σ(|∂xχ| + |∂yχ| + |∂zχ|) when `measureTV` else 0, 0) and performs the z- and
-    /// u-steps z = S_t(∇χ + u), u ← ∇χ + u − z (stored as u and v = z − u). Sums are per z-plane,
-    /// added in plane order.
-    mutating func shrink(_ grid: InversionGrid, chi: [Float], previous: [Float], threshold t: Float, measureTV: Bool) -> SIMD4<Double> {
+    /// One pass: returns (‖χ − previous‖², ‖χ‖², Σ(|∂xχ| + |∂yχ| + |∂zχ|) when `measureTV` else 0, 0),
+    /// performs the z- and u-steps z = S_t(∇χ + u), u ← ∇χ + u − z (stored as u and v = z − u), and
+    /// sets `adjoint` ← ∇ᵀv = ∇ᵀ(z − u) for the next χ-step. Each z-plane's ∇ᵀ follows its own
+    /// shrinkage while the plane below is still in cache; the first plane of each thread's slab needs
+    /// the previous slab's last plane and is done after the pass (∇ᵀ is the same arithmetic either
+    /// way). Sums are per z-plane, added in plane order: the same for any thread count.
+    mutating func shrink(_ grid: InversionGrid, chi: [Float], previous: [Float], threshold t: Float, measureTV: Bool,
+                         adjoint: inout [Float]) -> SIMD4<Double> {
         let (nx, ny, nz) = (grid.shape.x, grid.shape.y, grid.shape.z)
         let hx = Float(1 / grid.voxelSize.x), hy = Float(1 / grid.voxelSize.y), hz = Float(1 / grid.voxelSize.z)
-        return chi.withUnsafeBufferPointer { cb in previous.withUnsafeBufferPointer { pb in
+        return adjoint.withUnsafeMutableBufferPointer { ab in chi.withUnsafeBufferPointer { cb in previous.withUnsafeBufferPointer { pb in
             ux.withUnsafeMutableBufferPointer { uxb in uy.withUnsafeMutableBufferPointer { uyb in uz.withUnsafeMutableBufferPointer { uzb in
                 vx.withUnsafeMutableBufferPointer { vxb in vy.withUnsafeMutableBufferPointer { vyb in vz.withUnsafeMutableBufferPointer { vzb in
                     let c = ReadPointer(cb.baseAddress!), old = ReadPointer(pb.baseAddress!)
@@ -30,7 +31,8 @@ struct TVSplit {
                     let lanes = SIMD8<Float>.scalarCount
                     let hx8 = SIMD8<Float>(repeating: hx), hy8 = SIMD8<Float>(repeating: hy), hz8 = SIMD8<Float>(repeating: hz)
                     let t8 = SIMD8<Float>(repeating: t)
-                    return planeSums(count: nz) { z in
+                    let o = SendablePointer(ab.baseAddress!)
+                    @Sendable func shrinkPlane(_ z: Int) -> SIMD4<Double> {
                         // Eight voxels at a time while x + 1 stays in the row, then the row's tail
                         // (periodic x neighbour) one by one; lane sums are Double, added in lane order.
                         var change8 = SIMD8<Double>(), size8 = SIMD8<Double>(), tv8 = SIMD8<Double>()
@@ -73,9 +75,35 @@ struct TVSplit {
                         }
                         return SIMD4(change + change8.sum(), size + size8.sum(), tv + tv8.sum(), 0)
                     }
+                    // ∇ᵀv on plane z (backward periodic differences), as `InversionGrid.gradientAdjoint`.
+                    @Sendable func adjointPlane(_ z: Int) {
+                        let zp = z == 0 ? nz - 1 : z - 1
+                        for y in 0..<ny {
+                            let yp = y == 0 ? ny - 1 : y - 1
+                            let row = nx * (y + ny * z), rowY = nx * (yp + ny * z), rowZ = nx * (y + ny * zp)
+                            for x in 0..<nx {
+                                let i = row + x, xm = row + (x == 0 ? nx - 1 : x - 1)
+                                o[i] = (vx[xm] - vx[i]) * hx + (vy[rowY + x] - vy[i]) * hy + (vz[rowZ + x] - vz[i]) * hz
+                            }
+                        }
+                    }
+                    var partial = [SIMD4<Double>](repeating: .zero, count: nz)
+                    var deferred = [Bool](repeating: false, count: nz)
+                    partial.withUnsafeMutableBufferPointer { sb in deferred.withUnsafeMutableBufferPointer { db in
+                        let sums = SendablePointer(sb.baseAddress!), later = SendablePointer(db.baseAddress!)
+                        parallelFor(0..<nz) { zs in
+                            for z in zs {
+                                sums[z] = shrinkPlane(z)
+                                if z > zs.lowerBound { adjointPlane(z) } else { later[z] = true }
+                            }
+                        }
+                    } }
+                    let remaining = (0..<nz).filter { deferred[$0] }
+                    parallelFor(0..<remaining.count) { r in for k in r { adjointPlane(remaining[k]) } }
+                    return partial.reduce(.zero, +)
                 } } }
             } } }
-        } }
+        } } }
     }
 }
 

@@ -137,20 +137,20 @@ public struct TVADMM: IterativeInversion {
             } } }
         } }
 
-        // All buffers live outside the loop; per iteration: ∇ᵀ(z − u), two FFTs around one spectral
-        // pass, and one fused pass for the change of χ, ∇χ, the shrinkage and the dual step.
+        // All buffers live outside the loop; per iteration: two FFTs around one spectral pass, and one
+        // fused pass for the change of χ, ∇χ, the shrinkage, the dual step and the next ∇ᵀ(z − u).
         var chi = [Float](repeating: 0, count: n), previous = chi, work = chi
         var split = TVSplit(count: n)
         var log = IterationLog()
         for iteration in 1...p.maxIterations {
             swap(&chi, &previous)
-            // χ-step: F⁻¹[constant + gain·F[∇ᵀ(z − u)]].
-            split.adjoint(grid, into: &work)
+            // χ-step: F⁻¹[constant + gain·F[∇ᵀ(z − u)]]; `work` holds ∇ᵀ(z − u) from the last shrink (0 at first).
             grid.forward(work, into: &spectrum)
             applySpectralSystem(constant: constant, gain: gain, to: &spectrum)
             grid.rawInverse(&spectrum, into: &chi)
             // z- and u-steps, fused with the change of χ.
-            let sums = split.shrink(grid, chi: chi, previous: previous, threshold: threshold, measureTV: recordObjective)
+            let sums = split.shrink(grid, chi: chi, previous: previous, threshold: threshold, measureTV: recordObjective,
+                                    adjoint: &work)
             let relative = sums[1] > 0 ? (sums[0] / sums[1]).squareRoot() : 0
             if recordObjective {
                 log.objective.append(objective(chi, f: f, grid: grid, lambda: Double(lambda), tv: sums[2]))
@@ -187,7 +187,7 @@ public struct TVADMM: IterativeInversion {
             }
         } } }
         var chi = [Float](repeating: 0, count: n), previous = chi
-        var v = chi, dChi = chi, work = chi
+        var v = chi, dChi = chi, work = chi, adjoint = chi
         var split = TVSplit(count: n)
         var spectrum = grid.spectrumBuffer(), dataSpectrum = grid.spectrumBuffer()
         var log = IterationLog()
@@ -204,8 +204,7 @@ public struct TVADMM: IterativeInversion {
             Self.dataStep(dChi: dChi, data: f, weight2: weight2, mu: mu, nonlinear: nonlinear,
                           iterations: p.newtonIterations, tolerance: Float(p.newtonTolerance), dual: &v, into: &work)
             grid.forward(work, into: &dataSpectrum)
-            split.adjoint(grid, into: &work)
-            grid.forward(work, into: &spectrum)
+            grid.forward(adjoint, into: &spectrum)       // ∇ᵀ(z − u) from the last shrink (0 at first)
             spectrum.withUnsafeMutableBufferPointer { sb in dataSpectrum.withUnsafeMutableBufferPointer { qb in
                 inverse.withUnsafeBufferPointer { ib in grid.dipole.withUnsafeBufferPointer { db in
                     let s = SendablePointer(sb.baseAddress!), q = SendablePointer(qb.baseAddress!)
@@ -221,7 +220,8 @@ public struct TVADMM: IterativeInversion {
             grid.rawInverse(&spectrum, into: &chi)
             grid.rawInverse(&dataSpectrum, into: &dChi)
 
-            let sums = split.shrink(grid, chi: chi, previous: previous, threshold: threshold, measureTV: recordObjective)
+            let sums = split.shrink(grid, chi: chi, previous: previous, threshold: threshold, measureTV: recordObjective,
+                                    adjoint: &adjoint)
             let relative = sums[1] > 0 ? (sums[0] / sums[1]).squareRoot() : .infinity
             if recordObjective {
                 let data = dChi.withUnsafeBufferPointer { db in f.withUnsafeBufferPointer { fb in weight2.withUnsafeBufferPointer { wb in
