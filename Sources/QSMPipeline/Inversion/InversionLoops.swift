@@ -160,14 +160,14 @@ enum VectorPass {
         } }
     }
 
-    /// a[i] ← b[i] − factor·a[i]; returns ‖a‖² (fixed chunks).
-    static func subtractScaled(_ a: inout [Float], from b: [Float], factor: Float) -> Double {
+    /// a[i] ← factor·b[i] − minus·a[i]; returns ‖a‖² (fixed chunks).
+    static func combine(_ a: inout [Float], from b: [Float], factor: Float, minus: Float) -> Double {
         precondition(a.count == b.count)
         return a.withUnsafeMutableBufferPointer { ab in b.withUnsafeBufferPointer { bb in
             let x = SendablePointer(ab.baseAddress!), y = ReadPointer(bb.baseAddress!)
             return chunkedSums(count: ab.count) { r in
                 var s = 0.0
-                for i in r { let v = y[i] - factor * x[i]; x[i] = v; s += Double(v) * Double(v) }
+                for i in r { let v = factor * y[i] - minus * x[i]; x[i] = v; s += Double(v) * Double(v) }
                 return SIMD4(s, 0, 0, 0)
             }[0]
         } }

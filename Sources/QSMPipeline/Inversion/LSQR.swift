@@ -84,29 +84,34 @@ enum LSQRSolver {
                       applyA: ([Float], inout [Float]) -> Void,
                       applyAT: ([Float], inout [Float]) -> Void) -> (x: [Float], log: IterationLog) {
         let m = b.count
-        var u = b
-        var beta = norm(u)
+        // u and v are kept unnormalised with their scale factors (u = su·uRaw, v = sv·vRaw): the
+        // operators are linear, so the factors ride along into the next update pass and no separate
+        // normalisation pass is needed (two passes over the vectors per iteration fewer).
+        var uRaw = b
+        var beta = norm(uRaw)
         var x = [Float](repeating: 0, count: n)
         var log = IterationLog()
         guard beta > 0 else { return (x, log) }
-        VectorPass.scale(&u, by: Float(1 / beta))
-        var v = x
-        applyAT(u, &v)
-        var alpha = norm(v)
+        var su = 1 / beta
+        var vRaw = x
+        applyAT(uRaw, &vRaw)
+        var alpha = su * norm(vRaw)
         guard alpha > 0 else { return (x, log) }
-        VectorPass.scale(&v, by: Float(1 / alpha))
-        var direction = v, nextU = [Float](repeating: 0, count: m), nextV = x
+        var sv = su / alpha
+        var direction = vRaw
+        VectorPass.scale(&direction, by: Float(sv))
+        var nextU = [Float](repeating: 0, count: m), nextV = x
         let bNorm = beta
         var phiBar = beta, rhoBar = alpha
         for iteration in 1...maxIterations {
-            // Each update is one parallel pass that also returns the new norm (fixed chunks, so the
-            // same for any thread count); the normalisation is a second, cheap pass.
-            applyA(v, &nextU)
-            beta = VectorPass.subtractScaled(&u, from: nextU, factor: Float(alpha)).squareRoot()
-            if beta > 0 { VectorPass.scale(&u, by: Float(1 / beta)) }
-            applyAT(u, &nextV)
-            alpha = VectorPass.subtractScaled(&v, from: nextV, factor: Float(beta)).squareRoot()
-            if alpha > 0 { VectorPass.scale(&v, by: Float(1 / alpha)) }
+            // u ← (A·v − α·u)/β and v ← (Aᵀ·u − β·v)/α, each one parallel pass returning its norm
+            // (fixed chunks, so the same for any thread count).
+            applyA(vRaw, &nextU)
+            beta = VectorPass.combine(&uRaw, from: nextU, factor: Float(sv), minus: Float(alpha * su)).squareRoot()
+            su = beta > 0 ? 1 / beta : 1
+            applyAT(uRaw, &nextV)
+            alpha = VectorPass.combine(&vRaw, from: nextV, factor: Float(su), minus: Float(beta * sv)).squareRoot()
+            sv = alpha > 0 ? 1 / alpha : 1
 
             let rho = (rhoBar * rhoBar + beta * beta).squareRoot()
             let c = rhoBar / rho, s = beta / rho
@@ -115,15 +120,16 @@ enum LSQRSolver {
             let phi = c * phiBar
             phiBar *= s
             let xStep = Float(phi / rho), wStep = Float(-theta / rho)
+            let vScale = Float(sv)
             let sums = x.withUnsafeMutableBufferPointer { xb in direction.withUnsafeMutableBufferPointer { db in
-                v.withUnsafeBufferPointer { vb in
+                vRaw.withUnsafeBufferPointer { vb in
                     let xp = SendablePointer(xb.baseAddress!), d = SendablePointer(db.baseAddress!), vp = ReadPointer(vb.baseAddress!)
                     return chunkedSums(count: xb.count) { r in
                         var change = 0.0, size = 0.0
                         for i in r {
                             let dx = xStep * d[i], value = xp[i] + dx
                             xp[i] = value; change += Double(dx) * Double(dx); size += Double(value) * Double(value)
-                            d[i] = vp[i] + wStep * d[i]
+                            d[i] = vScale * vp[i] + wStep * d[i]
                         }
                         return SIMD4(change, size, 0, 0)
                     }
