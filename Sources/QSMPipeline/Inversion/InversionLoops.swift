@@ -232,3 +232,38 @@ extension InversionGrid {
         }
     }
 }
+
+extension InversionGrid {
+    /// out ← ∇ᵀ(V∇x) with V = (vx, vy, vz) per component, in one pass without gradient buffers: each
+    /// weighted difference is formed where it is needed (twice per voxel), with the arithmetic of
+    /// `gradient`, the weighting and `gradientAdjoint` in that order.
+    func weightedLaplacian(_ values: [Float], weights vx: [Float], _ vy: [Float], _ vz: [Float], into out: inout [Float]) {
+        let (nx, ny, nz) = (shape.x, shape.y, shape.z)
+        let (hx, hy, hz) = (Float(1 / voxelSize.x), Float(1 / voxelSize.y), Float(1 / voxelSize.z))
+        out.withUnsafeMutableBufferPointer { ob in values.withUnsafeBufferPointer { cb in
+            vx.withUnsafeBufferPointer { xb in vy.withUnsafeBufferPointer { yb in vz.withUnsafeBufferPointer { zb in
+                let o = SendablePointer(ob.baseAddress!), c = ReadPointer(cb.baseAddress!)
+                let ax = ReadPointer(xb.baseAddress!), ay = ReadPointer(yb.baseAddress!), az = ReadPointer(zb.baseAddress!)
+                parallelFor(0..<nz) { zs in
+                    for z in zs {
+                        let zn = z + 1 == nz ? 0 : z + 1, zp = z == 0 ? nz - 1 : z - 1
+                        for y in 0..<ny {
+                            let yn = y + 1 == ny ? 0 : y + 1, yp = y == 0 ? ny - 1 : y - 1
+                            let row = nx * (y + ny * z)
+                            let rowYn = nx * (yn + ny * z), rowYp = nx * (yp + ny * z)
+                            let rowZn = nx * (y + ny * zn), rowZp = nx * (y + ny * zp)
+                            for x in 0..<nx {
+                                let i = row + x, value = c[i]
+                                let xn = row + (x + 1 == nx ? 0 : x + 1), xm = row + (x == 0 ? nx - 1 : x - 1)
+                                let gx = (c[xn] - value) * hx * ax[i], gxm = (value - c[xm]) * hx * ax[xm]
+                                let gy = (c[rowYn + x] - value) * hy * ay[i], gym = (value - c[rowYp + x]) * hy * ay[rowYp + x]
+                                let gz = (c[rowZn + x] - value) * hz * az[i], gzm = (value - c[rowZp + x]) * hz * az[rowZp + x]
+                                o[i] = (gxm - gx) * hx + (gym - gy) * hy + (gzm - gz) * hz
+                            }
+                        }
+                    }
+                }
+            } } }
+        } }
+    }
+}

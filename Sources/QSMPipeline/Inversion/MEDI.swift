@@ -190,11 +190,7 @@ public struct MEDI: IterativeInversion {
 
             // A·x = ∇ᵀ(V∇x) + 2λ·D(W²·Dx) + λ_CSF·L x.
             let step = ConjugateGradient.solve(rhs: b, tolerance: p.cgTolerance, maxIterations: p.cgMaxIterations) { x, out in
-                gx.withUnsafeMutableBufferPointer { xb in gy.withUnsafeMutableBufferPointer { yb in gz.withUnsafeMutableBufferPointer { zb in
-                    grid.weightedGradient(x, weights: vx, vy, vz, into: SendablePointer(xb.baseAddress!),
-                                          SendablePointer(yb.baseAddress!), SendablePointer(zb.baseAddress!))
-                } } }
-                grid.gradientAdjoint(gx, gy, gz, into: &wave)
+                grid.weightedLaplacian(x, weights: vx, vy, vz, into: &wave)
                 grid.applyDipole(x, into: &scratch, spectrum: &spectrum)
                 VectorPass.multiply(&scratch, by: weight2)
                 grid.applyDipole(scratch, into: &out, spectrum: &spectrum)
