@@ -185,19 +185,20 @@ public struct MEDI: IterativeInversion {
             grid.applyDipole(scratch, into: &b, spectrum: &spectrum)
             grid.gradientAdjoint(gx, gy, gz, into: &wave)
             let chiMean = csfMean(chi)
-            Self.combine(wave: wave, lambda2: lambda2, x: chi, csf: hasCSF ? csfWeight : nil, csfMean: chiMean,
-                         lambdaCSF: lambdaCSF, negate: true, into: &b)
+            _ = Self.combine(wave: wave, lambda2: lambda2, x: chi, csf: hasCSF ? csfWeight : nil, csfMean: chiMean,
+                             lambdaCSF: lambdaCSF, negate: true, into: &b)
 
             // A·x = ∇ᵀ(V∇x) + 2λ·D(W²·Dx) + λ_CSF·L x.
-            let step = ConjugateGradient.solve(rhs: b, tolerance: p.cgTolerance, maxIterations: p.cgMaxIterations) { x, out in
+            let step = ConjugateGradient.solve(rhs: b, tolerance: p.cgTolerance, maxIterations: p.cgMaxIterations,
+                                               fusedOperator: { x, out in
                 grid.weightedLaplacian(x, weights: vx, vy, vz, into: &wave)
                 grid.applyDipole(x, into: &scratch, spectrum: &spectrum)
                 VectorPass.multiply(&scratch, by: weight2)
                 grid.applyDipole(scratch, into: &out, spectrum: &spectrum)
                 let mean = csfMean(x)
-                Self.combine(wave: wave, lambda2: lambda2, x: x, csf: hasCSF ? csfWeight : nil, csfMean: mean,
-                             lambdaCSF: lambdaCSF, negate: false, into: &out)
-            }.solution
+                return Self.combine(wave: wave, lambda2: lambda2, x: x, csf: hasCSF ? csfWeight : nil, csfMean: mean,
+                                    lambdaCSF: lambdaCSF, negate: false, into: &out)
+            }).solution
             let sums = chi.withUnsafeMutableBufferPointer { cb in step.withUnsafeBufferPointer { sb in
                 let c = SendablePointer(cb.baseAddress!), s = ReadPointer(sb.baseAddress!)
                 return chunkedSums(count: cb.count) { r in
@@ -238,25 +239,33 @@ public struct MEDI: IterativeInversion {
         } } }
     }
 
-    /// out ← ±(wave + 2λ·out + λ_CSF·M_CSF(x − mean)) in one parallel pass (`negate` gives −).
+    /// out ← ±(wave + 2λ·out + λ_CSF·M_CSF(x − mean)) in one parallel pass (`negate` gives −);
+    /// returns x·out (Double, fixed chunks as `VoxelLoop.dot`) for CG.
     private static func combine(wave: [Float], lambda2: Float, x: [Float], csf: [Float]?, csfMean: Float, lambdaCSF: Float,
-                                negate: Bool, into out: inout [Float]) {
+                                negate: Bool, into out: inout [Float]) -> Double {
         let sign: Float = negate ? -1 : 1
-        out.withUnsafeMutableBufferPointer { ob in wave.withUnsafeBufferPointer { wb in x.withUnsafeBufferPointer { xb in
-            let o = SendablePointer(ob.baseAddress!), w = ReadPointer(wb.baseAddress!), xp = ReadPointer(xb.baseAddress!)
-            if let csf {
-                csf.withUnsafeBufferPointer { mb in
-                    let m = ReadPointer(mb.baseAddress!)
-                    parallelFor(0..<ob.count) { r in
+        let hasCSF = csf != nil, mask = csf ?? x        // x stands in (unread) without a CSF mask
+        return out.withUnsafeMutableBufferPointer { ob in wave.withUnsafeBufferPointer { wb in x.withUnsafeBufferPointer { xb in
+            mask.withUnsafeBufferPointer { mb in
+                let o = SendablePointer(ob.baseAddress!), w = ReadPointer(wb.baseAddress!), xp = ReadPointer(xb.baseAddress!)
+                let m: ReadPointer<Float>? = hasCSF ? ReadPointer(mb.baseAddress!) : nil
+                return chunkedSums(count: ob.count) { r in
+                    var dot = 0.0
+                    if let m {
                         for i in r {
                             var value = w[i] + lambda2 * o[i]
                             if m[i] != 0 { value += lambdaCSF * (xp[i] - csfMean) }
-                            o[i] = sign * value
+                            value *= sign
+                            o[i] = value; dot += Double(xp[i]) * Double(value)
+                        }
+                    } else {
+                        for i in r {
+                            let value = sign * (w[i] + lambda2 * o[i])
+                            o[i] = value; dot += Double(xp[i]) * Double(value)
                         }
                     }
-                }
-            } else {
-                parallelFor(0..<ob.count) { r in for i in r { o[i] = sign * (w[i] + lambda2 * o[i]) } }
+                    return SIMD4(dot, 0, 0, 0)
+                }[0]
             }
         } } }
     }

@@ -15,6 +15,16 @@ enum ConjugateGradient {
     /// `apply(p, &q)` must set q ← A·p (q has b's count; its old contents are garbage).
     static func solve(rhs b: [Float], tolerance: Double, maxIterations: Int,
                       operator apply: ([Float], inout [Float]) -> Void) -> Outcome {
+        solve(rhs: b, tolerance: tolerance, maxIterations: maxIterations, fusedOperator: { p, q in
+            apply(p, &q)
+            return VoxelLoop.dot(p, q)
+        })
+    }
+
+    /// As `solve(rhs:tolerance:maxIterations:operator:)`, with `apply(p, &q)` also returning p·q
+    /// (Double, fixed chunks as `VoxelLoop.dot`), so its last pass can form the product.
+    static func solve(rhs b: [Float], tolerance: Double, maxIterations: Int,
+                      fusedOperator apply: ([Float], inout [Float]) -> Double) -> Outcome {
         var x = [Float](repeating: 0, count: b.count)
         var r = b, p = b
         let bNorm = VoxelLoop.dot(b, b).squareRoot()
@@ -23,8 +33,7 @@ enum ConjugateGradient {
         var iterations = 0
         var q = x
         while iterations < maxIterations, rr.squareRoot() > tolerance * bNorm {
-            apply(p, &q)
-            let pq = VoxelLoop.dot(p, q)
+            let pq = apply(p, &q)
             guard pq > 0 else { break }              // p is in the null space: nothing left to gain
             let alpha = Float(rr / pq)
             let next = step(&x, &r, alpha: alpha, p: p, q: q)
