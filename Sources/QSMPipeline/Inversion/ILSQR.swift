@@ -113,6 +113,13 @@ public struct ILSQR: DipoleInversion {
                 grid.weightedGradient(work, weights: wx, wy, wz, into: SendablePointer(o), SendablePointer(o + n), SendablePointer(o + 2 * n))
             }
         }
+        // u ← a·A·x − c·u with ‖u‖², the update fused into the weighted-gradient pass (no A·x buffer).
+        func updateA(_ x: [Float], _ u: inout [Float], _ a: Float, _ c: Float) -> Double {
+            project(x, into: &work)
+            return u.withUnsafeMutableBufferPointer { ub in
+                grid.weightedGradientUpdate(work, weights: wx, wy, wz, stacked: SendablePointer(ub.baseAddress!), factor: a, minus: c)
+            }
+        }
         func applyAT(_ y: [Float], _ out: inout [Float]) {
             y.withUnsafeBufferPointer { yb in
                 let g = yb.baseAddress!
@@ -126,7 +133,8 @@ public struct ILSQR: DipoleInversion {
             grid.weightedGradient(grid.pad(chi1.voxels), weights: wx, wy, wz, into: SendablePointer(o), SendablePointer(o + n), SendablePointer(o + 2 * n))
         }
         let streaks = LSQRSolver.solve(rhs: b, unknowns: n, tolerance: p.artifactTolerance,
-                                       maxIterations: p.artifactIterations, applyA: applyA, applyAT: applyAT).x
+                                       maxIterations: p.artifactIterations, applyA: applyA, applyAT: applyAT,
+                                       updateA: updateA).x
         let estimate = grid.crop(consuming: streaks, mask: mask)
         var chi = chi1
         for i in 0..<chi.voxels.count where mask.voxels[i] { chi.voxels[i] -= estimate.voxels[i] }

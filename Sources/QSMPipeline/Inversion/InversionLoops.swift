@@ -267,3 +267,37 @@ extension InversionGrid {
         } }
     }
 }
+
+extension InversionGrid {
+    /// u ← factor·(wx·∂x, wy·∂y, wz·∂z)(values) − minus·u on the stacked (x, y, z) vector `u` (3·count
+    /// entries), returning ‖u‖² (Double, per z-plane sums added in plane order) — LSQR's u-update
+    /// fused with the weighted gradient.
+    func weightedGradientUpdate(_ values: [Float], weights wx: [Float], _ wy: [Float], _ wz: [Float],
+                                stacked u: SendablePointer<Float>, factor: Float, minus: Float) -> Double {
+        let (nx, ny, nz) = (shape.x, shape.y, shape.z), n = count
+        let (hx, hy, hz) = (Float(1 / voxelSize.x), Float(1 / voxelSize.y), Float(1 / voxelSize.z))
+        return values.withUnsafeBufferPointer { vb in
+            wx.withUnsafeBufferPointer { xb in wy.withUnsafeBufferPointer { yb in wz.withUnsafeBufferPointer { zb in
+                let c = ReadPointer(vb.baseAddress!)
+                let ax = ReadPointer(xb.baseAddress!), ay = ReadPointer(yb.baseAddress!), az = ReadPointer(zb.baseAddress!)
+                return planeSums(count: nz) { z in
+                    var sum = 0.0
+                    let zn = z + 1 == nz ? 0 : z + 1
+                    for y in 0..<ny {
+                        let yn = y + 1 == ny ? 0 : y + 1
+                        let row = nx * (y + ny * z), rowY = nx * (yn + ny * z), rowZ = nx * (y + ny * zn)
+                        for x in 0..<nx {
+                            let i = row + x, value = c[i]
+                            let gx = factor * (ax[i] * ((c[row + (x + 1 == nx ? 0 : x + 1)] - value) * hx)) - minus * u[i]
+                            let gy = factor * (ay[i] * ((c[rowY + x] - value) * hy)) - minus * u[n + i]
+                            let gz = factor * (az[i] * ((c[rowZ + x] - value) * hz)) - minus * u[2 * n + i]
+                            u[i] = gx; u[n + i] = gy; u[2 * n + i] = gz
+                            sum += Double(gx) * Double(gx) + Double(gy) * Double(gy) + Double(gz) * Double(gz)
+                        }
+                    }
+                    return SIMD4(sum, 0, 0, 0)
+                }[0]
+            } } }
+        }
+    }
+}

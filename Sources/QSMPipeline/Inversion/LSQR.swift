@@ -65,11 +65,23 @@ public struct LSQR: IterativeInversion {
             VectorPass.product(x, w, into: &scratch)
             grid.applyDipole(scratch, into: &out, spectrum: &spectrum)
         }
+        // u ← a·W·A·x − c·u with ‖u‖², the weighting fused into the update pass.
+        func updateB(_ x: [Float], _ u: inout [Float], _ a: Float, _ c: Float) -> Double {
+            grid.applyDipole(x, into: &scratch, spectrum: &spectrum)
+            return u.withUnsafeMutableBufferPointer { ub in scratch.withUnsafeBufferPointer { sb in w.withUnsafeBufferPointer { wb in
+                let up = SendablePointer(ub.baseAddress!), ax = ReadPointer(sb.baseAddress!), wp = ReadPointer(wb.baseAddress!)
+                return chunkedSums(count: ub.count) { r in
+                    var sum = 0.0
+                    for i in r { let value = a * (ax[i] * wp[i]) - c * up[i]; up[i] = value; sum += Double(value) * Double(value) }
+                    return SIMD4(sum, 0, 0, 0)
+                }[0]
+            } } }
+        }
 
         var b = grid.pad(localField.voxels, mask: mask.voxels)
         VectorPass.multiply(&b, by: w)
         let (x, log) = LSQRSolver.solve(rhs: b, unknowns: n, tolerance: p.tolerance, maxIterations: p.maxIterations,
-                                        applyA: applyB, applyAT: applyBT)
+                                        applyA: applyB, applyAT: applyBT, updateA: updateB)
         return (grid.crop(consuming: x, mask: mask), log)
     }
 }
@@ -79,10 +91,12 @@ public struct LSQR: IterativeInversion {
 /// `maxIterations`. The log records ‖Δx‖/‖x‖ and ‖r‖² (= φ̄², monotone in LSQR) per iteration.
 enum LSQRSolver {
     /// `applyA(x, &out)` sets out ← A·x (out has b's count); `applyAT(y, &out)` sets out ← Aᵀ·y
-    /// (out has `unknowns` entries). Old contents of `out` are garbage.
+    /// (out has `unknowns` entries). Old contents of `out` are garbage. `updateA(v, &u, a, c)`, when
+    /// given, sets u ← a·A·v − c·u and returns ‖u‖² (Double, fixed order) in one pass of its own.
     static func solve(rhs b: [Float], unknowns n: Int, tolerance: Double, maxIterations: Int,
                       applyA: ([Float], inout [Float]) -> Void,
-                      applyAT: ([Float], inout [Float]) -> Void) -> (x: [Float], log: IterationLog) {
+                      applyAT: ([Float], inout [Float]) -> Void,
+                      updateA: (([Float], inout [Float], Float, Float) -> Double)? = nil) -> (x: [Float], log: IterationLog) {
         let m = b.count
         // u and v are kept unnormalised with their scale factors (u = su·uRaw, v = sv·vRaw): the
         // operators are linear, so the factors ride along into the next update pass and no separate
@@ -100,14 +114,18 @@ enum LSQRSolver {
         var sv = su / alpha
         var direction = vRaw
         VectorPass.scale(&direction, by: Float(sv))
-        var nextU = [Float](repeating: 0, count: m), nextV = x
+        var nextU = updateA == nil ? [Float](repeating: 0, count: m) : [], nextV = x
         let bNorm = beta
         var phiBar = beta, rhoBar = alpha
         for iteration in 1...maxIterations {
             // u ← (A·v − α·u)/β and v ← (Aᵀ·u − β·v)/α, each one parallel pass returning its norm
             // (fixed chunks, so the same for any thread count).
-            applyA(vRaw, &nextU)
-            beta = VectorPass.combine(&uRaw, from: nextU, factor: Float(sv), minus: Float(alpha * su)).squareRoot()
+            if let updateA {
+                beta = updateA(vRaw, &uRaw, Float(sv), Float(alpha * su)).squareRoot()
+            } else {
+                applyA(vRaw, &nextU)
+                beta = VectorPass.combine(&uRaw, from: nextU, factor: Float(sv), minus: Float(alpha * su)).squareRoot()
+            }
             su = beta > 0 ? 1 / beta : 1
             applyAT(uRaw, &nextV)
             alpha = VectorPass.combine(&vRaw, from: nextV, factor: Float(su), minus: Float(beta * sv)).squareRoot()
