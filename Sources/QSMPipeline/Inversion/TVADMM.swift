@@ -293,11 +293,6 @@ public struct TVADMM: IterativeInversion {
     }
 }
 
-/// sign(v)·max(|v| − t, 0).
-@inline(__always) func softThreshold(_ v: Float, _ t: Float) -> Float {
-    v > t ? v - t : (v < -t ? v + t : 0)
-}
-
 /// What an iterative method did: iterations run, convergence, and per-iteration figures.
 public struct IterationLog: Sendable, Codable, Equatable {
     /// Iterations run.
