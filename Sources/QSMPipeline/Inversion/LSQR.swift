@@ -52,24 +52,37 @@ public struct LSQR: IterativeInversion {
 
         let grid = try InversionGrid(localField.grid, padding: p.padding, context: context)
         let n = grid.count
-        let w = grid.pad((weight ?? mask.map { $0 ? Float(1) : 0 }).masked(by: mask).voxels)
-        var spectrum = [Complex<Float>](repeating: .zero, count: grid.halfCount)
+        let inside = weight?.voxels ?? [Float](repeating: 1, count: mask.grid.count)
+        let w = grid.pad(inside, mask: mask.voxels)
+        var spectrum = grid.spectrumBuffer()
         var scratch = [Float](repeating: 0, count: n)
-        // B = W·A and Bᵀ = A·W, with A = F⁻¹DF symmetric.
+        // B = W·A and Bᵀ = A·W, with A = F⁻¹DF symmetric; the weight passes are parallel.
         func applyB(_ x: [Float], _ out: inout [Float]) {
-            applyDipole(grid, x, into: &out, spectrum: &spectrum)
-            for i in 0..<n { out[i] *= w[i] }
+            grid.applyDipole(x, into: &out, spectrum: &spectrum)
+            VectorPass.multiply(&out, by: w)
         }
         func applyBT(_ x: [Float], _ out: inout [Float]) {
-            for i in 0..<n { scratch[i] = x[i] * w[i] }
-            applyDipole(grid, scratch, into: &out, spectrum: &spectrum)
+            VectorPass.product(x, w, into: &scratch)
+            grid.applyDipole(scratch, into: &out, spectrum: &spectrum)
+        }
+        // u ← a·W·A·x − c·u with ‖u‖², the weighting fused into the update pass.
+        func updateB(_ x: [Float], _ u: inout [Float], _ a: Float, _ c: Float) -> Double {
+            grid.applyDipole(x, into: &scratch, spectrum: &spectrum)
+            return u.withUnsafeMutableBufferPointer { ub in scratch.withUnsafeBufferPointer { sb in w.withUnsafeBufferPointer { wb in
+                let up = SendablePointer(ub.baseAddress!), ax = ReadPointer(sb.baseAddress!), wp = ReadPointer(wb.baseAddress!)
+                return chunkedSums(count: ub.count) { r in
+                    var sum = 0.0
+                    for i in r { let value = a * (ax[i] * wp[i]) - c * up[i]; up[i] = value; sum += Double(value) * Double(value) }
+                    return SIMD4(sum, 0, 0, 0)
+                }[0]
+            } } }
         }
 
-        var b = grid.pad(localField.masked(by: mask).voxels)
-        for i in 0..<n { b[i] *= w[i] }
+        var b = grid.pad(localField.voxels, mask: mask.voxels)
+        VectorPass.multiply(&b, by: w)
         let (x, log) = LSQRSolver.solve(rhs: b, unknowns: n, tolerance: p.tolerance, maxIterations: p.maxIterations,
-                                        applyA: applyB, applyAT: applyBT)
-        return (grid.crop(x).masked(by: mask), log)
+                                        applyA: applyB, applyAT: applyBT, updateA: updateB)
+        return (grid.crop(consuming: x, mask: mask), log)
     }
 }
 
@@ -78,34 +91,45 @@ public struct LSQR: IterativeInversion {
 /// `maxIterations`. The log records ‖Δx‖/‖x‖ and ‖r‖² (= φ̄², monotone in LSQR) per iteration.
 enum LSQRSolver {
     /// `applyA(x, &out)` sets out ← A·x (out has b's count); `applyAT(y, &out)` sets out ← Aᵀ·y
-    /// (out has `unknowns` entries). Old contents of `out` are garbage.
+    /// (out has `unknowns` entries). Old contents of `out` are garbage. `updateA(v, &u, a, c)`, when
+    /// given, sets u ← a·A·v − c·u and returns ‖u‖² (Double, fixed order) in one pass of its own.
     static func solve(rhs b: [Float], unknowns n: Int, tolerance: Double, maxIterations: Int,
                       applyA: ([Float], inout [Float]) -> Void,
-                      applyAT: ([Float], inout [Float]) -> Void) -> (x: [Float], log: IterationLog) {
+                      applyAT: ([Float], inout [Float]) -> Void,
+                      updateA: (([Float], inout [Float], Float, Float) -> Double)? = nil) -> (x: [Float], log: IterationLog) {
         let m = b.count
-        var u = b
-        var beta = norm(u)
+        // u and v are kept unnormalised with their scale factors (u = su·uRaw, v = sv·vRaw): the
+        // operators are linear, so the factors ride along into the next update pass and no separate
+        // normalisation pass is needed (two passes over the vectors per iteration fewer).
+        var uRaw = b
+        var beta = norm(uRaw)
         var x = [Float](repeating: 0, count: n)
         var log = IterationLog()
         guard beta > 0 else { return (x, log) }
-        scale(&u, 1 / beta)
-        var v = x
-        applyAT(u, &v)
-        var alpha = norm(v)
+        var su = 1 / beta
+        var vRaw = x
+        applyAT(uRaw, &vRaw)
+        var alpha = su * norm(vRaw)
         guard alpha > 0 else { return (x, log) }
-        scale(&v, 1 / alpha)
-        var direction = v, nextU = [Float](repeating: 0, count: m), nextV = x
+        var sv = su / alpha
+        var direction = vRaw
+        VectorPass.scale(&direction, by: Float(sv))
+        var nextU = updateA == nil ? [Float](repeating: 0, count: m) : [], nextV = x
         let bNorm = beta
         var phiBar = beta, rhoBar = alpha
         for iteration in 1...maxIterations {
-            applyA(v, &nextU)
-            for i in 0..<m { u[i] = nextU[i] - Float(alpha) * u[i] }
-            beta = norm(u)
-            if beta > 0 { scale(&u, 1 / beta) }
-            applyAT(u, &nextV)
-            for i in 0..<n { v[i] = nextV[i] - Float(beta) * v[i] }
-            alpha = norm(v)
-            if alpha > 0 { scale(&v, 1 / alpha) }
+            // u ← (A·v − α·u)/β and v ← (Aᵀ·u − β·v)/α, each one parallel pass returning its norm
+            // (fixed chunks, so the same for any thread count).
+            if let updateA {
+                beta = updateA(vRaw, &uRaw, Float(sv), Float(alpha * su)).squareRoot()
+            } else {
+                applyA(vRaw, &nextU)
+                beta = VectorPass.combine(&uRaw, from: nextU, factor: Float(sv), minus: Float(alpha * su)).squareRoot()
+            }
+            su = beta > 0 ? 1 / beta : 1
+            applyAT(uRaw, &nextV)
+            alpha = VectorPass.combine(&vRaw, from: nextV, factor: Float(su), minus: Float(beta * sv)).squareRoot()
+            sv = alpha > 0 ? 1 / alpha : 1
 
             let rho = (rhoBar * rhoBar + beta * beta).squareRoot()
             let c = rhoBar / rho, s = beta / rho
@@ -114,23 +138,27 @@ enum LSQRSolver {
             let phi = c * phiBar
             phiBar *= s
             let xStep = Float(phi / rho), wStep = Float(-theta / rho)
-            var change = 0.0
-            for i in 0..<n {
-                let dx = xStep * direction[i]
-                x[i] += dx; change += Double(dx) * Double(dx)
-                direction[i] = v[i] + wStep * direction[i]
-            }
-            let size = norm(x)
-            log.relativeChange.append(size > 0 ? change.squareRoot() / size : 0)
+            let vScale = Float(sv)
+            let sums = x.withUnsafeMutableBufferPointer { xb in direction.withUnsafeMutableBufferPointer { db in
+                vRaw.withUnsafeBufferPointer { vb in
+                    let xp = SendablePointer(xb.baseAddress!), d = SendablePointer(db.baseAddress!), vp = ReadPointer(vb.baseAddress!)
+                    return chunkedSums(count: xb.count) { r in
+                        var change = 0.0, size = 0.0
+                        for i in r {
+                            let dx = xStep * d[i], value = xp[i] + dx
+                            xp[i] = value; change += Double(dx) * Double(dx); size += Double(value) * Double(value)
+                            d[i] = vScale * vp[i] + wStep * d[i]
+                        }
+                        return SIMD4(change, size, 0, 0)
+                    }
+                }
+            } }
+            let size = sums[1].squareRoot()
+            log.relativeChange.append(size > 0 ? sums[0].squareRoot() / size : 0)
             log.objective.append(phiBar * phiBar)
             log.iterations = iteration
             if phiBar / bNorm < tolerance || alpha == 0 || beta == 0 { log.converged = true; break }
         }
         return (x, log)
-    }
-
-    private static func scale(_ v: inout [Float], _ factor: Double) {
-        let f = Float(factor)
-        for i in 0..<v.count { v[i] *= f }
     }
 }

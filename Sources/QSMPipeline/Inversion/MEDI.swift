@@ -145,71 +145,129 @@ public struct MEDI: IterativeInversion {
         let lambda2 = Float(2 * p.lambda), epsilon = Float(p.epsilon), lambdaCSF = Float(p.lambdaCSF)
         let csfPadded = csf.map { grid.pad($0) }
         // L(x) = M_CSF(x − mean_CSF x), an orthogonal projection, so ∇ of (λ/2)‖Lx‖² is λ·Lx.
-        func addCSFTerm(_ x: [Float], into out: inout [Float]) {
-            guard let m = csfPadded else { return }
-            var sum = 0.0
-            for i in 0..<n where m[i] != 0 { sum += Double(x[i]) }
-            let mean = Float(sum / Double(csfCount))
-            for i in 0..<n where m[i] != 0 { out[i] += lambdaCSF * (x[i] - mean) }
+        func csfMean(_ x: [Float]) -> Float {
+            guard let m = csfPadded else { return 0 }
+            let sum = x.withUnsafeBufferPointer { xb in m.withUnsafeBufferPointer { mb in
+                let xp = ReadPointer(xb.baseAddress!), mp = ReadPointer(mb.baseAddress!)
+                return chunkedSums(count: xb.count) { r in
+                    var s = 0.0
+                    for i in r where mp[i] != 0 { s += Double(xp[i]) }
+                    return SIMD4(s, 0, 0, 0)
+                }[0]
+            } }
+            return Float(sum / Double(csfCount))
         }
+        let csfWeight = csfPadded ?? []
+        let hasCSF = csfPadded != nil
 
+        // All buffers live outside the loops; the elementwise work is parallel and fused.
         var chi = [Float](repeating: 0, count: n)
         var gx = chi, gy = chi, gz = chi, vx = chi, vy = chi, vz = chi
         var dChi = chi, b = chi, scratch = chi, wave = chi
-        var spectrum = [Complex<Float>](repeating: .zero, count: grid.halfCount)
+        var spectrum = grid.spectrumBuffer()
         var log = IterationLog()
 
         for iteration in 1...p.maxIterations {
-            // Linearisation point: V = 1/√(|M_G∇χ|² + ε) per component, w² = W²cos-free (|w|² = W²).
+            // Linearisation point: V = M_G²/√(|M_G∇χ|² + ε) per component; (gx, gy, gz) ← V∇χ.
             grid.gradient(chi, into: &gx, &gy, &gz)
-            for i in 0..<n {
-                let ax = edgeX[i] * gx[i], ay = edgeY[i] * gy[i], az = edgeZ[i] * gz[i]
-                vx[i] = edgeX[i] * edgeX[i] / (ax * ax + epsilon).squareRoot()
-                vy[i] = edgeY[i] * edgeY[i] / (ay * ay + epsilon).squareRoot()
-                vz[i] = edgeZ[i] * edgeZ[i] / (az * az + epsilon).squareRoot()
-            }
-            applyDipole(grid, chi, into: &dChi, spectrum: &spectrum)
-            // b = ∇ᵀ(V∇χ) + 2λ·D(W² sin(Dχ − φ)).
-            for i in 0..<n { scratch[i] = weight2[i] * Float.sin(dChi[i] - phase[i]) }
-            applyDipole(grid, scratch, into: &b, spectrum: &spectrum)
-            for i in 0..<n { gx[i] *= vx[i]; gy[i] *= vy[i]; gz[i] *= vz[i] }
+            Self.linearise(&gx, weight: &vx, edges: edgeX, epsilon: epsilon)
+            Self.linearise(&gy, weight: &vy, edges: edgeY, epsilon: epsilon)
+            Self.linearise(&gz, weight: &vz, edges: edgeZ, epsilon: epsilon)
+            grid.applyDipole(chi, into: &dChi, spectrum: &spectrum)
+            // b = −[∇ᵀ(V∇χ) + 2λ·D(W² sin(Dχ − φ)) + λ_CSF·L χ].
+            scratch.withUnsafeMutableBufferPointer { sb in dChi.withUnsafeBufferPointer { db in
+                phase.withUnsafeBufferPointer { pb in weight2.withUnsafeBufferPointer { wb in
+                    let s = SendablePointer(sb.baseAddress!), d = ReadPointer(db.baseAddress!)
+                    let ph = ReadPointer(pb.baseAddress!), w = ReadPointer(wb.baseAddress!)
+                    parallelFor(0..<sb.count) { r in for i in r { s[i] = w[i] * Float.sin(d[i] - ph[i]) } }
+                } }
+            } }
+            grid.applyDipole(scratch, into: &b, spectrum: &spectrum)
             grid.gradientAdjoint(gx, gy, gz, into: &wave)
-            for i in 0..<n { b[i] = -(wave[i] + lambda2 * b[i]) }
-            if csfPadded != nil {
-                for i in 0..<n { scratch[i] = 0 }
-                addCSFTerm(chi, into: &scratch)
-                for i in 0..<n { b[i] -= scratch[i] }
-            }
+            let chiMean = csfMean(chi)
+            _ = Self.combine(wave: wave, lambda2: lambda2, x: chi, csf: hasCSF ? csfWeight : nil, csfMean: chiMean,
+                             lambdaCSF: lambdaCSF, negate: true, into: &b)
 
-            // A·x = ∇ᵀ(V∇x) + 2λ·D(W²·Dx).
-            let step = ConjugateGradient.solve(rhs: b, tolerance: p.cgTolerance, maxIterations: p.cgMaxIterations) { x, out in
-                grid.gradient(x, into: &gx, &gy, &gz)
-                for i in 0..<n { gx[i] *= vx[i]; gy[i] *= vy[i]; gz[i] *= vz[i] }
-                grid.gradientAdjoint(gx, gy, gz, into: &wave)
-                applyDipole(grid, x, into: &scratch, spectrum: &spectrum)
-                for i in 0..<n { scratch[i] *= weight2[i] }
-                applyDipole(grid, scratch, into: &out, spectrum: &spectrum)
-                for i in 0..<n { out[i] = wave[i] + lambda2 * out[i] }
-                addCSFTerm(x, into: &out)
-            }.solution
-            var change = 0.0, size = 0.0
-            for i in 0..<n {
-                chi[i] += step[i]
-                change += Double(step[i]) * Double(step[i]); size += Double(chi[i]) * Double(chi[i])
-            }
-            let relative = size > 0 ? (change / size).squareRoot() : 0
+            // A·x = ∇ᵀ(V∇x) + 2λ·D(W²·Dx) + λ_CSF·L x.
+            let step = ConjugateGradient.solve(rhs: b, tolerance: p.cgTolerance, maxIterations: p.cgMaxIterations,
+                                               fusedOperator: { x, out in
+                grid.weightedLaplacian(x, weights: vx, vy, vz, into: &wave)
+                grid.applyDipole(x, into: &scratch, spectrum: &spectrum)
+                VectorPass.multiply(&scratch, by: weight2)
+                grid.applyDipole(scratch, into: &out, spectrum: &spectrum)
+                let mean = csfMean(x)
+                return Self.combine(wave: wave, lambda2: lambda2, x: x, csf: hasCSF ? csfWeight : nil, csfMean: mean,
+                                    lambdaCSF: lambdaCSF, negate: false, into: &out)
+            }).solution
+            let sums = chi.withUnsafeMutableBufferPointer { cb in step.withUnsafeBufferPointer { sb in
+                let c = SendablePointer(cb.baseAddress!), s = ReadPointer(sb.baseAddress!)
+                return chunkedSums(count: cb.count) { r in
+                    var change = 0.0, size = 0.0
+                    for i in r {
+                        let value = c[i] + s[i]
+                        c[i] = value
+                        change += Double(s[i]) * Double(s[i]); size += Double(value) * Double(value)
+                    }
+                    return SIMD4(change, size, 0, 0)
+                }
+            } }
+            let relative = sums[1] > 0 ? (sums[0] / sums[1]).squareRoot() : 0
             log.relativeChange.append(relative)
             log.iterations = iteration
             if relative < p.tolerance { log.converged = true; break }
         }
-        if let m = csfPadded {
+        if hasCSF {
             // CSF is the zero reference (MEDI_L1.m with lambda_CSF).
-            var sum = 0.0
-            for i in 0..<n where m[i] != 0 { sum += Double(chi[i]) }
-            let mean = Float(sum / Double(csfCount))
-            for i in 0..<n { chi[i] -= mean }
+            let mean = csfMean(chi)
+            VectorPass.add(&chi, -mean)
         }
-        return (grid.crop(chi).masked(by: mask).map { $0 / scale }, log)
+        var out = grid.crop(consuming: consume chi, mask: mask)
+        out.withMutableVoxels { x in for i in x.indices { x[i] /= scale } }
+        return (out, log)
+    }
+
+    /// v ← M_G²/√((M_G·g)² + ε) and g ← v·g for one gradient component, in one parallel pass.
+    private static func linearise(_ g: inout [Float], weight v: inout [Float], edges e: [Float], epsilon: Float) {
+        g.withUnsafeMutableBufferPointer { gb in v.withUnsafeMutableBufferPointer { vb in e.withUnsafeBufferPointer { eb in
+            let gp = SendablePointer(gb.baseAddress!), vp = SendablePointer(vb.baseAddress!), ep = ReadPointer(eb.baseAddress!)
+            parallelFor(0..<gb.count) { r in
+                for i in r {
+                    let m = ep[i], a = m * gp[i], weight = m * m / (a * a + epsilon).squareRoot()
+                    vp[i] = weight; gp[i] *= weight
+                }
+            }
+        } } }
+    }
+
+    /// out ← ±(wave + 2λ·out + λ_CSF·M_CSF(x − mean)) in one parallel pass (`negate` gives −);
+    /// returns x·out (Double, fixed chunks as `VoxelLoop.dot`) for CG.
+    private static func combine(wave: [Float], lambda2: Float, x: [Float], csf: [Float]?, csfMean: Float, lambdaCSF: Float,
+                                negate: Bool, into out: inout [Float]) -> Double {
+        let sign: Float = negate ? -1 : 1
+        let hasCSF = csf != nil, mask = csf ?? x        // x stands in (unread) without a CSF mask
+        return out.withUnsafeMutableBufferPointer { ob in wave.withUnsafeBufferPointer { wb in x.withUnsafeBufferPointer { xb in
+            mask.withUnsafeBufferPointer { mb in
+                let o = SendablePointer(ob.baseAddress!), w = ReadPointer(wb.baseAddress!), xp = ReadPointer(xb.baseAddress!)
+                let m: ReadPointer<Float>? = hasCSF ? ReadPointer(mb.baseAddress!) : nil
+                return chunkedSums(count: ob.count) { r in
+                    var dot = 0.0
+                    if let m {
+                        for i in r {
+                            var value = w[i] + lambda2 * o[i]
+                            if m[i] != 0 { value += lambdaCSF * (xp[i] - csfMean) }
+                            value *= sign
+                            o[i] = value; dot += Double(xp[i]) * Double(value)
+                        }
+                    } else {
+                        for i in r {
+                            let value = sign * (w[i] + lambda2 * o[i])
+                            o[i] = value; dot += Double(xp[i]) * Double(value)
+                        }
+                    }
+                    return SIMD4(dot, 0, 0, 0)
+                }[0]
+            }
+        } } }
     }
 
     /// W = mask/σ normalised to mean 1 over the mask (`dataterm_mask` mode 1), or the mask.

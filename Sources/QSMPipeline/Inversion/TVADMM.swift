@@ -115,52 +115,51 @@ public struct TVADMM: IterativeInversion {
         let grid = try InversionGrid(localField.grid, padding: p.padding, context: context)
         let n = grid.count, h = grid.halfCount
         let lambda = Float(p.lambda), rho = Float(p.rho > 0 ? p.rho : 100 * p.lambda)
-        let threshold = lambda / rho
-        let f = grid.pad(localField.masked(by: mask).voxels)
-        let fHat = grid.fft.forward(f)
+        let threshold = lambda / rho, normalization = 1 / Float(n)
+        let f = grid.pad(localField.voxels, mask: mask.voxels)
+        var spectrum = grid.spectrumBuffer()
+        grid.forward(f, into: &spectrum)
 
-        // Constant parts of the χ-step: D·F[f]/(D² + ρL) and ρ/(D² + ρL).
+        // Constant parts of the χ-step: D·F[f]/(D² + ρL) and ρ/(D² + ρL), both carrying the 1/N of
+        // the inverse FFT (which then skips its own scaling pass).
         var constant = [Complex<Float>](repeating: .zero, count: h)
         var gain = [Float](repeating: 0, count: h)
-        for i in 0..<h {
-            let d = grid.dipole[i], a = d * d + rho * grid.laplacian[i]
-            if a > 0 { constant[i] = fHat[i] * (d / a); gain[i] = rho / a }
-        }
+        constant.withUnsafeMutableBufferPointer { cb in gain.withUnsafeMutableBufferPointer { gb in
+            spectrum.withUnsafeBufferPointer { fb in grid.dipole.withUnsafeBufferPointer { db in grid.laplacian.withUnsafeBufferPointer { lb in
+                let c = SendablePointer(cb.baseAddress!), g = SendablePointer(gb.baseAddress!), fHat = ReadPointer(fb.baseAddress!)
+                let d = ReadPointer(db.baseAddress!), l = ReadPointer(lb.baseAddress!)
+                parallelFor(0..<h) { r in
+                    for i in r {
+                        let di = d[i], a = di * di + rho * l[i]
+                        if a > 0 { c[i] = fHat[i] * (di / a * normalization); g[i] = rho / a * normalization }
+                    }
+                }
+            } } }
+        } }
 
-        var chi = [Float](repeating: 0, count: n), previous = chi
-        var zx = chi, zy = chi, zz = chi, ux = chi, uy = chi, uz = chi
-        var gx = chi, gy = chi, gz = chi, work = chi
-        var spectrum = [Complex<Float>](repeating: .zero, count: h)
+        // All buffers live outside the loop; per iteration: two FFTs around one spectral pass, and one
+        // fused pass for the change of χ, ∇χ, the shrinkage, the dual step and the next ∇ᵀ(z − u).
+        var chi = [Float](repeating: 0, count: n), previous = chi, work = chi
+        var split = TVSplit(count: n)
         var log = IterationLog()
         for iteration in 1...p.maxIterations {
             swap(&chi, &previous)
-            // χ-step: F⁻¹[constant + gain·F[∇ᵀ(z − u)]].
-            for i in 0..<n { gx[i] = zx[i] - ux[i]; gy[i] = zy[i] - uy[i]; gz[i] = zz[i] - uz[i] }
-            grid.gradientAdjoint(gx, gy, gz, into: &work)
-            work.withUnsafeBufferPointer { w in spectrum.withUnsafeMutableBufferPointer { grid.fft.forward(w, into: $0) } }
-            for i in 0..<h { spectrum[i] = constant[i] + spectrum[i] * gain[i] }
-            spectrum.withUnsafeMutableBufferPointer { s in chi.withUnsafeMutableBufferPointer { grid.fft.inverse(s, into: $0) } }
-
-            var change = 0.0, size = 0.0
-            for i in 0..<n {
-                let d = Double(chi[i] - previous[i]); change += d * d; size += Double(chi[i]) * Double(chi[i])
-            }
-            let relative = size > 0 ? (change / size).squareRoot() : 0
-            // z- and u-steps.
-            grid.gradient(chi, into: &gx, &gy, &gz)
-            for i in 0..<n {
-                let vx = gx[i] + ux[i], vy = gy[i] + uy[i], vz = gz[i] + uz[i]
-                zx[i] = softThreshold(vx, threshold); zy[i] = softThreshold(vy, threshold); zz[i] = softThreshold(vz, threshold)
-                ux[i] = vx - zx[i]; uy[i] = vy - zy[i]; uz[i] = vz - zz[i]
-            }
+            // χ-step: F⁻¹[constant + gain·F[∇ᵀ(z − u)]]; `work` holds ∇ᵀ(z − u) from the last shrink (0 at first).
+            grid.forward(work, into: &spectrum)
+            applySpectralSystem(constant: constant, gain: gain, to: &spectrum)
+            grid.rawInverse(&spectrum, into: &chi)
+            // z- and u-steps, fused with the change of χ.
+            let sums = split.shrink(grid, chi: chi, previous: previous, threshold: threshold, measureTV: recordObjective,
+                                    adjoint: &work)
+            let relative = sums[1] > 0 ? (sums[0] / sums[1]).squareRoot() : 0
             if recordObjective {
-                log.objective.append(objective(chi, f: f, grid: grid, lambda: Double(lambda), gx: gx, gy: gy, gz: gz))
+                log.objective.append(objective(chi, f: f, grid: grid, lambda: Double(lambda), tv: sums[2]))
             }
             log.relativeChange.append(relative)
             log.iterations = iteration
             if relative < p.tolerance { log.converged = true; break }
         }
-        return (grid.crop(chi).masked(by: mask), log)
+        return (grid.crop(consuming: consume chi, mask: mask), log)
     }
 
     /// ADMM with the second split y = Dχ: the nonlinear term, or the linear one with data weights.
@@ -171,24 +170,26 @@ public struct TVADMM: IterativeInversion {
         let grid = try InversionGrid(localField.grid, padding: p.padding, context: context)
         let n = grid.count, h = grid.halfCount
         let scale = nonlinear ? Float(phaseScale(context)) : 1
-        let weight2 = p.dataWeighting == .mask ? grid.pad(mask.voxels.map { $0 ? Float(1) : 0 })
+        let weight2 = p.dataWeighting == .mask ? grid.pad([Float](repeating: 1, count: mask.grid.count), mask: mask.voxels)
             : [Float](repeating: 1, count: n)
         // χ and the field in radians; λ·s keeps λ's meaning (ppm) of the linear term, ρ and μ carry over.
         let lambda = Float(p.lambda) * scale, rho = Float(p.rho > 0 ? p.rho : 100 * p.lambda), mu = Float(p.mu)
-        let threshold = lambda / rho
-        let f = grid.pad(localField.masked(by: mask).voxels.map { $0 * scale })
+        let threshold = lambda / rho, normalization = 1 / Float(n)
+        var f = grid.pad(localField.voxels, mask: mask.voxels)
+        if scale != 1 { VectorPass.scale(&f, by: scale) }
 
-        // χ-step: X̂ = (ρ·F[∇ᵀ(z − u)] + μ·D·F[y − v]) / (ρL + μD²).
+        // χ-step: X̂ = (ρ·F[∇ᵀ(z − u)] + μ·D·F[y − v]) / (ρL + μD²); 1/N folded into the inverse.
         var inverse = [Float](repeating: 0, count: h)
-        for i in 0..<h {
-            let d = grid.dipole[i], a = mu * d * d + rho * grid.laplacian[i]
-            if a > 0 { inverse[i] = 1 / a }
-        }
+        inverse.withUnsafeMutableBufferPointer { ib in grid.dipole.withUnsafeBufferPointer { db in grid.laplacian.withUnsafeBufferPointer { lb in
+            let out = SendablePointer(ib.baseAddress!), d = ReadPointer(db.baseAddress!), l = ReadPointer(lb.baseAddress!)
+            parallelFor(0..<h) { r in
+                for i in r { let a = mu * d[i] * d[i] + rho * l[i]; if a > 0 { out[i] = normalization / a } }
+            }
+        } } }
         var chi = [Float](repeating: 0, count: n), previous = chi
-        var zx = chi, zy = chi, zz = chi, ux = chi, uy = chi, uz = chi
-        var y = chi, v = chi, dChi = chi
-        var gx = chi, gy = chi, gz = chi, work = chi
-        var spectrum = [Complex<Float>](repeating: .zero, count: h), dataSpectrum = spectrum
+        var v = chi, dChi = chi, work = chi, adjoint = chi
+        var split = TVSplit(count: n)
+        var spectrum = grid.spectrumBuffer(), dataSpectrum = grid.spectrumBuffer()
         var log = IterationLog()
         for iteration in 1...p.maxIterations {
             swap(&chi, &previous)
@@ -199,95 +200,97 @@ public struct TVADMM: IterativeInversion {
             // vanishes at cos = −μ (μ ≤ 1); it is kept ≥ μ/2 (a damped step there). Each voxel is an
             // independent 1-D problem and stops on its own |δ| ≤ tol·|y| (QSM.jl tests the norms over
             // the grid), so the voxels run in parallel and the result is independent of thread count.
-            for i in 0..<n { work[i] = dChi[i] + v[i] }
-            if nonlinear {
-                newtonStep(y: &y, anchor: work, data: f, weight2: weight2, mu: mu, iterations: p.newtonIterations,
-                           tolerance: Float(p.newtonTolerance))
-            } else {
-                // Linear: minimise (W²/2)(y − f)² + (μ/2)(y − a)² in closed form.
-                for i in 0..<n { y[i] = (weight2[i] * f[i] + mu * work[i]) / (weight2[i] + mu) }
-            }
-            for i in 0..<n { v[i] = work[i] - y[i] }
-            for i in 0..<n { gx[i] = zx[i] - ux[i]; gy[i] = zy[i] - uy[i]; gz[i] = zz[i] - uz[i]; work[i] = y[i] - v[i] }
-            work.withUnsafeBufferPointer { w in dataSpectrum.withUnsafeMutableBufferPointer { grid.fft.forward(w, into: $0) } }
-            grid.gradientAdjoint(gx, gy, gz, into: &work)
-            work.withUnsafeBufferPointer { w in spectrum.withUnsafeMutableBufferPointer { grid.fft.forward(w, into: $0) } }
-            for i in 0..<h {
-                spectrum[i] = (spectrum[i] * rho + dataSpectrum[i] * (mu * grid.dipole[i])) * inverse[i]
-                dataSpectrum[i] = spectrum[i] * grid.dipole[i]
-            }
-            spectrum.withUnsafeMutableBufferPointer { s in chi.withUnsafeMutableBufferPointer { grid.fft.inverse(s, into: $0) } }
-            dataSpectrum.withUnsafeMutableBufferPointer { s in dChi.withUnsafeMutableBufferPointer { grid.fft.inverse(s, into: $0) } }
+            // The same pass takes the dual step v ← a − y and forms y − v for the χ-step.
+            Self.dataStep(dChi: dChi, data: f, weight2: weight2, mu: mu, nonlinear: nonlinear,
+                          iterations: p.newtonIterations, tolerance: Float(p.newtonTolerance), dual: &v, into: &work)
+            grid.forward(work, into: &dataSpectrum)
+            grid.forward(adjoint, into: &spectrum)       // ∇ᵀ(z − u) from the last shrink (0 at first)
+            spectrum.withUnsafeMutableBufferPointer { sb in dataSpectrum.withUnsafeMutableBufferPointer { qb in
+                inverse.withUnsafeBufferPointer { ib in grid.dipole.withUnsafeBufferPointer { db in
+                    let s = SendablePointer(sb.baseAddress!), q = SendablePointer(qb.baseAddress!)
+                    let k = ReadPointer(ib.baseAddress!), d = ReadPointer(db.baseAddress!)
+                    parallelFor(0..<h) { r in
+                        for i in r {
+                            let x = (s[i] * rho + q[i] * (mu * d[i])) * k[i]
+                            s[i] = x; q[i] = x * d[i]
+                        }
+                    }
+                } }
+            } }
+            grid.rawInverse(&spectrum, into: &chi)
+            grid.rawInverse(&dataSpectrum, into: &dChi)
 
-            var change = 0.0, size = 0.0
-            for i in 0..<n {
-                let d = Double(chi[i] - previous[i]); change += d * d; size += Double(chi[i]) * Double(chi[i])
-            }
-            let relative = size > 0 ? (change / size).squareRoot() : .infinity
-            grid.gradient(chi, into: &gx, &gy, &gz)
-            for i in 0..<n {
-                let vx = gx[i] + ux[i], vy = gy[i] + uy[i], vz = gz[i] + uz[i]
-                zx[i] = softThreshold(vx, threshold); zy[i] = softThreshold(vy, threshold); zz[i] = softThreshold(vz, threshold)
-                ux[i] = vx - zx[i]; uy[i] = vy - zy[i]; uz[i] = vz - zz[i]
-            }
+            let sums = split.shrink(grid, chi: chi, previous: previous, threshold: threshold, measureTV: recordObjective,
+                                    adjoint: &adjoint)
+            let relative = sums[1] > 0 ? (sums[0] / sums[1]).squareRoot() : .infinity
             if recordObjective {
-                var data = 0.0, tv = 0.0
-                for i in 0..<n {
-                    let r = Double(dChi[i] - f[i])
-                    data += Double(weight2[i]) * (nonlinear ? 1 - Double.cos(r) : r * r / 2)
-                    tv += Double(abs(gx[i]) + abs(gy[i]) + abs(gz[i]))
-                }
-                log.objective.append(data + Double(lambda) * tv)
+                let data = dChi.withUnsafeBufferPointer { db in f.withUnsafeBufferPointer { fb in weight2.withUnsafeBufferPointer { wb in
+                    let d = ReadPointer(db.baseAddress!), target = ReadPointer(fb.baseAddress!), w = ReadPointer(wb.baseAddress!)
+                    return chunkedSums(count: db.count) { range in
+                        var t = 0.0
+                        for i in range {
+                            let r = Double(d[i] - target[i])
+                            t += Double(w[i]) * (nonlinear ? 1 - Double.cos(r) : r * r / 2)
+                        }
+                        return SIMD4(t, 0, 0, 0)
+                    }[0]
+                } } }
+                log.objective.append(data + Double(lambda) * sums[2])
             }
             log.relativeChange.append(relative)
             log.iterations = iteration
             if relative < p.tolerance { log.converged = true; break }
         }
-        return (grid.crop(chi).masked(by: mask).map { $0 / scale }, log)
+        var out = grid.crop(consuming: consume chi, mask: mask)
+        if scale != 1 { out.withMutableVoxels { x in for i in x.indices { x[i] /= scale } } }
+        return (out, log)
     }
 
-    /// y ← argmin W²(1 − cos(y − f)) + (μ/2)(y − a)² per voxel, Newton from y = a (see the y-step).
-    private func newtonStep(y: inout [Float], anchor: [Float], data: [Float], weight2: [Float], mu: Float,
-                            iterations: Int, tolerance: Float) {
-        y.withUnsafeMutableBufferPointer { yb in anchor.withUnsafeBufferPointer { ab in data.withUnsafeBufferPointer { fb in
-          weight2.withUnsafeBufferPointer { wb in
-            let yp = SendablePointer(yb.baseAddress!)
-            let ap = SendablePointer(UnsafeMutablePointer(mutating: ab.baseAddress!))
-            let fp = SendablePointer(UnsafeMutablePointer(mutating: fb.baseAddress!))
-            let wp = SendablePointer(UnsafeMutablePointer(mutating: wb.baseAddress!))
-            parallelFor(0..<yb.count) { range in
-                for i in range {
-                    let a = ap[i], f = fp[i], w = wp[i]
-                    var value = a
-                    for _ in 0..<iterations {
-                        let r = value - f
-                        let delta = (w * Float.sin(r) + mu * (value - a)) / max(w * Float.cos(r) + mu, mu / 2)
-                        value -= delta
-                        if abs(delta) <= tolerance * abs(value) { break }
+    /// One pass per voxel: a = Dχ + v; y = argmin W²(1 − cos(y − f)) + (μ/2)(y − a)² by Newton from
+    /// y = a (nonlinear) or (W²f + μa)/(W² + μ) (linear); v ← a − y; work ← y − v.
+    private static func dataStep(dChi: [Float], data: [Float], weight2: [Float], mu: Float, nonlinear: Bool,
+                                 iterations: Int, tolerance: Float, dual: inout [Float], into work: inout [Float]) {
+        work.withUnsafeMutableBufferPointer { ob in dual.withUnsafeMutableBufferPointer { vb in
+            dChi.withUnsafeBufferPointer { db in data.withUnsafeBufferPointer { fb in weight2.withUnsafeBufferPointer { wb in
+                let out = SendablePointer(ob.baseAddress!), v = SendablePointer(vb.baseAddress!)
+                let d = ReadPointer(db.baseAddress!), fp = ReadPointer(fb.baseAddress!), wp = ReadPointer(wb.baseAddress!)
+                parallelFor(0..<ob.count) { range in
+                    for i in range {
+                        let a = d[i] + v[i], f = fp[i], w = wp[i]
+                        var value: Float
+                        if nonlinear {
+                            value = a
+                            for _ in 0..<iterations {
+                                let r = value - f
+                                let delta = (w * Float.sin(r) + mu * (value - a)) / max(w * Float.cos(r) + mu, mu / 2)
+                                value -= delta
+                                if abs(delta) <= tolerance * abs(value) { break }
+                            }
+                        } else {
+                            value = (w * f + mu * a) / (w + mu)
+                        }
+                        let residual = a - value
+                        v[i] = residual; out[i] = value - residual
                     }
-                    yp[i] = value
                 }
-            }
-          }
-        } } }
+            } } }
+        } }
     }
 
-    private func objective(_ chi: [Float], f: [Float], grid: InversionGrid, lambda: Double,
-                           gx: [Float], gy: [Float], gz: [Float]) -> Double {
-        let spectrum = grid.fft.forward(chi)
-        let dChi = grid.fft.inverse(zip(spectrum, grid.dipole).map { $0 * $1 })
-        var data = 0.0, tv = 0.0
-        for i in 0..<chi.count {
-            let r = Double(dChi[i] - f[i]); data += r * r
-            tv += Double(abs(gx[i]) + abs(gy[i]) + abs(gz[i]))
-        }
+    /// ½‖Dχ − f‖² + λ·tv (two FFTs; only when the objective is recorded).
+    private func objective(_ chi: [Float], f: [Float], grid: InversionGrid, lambda: Double, tv: Double) -> Double {
+        var dChi = [Float](repeating: 0, count: chi.count), spectrum = grid.spectrumBuffer()
+        grid.applyDipole(chi, into: &dChi, spectrum: &spectrum)
+        let data = dChi.withUnsafeBufferPointer { db in f.withUnsafeBufferPointer { fb in
+            let d = ReadPointer(db.baseAddress!), target = ReadPointer(fb.baseAddress!)
+            return chunkedSums(count: db.count) { range in
+                var t = 0.0
+                for i in range { let r = Double(d[i] - target[i]); t += r * r }
+                return SIMD4(t, 0, 0, 0)
+            }[0]
+        } }
         return 0.5 * data + lambda * tv
     }
-}
-
-/// sign(v)·max(|v| − t, 0).
-@inline(__always) func softThreshold(_ v: Float, _ t: Float) -> Float {
-    v > t ? v - t : (v < -t ? v + t : 0)
 }
 
 /// What an iterative method did: iterations run, convergence, and per-iteration figures.

@@ -15,6 +15,16 @@ enum ConjugateGradient {
     /// `apply(p, &q)` must set q ← A·p (q has b's count; its old contents are garbage).
     static func solve(rhs b: [Float], tolerance: Double, maxIterations: Int,
                       operator apply: ([Float], inout [Float]) -> Void) -> Outcome {
+        solve(rhs: b, tolerance: tolerance, maxIterations: maxIterations, fusedOperator: { p, q in
+            apply(p, &q)
+            return VoxelLoop.dot(p, q)
+        })
+    }
+
+    /// As `solve(rhs:tolerance:maxIterations:operator:)`, with `apply(p, &q)` also returning p·q
+    /// (Double, fixed chunks as `VoxelLoop.dot`), so its last pass can form the product.
+    static func solve(rhs b: [Float], tolerance: Double, maxIterations: Int,
+                      fusedOperator apply: ([Float], inout [Float]) -> Double) -> Outcome {
         var x = [Float](repeating: 0, count: b.count)
         var r = b, p = b
         let bNorm = VoxelLoop.dot(b, b).squareRoot()
@@ -23,19 +33,36 @@ enum ConjugateGradient {
         var iterations = 0
         var q = x
         while iterations < maxIterations, rr.squareRoot() > tolerance * bNorm {
-            apply(p, &q)
-            let pq = VoxelLoop.dot(p, q)
+            let pq = apply(p, &q)
             guard pq > 0 else { break }              // p is in the null space: nothing left to gain
             let alpha = Float(rr / pq)
-            axpy(&x, alpha, p)
-            axpy(&r, -alpha, q)
-            let next = VoxelLoop.dot(r, r)
+            let next = step(&x, &r, alpha: alpha, p: p, q: q)
             let beta = Float(next / rr)
             rr = next
             xpby(&p, r, beta)
             iterations += 1
         }
         return Outcome(solution: x, iterations: iterations, relativeResidual: rr.squareRoot() / bNorm)
+    }
+
+    /// x ← x + α·p and r ← r − α·q in one parallel pass; returns ‖r‖² (fixed chunks: the same for
+    /// any thread count).
+    static func step(_ x: inout [Float], _ r: inout [Float], alpha: Float, p: [Float], q: [Float]) -> Double {
+        x.withUnsafeMutableBufferPointer { xb in r.withUnsafeMutableBufferPointer { rb in
+            p.withUnsafeBufferPointer { pb in q.withUnsafeBufferPointer { qb in
+                let xp = SendablePointer(xb.baseAddress!), rp = SendablePointer(rb.baseAddress!)
+                let pp = ReadPointer(pb.baseAddress!), qp = ReadPointer(qb.baseAddress!)
+                return chunkedSums(count: xb.count) { range in
+                    var sum = 0.0
+                    for i in range {
+                        xp[i] += alpha * pp[i]
+                        let value = rp[i] - alpha * qp[i]
+                        rp[i] = value; sum += Double(value) * Double(value)
+                    }
+                    return SIMD4(sum, 0, 0, 0)
+                }[0]
+            } }
+        } }
     }
 
     /// y ← y + a·x.

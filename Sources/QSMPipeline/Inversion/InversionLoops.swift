@@ -1,0 +1,315 @@
+import QSMCore
+
+// Fused parallel passes of TV-ADMM, LSQR, iLSQR and MEDI (issue 6): each writes disjoint voxels
+// (per z-plane or per fixed chunk) and adds its sums in a fixed order, so results do not depend on
+// the thread count.
+
+/// The TV split of an ADMM on the padded grid: scaled duals u and v = z − u per axis, z = S_t(∇χ + u).
+struct TVSplit {
+    var ux, uy, uz, vx, vy, vz: [Float]
+
+    init(count: Int) {
+        ux = [Float](repeating: 0, count: count); uy = ux; uz = ux; vx = ux; vy = ux; vz = ux
+    }
+
+    /// One pass: returns (‖χ − previous‖², ‖χ‖², Σ(|∂xχ| + |∂yχ| + |∂zχ|) when `measureTV` else 0, 0),
+    /// performs the z- and u-steps z = S_t(∇χ + u), u ← ∇χ + u − z (stored as u and v = z − u), and
+    /// sets `adjoint` ← ∇ᵀv = ∇ᵀ(z − u) for the next χ-step. Each z-plane's ∇ᵀ follows its own
+    /// shrinkage while the plane below is still in cache; the first plane of each thread's slab needs
+    /// the previous slab's last plane and is done after the pass (∇ᵀ is the same arithmetic either
+    /// way). Sums are per z-plane, added in plane order: the same for any thread count.
+    mutating func shrink(_ grid: InversionGrid, chi: [Float], previous: [Float], threshold t: Float, measureTV: Bool,
+                         adjoint: inout [Float]) -> SIMD4<Double> {
+        let (nx, ny, nz) = (grid.shape.x, grid.shape.y, grid.shape.z)
+        let hx = Float(1 / grid.voxelSize.x), hy = Float(1 / grid.voxelSize.y), hz = Float(1 / grid.voxelSize.z)
+        return adjoint.withUnsafeMutableBufferPointer { ab in chi.withUnsafeBufferPointer { cb in previous.withUnsafeBufferPointer { pb in
+            ux.withUnsafeMutableBufferPointer { uxb in uy.withUnsafeMutableBufferPointer { uyb in uz.withUnsafeMutableBufferPointer { uzb in
+                vx.withUnsafeMutableBufferPointer { vxb in vy.withUnsafeMutableBufferPointer { vyb in vz.withUnsafeMutableBufferPointer { vzb in
+                    let c = ReadPointer(cb.baseAddress!), old = ReadPointer(pb.baseAddress!)
+                    let ux = SendablePointer(uxb.baseAddress!), uy = SendablePointer(uyb.baseAddress!), uz = SendablePointer(uzb.baseAddress!)
+                    let vx = SendablePointer(vxb.baseAddress!), vy = SendablePointer(vyb.baseAddress!), vz = SendablePointer(vzb.baseAddress!)
+                    let lanes = SIMD8<Float>.scalarCount
+                    let hx8 = SIMD8<Float>(repeating: hx), hy8 = SIMD8<Float>(repeating: hy), hz8 = SIMD8<Float>(repeating: hz)
+                    let t8 = SIMD8<Float>(repeating: t)
+                    let o = SendablePointer(ab.baseAddress!)
+                    @Sendable func shrinkPlane(_ z: Int) -> SIMD4<Double> {
+                        // Eight voxels at a time while x + 1 stays in the row, then the row's tail
+                        // (periodic x neighbour) one by one; lane sums are Double, added in lane order.
+                        var change8 = SIMD8<Double>(), size8 = SIMD8<Double>(), tv8 = SIMD8<Double>()
+                        var change = 0.0, size = 0.0, tv = 0.0
+                        let zn = z + 1 == nz ? 0 : z + 1
+                        for y in 0..<ny {
+                            let yn = y + 1 == ny ? 0 : y + 1
+                            let row = nx * (y + ny * z), rowY = nx * (yn + ny * z), rowZ = nx * (y + ny * zn)
+                            var x = 0
+                            while x + lanes < nx {
+                                let i = row + x, value = c.vector(at: i)
+                                let difference = value - old.vector(at: i)
+                                change8 += SIMD8<Double>(difference * difference); size8 += SIMD8<Double>(value * value)
+                                let dx = (c.vector(at: i + 1) - value) * hx8
+                                let dy = (c.vector(at: rowY + x) - value) * hy8, dz = (c.vector(at: rowZ + x) - value) * hz8
+                                // S_t(a) = a − clamp(a, −t, t) and u ← a − S_t(a) = clamp(a, −t, t).
+                                var a = ux.vector(at: i) + dx, u = lanewiseClamp(a, t8)
+                                ux.setVector(u, at: i); vx.setVector(a - u - u, at: i)
+                                a = uy.vector(at: i) + dy; u = lanewiseClamp(a, t8)
+                                uy.setVector(u, at: i); vy.setVector(a - u - u, at: i)
+                                a = uz.vector(at: i) + dz; u = lanewiseClamp(a, t8)
+                                uz.setVector(u, at: i); vz.setVector(a - u - u, at: i)
+                                if measureTV { tv8 += SIMD8<Double>(lanewiseAbs(dx) + lanewiseAbs(dy) + lanewiseAbs(dz)) }
+                                x += lanes
+                            }
+                            for x in x..<nx {
+                                let i = row + x, value = c[i]
+                                let difference = Double(value - old[i])
+                                change += difference * difference; size += Double(value) * Double(value)
+                                let dx = (c[row + (x + 1 == nx ? 0 : x + 1)] - value) * hx
+                                let dy = (c[rowY + x] - value) * hy, dz = (c[rowZ + x] - value) * hz
+                                var a = ux[i] + dx, u = min(max(a, -t), t)
+                                ux[i] = u; vx[i] = a - u - u
+                                a = uy[i] + dy; u = min(max(a, -t), t)
+                                uy[i] = u; vy[i] = a - u - u
+                                a = uz[i] + dz; u = min(max(a, -t), t)
+                                uz[i] = u; vz[i] = a - u - u
+                                if measureTV { tv += Double(abs(dx) + abs(dy) + abs(dz)) }
+                            }
+                        }
+                        return SIMD4(change + change8.sum(), size + size8.sum(), tv + tv8.sum(), 0)
+                    }
+                    // ∇ᵀv on plane z (backward periodic differences), as `InversionGrid.gradientAdjoint`.
+                    @Sendable func adjointPlane(_ z: Int) {
+                        let zp = z == 0 ? nz - 1 : z - 1
+                        for y in 0..<ny {
+                            let yp = y == 0 ? ny - 1 : y - 1
+                            let row = nx * (y + ny * z), rowY = nx * (yp + ny * z), rowZ = nx * (y + ny * zp)
+                            for x in 0..<nx {
+                                let i = row + x, xm = row + (x == 0 ? nx - 1 : x - 1)
+                                o[i] = (vx[xm] - vx[i]) * hx + (vy[rowY + x] - vy[i]) * hy + (vz[rowZ + x] - vz[i]) * hz
+                            }
+                        }
+                    }
+                    var partial = [SIMD4<Double>](repeating: .zero, count: nz)
+                    var deferred = [Bool](repeating: false, count: nz)
+                    partial.withUnsafeMutableBufferPointer { sb in deferred.withUnsafeMutableBufferPointer { db in
+                        let sums = SendablePointer(sb.baseAddress!), later = SendablePointer(db.baseAddress!)
+                        parallelFor(0..<nz) { zs in
+                            for z in zs {
+                                sums[z] = shrinkPlane(z)
+                                if z > zs.lowerBound { adjointPlane(z) } else { later[z] = true }
+                            }
+                        }
+                    } }
+                    let remaining = (0..<nz).filter { deferred[$0] }
+                    parallelFor(0..<remaining.count) { r in for k in r { adjointPlane(remaining[k]) } }
+                    return partial.reduce(.zero, +)
+                } } }
+            } } }
+        } } }
+    }
+}
+
+/// |a| lane-wise, inlined.
+@inline(__always) func lanewiseAbs(_ a: SIMD8<Float>) -> SIMD8<Float> {
+    var r = a
+    r.replace(with: -a, where: a .< 0)
+    return r
+}
+
+/// s ← constant + gain·s on the half spectrum.
+func applySpectralSystem(constant: [Complex<Float>], gain: [Float], to spectrum: inout [Complex<Float>]) {
+    spectrum.withUnsafeMutableBufferPointer { sb in constant.withUnsafeBufferPointer { cb in gain.withUnsafeBufferPointer { gb in
+        let s = SendablePointer(sb.baseAddress!), c = ReadPointer(cb.baseAddress!), g = ReadPointer(gb.baseAddress!)
+        // Four complex values (eight Floats) at a time, the gains duplicated per real/imaginary pair;
+        // same arithmetic as the scalar tail.
+        let sf = UnsafeMutableRawPointer(sb.baseAddress!), cf = UnsafeRawPointer(cb.baseAddress!)
+        let floats = SendablePointer(sf.assumingMemoryBound(to: Float.self))
+        let constants = ReadPointer(cf.assumingMemoryBound(to: Float.self))
+        parallelFor(0..<sb.count) { r in
+            var i = r.lowerBound
+            while i + 4 <= r.upperBound {
+                let k = SIMD8<Float>(g[i], g[i], g[i + 1], g[i + 1], g[i + 2], g[i + 2], g[i + 3], g[i + 3])
+                let v = floats.vector(at: 2 * i)
+                floats.setVector(UnsafeRawPointer(constants.base + 2 * i).loadUnaligned(as: SIMD8<Float>.self) + v * k, at: 2 * i)
+                i += 4
+            }
+            for i in i..<r.upperBound { let k = g[i], v = s[i]; s[i] = Complex(c[i].real + v.real * k, c[i].imaginary + v.imaginary * k) }
+        }
+    } } }
+}
+
+/// Parallel elementwise passes over Float vectors with fixed-chunk Double sums.
+enum VectorPass {
+    /// a[i] ← a[i]·factor.
+    static func scale(_ a: inout [Float], by factor: Float) {
+        a.withUnsafeMutableBufferPointer { ab in
+            let p = SendablePointer(ab.baseAddress!)
+            parallelFor(0..<ab.count) { r in for i in r { p[i] *= factor } }
+        }
+    }
+
+    /// a[i] ← a[i] + c.
+    static func add(_ a: inout [Float], _ c: Float) {
+        a.withUnsafeMutableBufferPointer { ab in
+            let p = SendablePointer(ab.baseAddress!)
+            parallelFor(0..<ab.count) { r in for i in r { p[i] += c } }
+        }
+    }
+
+    /// out[i] ← a[i]·b[i].
+    static func product(_ a: [Float], _ b: [Float], into out: inout [Float]) {
+        precondition(a.count == b.count && out.count >= a.count)
+        out.withUnsafeMutableBufferPointer { ob in a.withUnsafeBufferPointer { ab in b.withUnsafeBufferPointer { bb in
+            let o = SendablePointer(ob.baseAddress!), x = ReadPointer(ab.baseAddress!), y = ReadPointer(bb.baseAddress!)
+            parallelFor(0..<ab.count) { r in for i in r { o[i] = x[i] * y[i] } }
+        } } }
+    }
+
+    /// a[i] ← a[i]·b[i].
+    static func multiply(_ a: inout [Float], by b: [Float]) {
+        precondition(a.count == b.count)
+        a.withUnsafeMutableBufferPointer { ab in b.withUnsafeBufferPointer { bb in
+            let x = SendablePointer(ab.baseAddress!), y = ReadPointer(bb.baseAddress!)
+            parallelFor(0..<ab.count) { r in for i in r { x[i] *= y[i] } }
+        } }
+    }
+
+    /// a[i] ← factor·b[i] − minus·a[i]; returns ‖a‖² (fixed chunks).
+    static func combine(_ a: inout [Float], from b: [Float], factor: Float, minus: Float) -> Double {
+        precondition(a.count == b.count)
+        return a.withUnsafeMutableBufferPointer { ab in b.withUnsafeBufferPointer { bb in
+            let x = SendablePointer(ab.baseAddress!), y = ReadPointer(bb.baseAddress!)
+            return chunkedSums(count: ab.count) { r in
+                var s = 0.0
+                for i in r { let v = factor * y[i] - minus * x[i]; x[i] = v; s += Double(v) * Double(v) }
+                return SIMD4(s, 0, 0, 0)
+            }[0]
+        } }
+    }
+}
+
+extension InversionGrid {
+    /// (ox, oy, oz) ← (wx·∂x, wy·∂y, wz·∂z) of `values` (forward periodic differences, 1/mm) in one
+    /// pass; the outputs may be three parts of one array.
+    func weightedGradient(_ values: [Float], weights wx: [Float], _ wy: [Float], _ wz: [Float],
+                          into ox: SendablePointer<Float>, _ oy: SendablePointer<Float>, _ oz: SendablePointer<Float>) {
+        let (nx, ny, nz) = (shape.x, shape.y, shape.z)
+        let (hx, hy, hz) = (Float(1 / voxelSize.x), Float(1 / voxelSize.y), Float(1 / voxelSize.z))
+        values.withUnsafeBufferPointer { vb in
+            wx.withUnsafeBufferPointer { xb in wy.withUnsafeBufferPointer { yb in wz.withUnsafeBufferPointer { zb in
+                let c = ReadPointer(vb.baseAddress!)
+                let ax = ReadPointer(xb.baseAddress!), ay = ReadPointer(yb.baseAddress!), az = ReadPointer(zb.baseAddress!)
+                parallelFor(0..<nz) { zs in
+                    for z in zs {
+                        let zn = z + 1 == nz ? 0 : z + 1
+                        for y in 0..<ny {
+                            let yn = y + 1 == ny ? 0 : y + 1
+                            let row = nx * (y + ny * z), rowY = nx * (yn + ny * z), rowZ = nx * (y + ny * zn)
+                            for x in 0..<nx {
+                                let i = row + x, value = c[i]
+                                ox[i] = ax[i] * ((c[row + (x + 1 == nx ? 0 : x + 1)] - value) * hx)
+                                oy[i] = ay[i] * ((c[rowY + x] - value) * hy)
+                                oz[i] = az[i] * ((c[rowZ + x] - value) * hz)
+                            }
+                        }
+                    }
+                }
+            } } }
+        }
+    }
+
+    /// out ← ∇ᵀ(wx·gx, wy·gy, wz·gz) (the adjoint of `gradient`, weights applied on the fly) in one pass.
+    func weightedGradientAdjoint(_ gx: ReadPointer<Float>, _ gy: ReadPointer<Float>, _ gz: ReadPointer<Float>,
+                                 weights wx: [Float], _ wy: [Float], _ wz: [Float], into out: inout [Float]) {
+        let (nx, ny, nz) = (shape.x, shape.y, shape.z)
+        let (hx, hy, hz) = (Float(1 / voxelSize.x), Float(1 / voxelSize.y), Float(1 / voxelSize.z))
+        out.withUnsafeMutableBufferPointer { ob in
+            wx.withUnsafeBufferPointer { xb in wy.withUnsafeBufferPointer { yb in wz.withUnsafeBufferPointer { zb in
+                let o = SendablePointer(ob.baseAddress!)
+                let ax = ReadPointer(xb.baseAddress!), ay = ReadPointer(yb.baseAddress!), az = ReadPointer(zb.baseAddress!)
+                parallelFor(0..<nz) { zs in
+                    for z in zs {
+                        let zp = z == 0 ? nz - 1 : z - 1
+                        for y in 0..<ny {
+                            let yp = y == 0 ? ny - 1 : y - 1
+                            let row = nx * (y + ny * z), rowY = nx * (yp + ny * z), rowZ = nx * (y + ny * zp)
+                            for x in 0..<nx {
+                                let i = row + x, xm = row + (x == 0 ? nx - 1 : x - 1)
+                                let px = ax[i] * gx[i], py = ay[i] * gy[i], pz = az[i] * gz[i]
+                                o[i] = (ax[xm] * gx[xm] - px) * hx + (ay[rowY + x] * gy[rowY + x] - py) * hy
+                                    + (az[rowZ + x] * gz[rowZ + x] - pz) * hz
+                            }
+                        }
+                    }
+                }
+            } } }
+        }
+    }
+}
+
+extension InversionGrid {
+    /// out ← ∇ᵀ(V∇x) with V = (vx, vy, vz) per component, in one pass without gradient buffers: each
+    /// weighted difference is formed where it is needed (twice per voxel), with the arithmetic of
+    /// `gradient`, the weighting and `gradientAdjoint` in that order.
+    func weightedLaplacian(_ values: [Float], weights vx: [Float], _ vy: [Float], _ vz: [Float], into out: inout [Float]) {
+        let (nx, ny, nz) = (shape.x, shape.y, shape.z)
+        let (hx, hy, hz) = (Float(1 / voxelSize.x), Float(1 / voxelSize.y), Float(1 / voxelSize.z))
+        out.withUnsafeMutableBufferPointer { ob in values.withUnsafeBufferPointer { cb in
+            vx.withUnsafeBufferPointer { xb in vy.withUnsafeBufferPointer { yb in vz.withUnsafeBufferPointer { zb in
+                let o = SendablePointer(ob.baseAddress!), c = ReadPointer(cb.baseAddress!)
+                let ax = ReadPointer(xb.baseAddress!), ay = ReadPointer(yb.baseAddress!), az = ReadPointer(zb.baseAddress!)
+                parallelFor(0..<nz) { zs in
+                    for z in zs {
+                        let zn = z + 1 == nz ? 0 : z + 1, zp = z == 0 ? nz - 1 : z - 1
+                        for y in 0..<ny {
+                            let yn = y + 1 == ny ? 0 : y + 1, yp = y == 0 ? ny - 1 : y - 1
+                            let row = nx * (y + ny * z)
+                            let rowYn = nx * (yn + ny * z), rowYp = nx * (yp + ny * z)
+                            let rowZn = nx * (y + ny * zn), rowZp = nx * (y + ny * zp)
+                            for x in 0..<nx {
+                                let i = row + x, value = c[i]
+                                let xn = row + (x + 1 == nx ? 0 : x + 1), xm = row + (x == 0 ? nx - 1 : x - 1)
+                                let gx = (c[xn] - value) * hx * ax[i], gxm = (value - c[xm]) * hx * ax[xm]
+                                let gy = (c[rowYn + x] - value) * hy * ay[i], gym = (value - c[rowYp + x]) * hy * ay[rowYp + x]
+                                let gz = (c[rowZn + x] - value) * hz * az[i], gzm = (value - c[rowZp + x]) * hz * az[rowZp + x]
+                                o[i] = (gxm - gx) * hx + (gym - gy) * hy + (gzm - gz) * hz
+                            }
+                        }
+                    }
+                }
+            } } }
+        } }
+    }
+}
+
+extension InversionGrid {
+    /// u ← factor·(wx·∂x, wy·∂y, wz·∂z)(values) − minus·u on the stacked (x, y, z) vector `u` (3·count
+    /// entries), returning ‖u‖² (Double, per z-plane sums added in plane order) — LSQR's u-update
+    /// fused with the weighted gradient.
+    func weightedGradientUpdate(_ values: [Float], weights wx: [Float], _ wy: [Float], _ wz: [Float],
+                                stacked u: SendablePointer<Float>, factor: Float, minus: Float) -> Double {
+        let (nx, ny, nz) = (shape.x, shape.y, shape.z), n = count
+        let (hx, hy, hz) = (Float(1 / voxelSize.x), Float(1 / voxelSize.y), Float(1 / voxelSize.z))
+        return values.withUnsafeBufferPointer { vb in
+            wx.withUnsafeBufferPointer { xb in wy.withUnsafeBufferPointer { yb in wz.withUnsafeBufferPointer { zb in
+                let c = ReadPointer(vb.baseAddress!)
+                let ax = ReadPointer(xb.baseAddress!), ay = ReadPointer(yb.baseAddress!), az = ReadPointer(zb.baseAddress!)
+                return planeSums(count: nz) { z in
+                    var sum = 0.0
+                    let zn = z + 1 == nz ? 0 : z + 1
+                    for y in 0..<ny {
+                        let yn = y + 1 == ny ? 0 : y + 1
+                        let row = nx * (y + ny * z), rowY = nx * (yn + ny * z), rowZ = nx * (y + ny * zn)
+                        for x in 0..<nx {
+                            let i = row + x, value = c[i]
+                            let gx = factor * (ax[i] * ((c[row + (x + 1 == nx ? 0 : x + 1)] - value) * hx)) - minus * u[i]
+                            let gy = factor * (ay[i] * ((c[rowY + x] - value) * hy)) - minus * u[n + i]
+                            let gz = factor * (az[i] * ((c[rowZ + x] - value) * hz)) - minus * u[2 * n + i]
+                            u[i] = gx; u[n + i] = gy; u[2 * n + i] = gz
+                            sum += Double(gx) * Double(gx) + Double(gy) * Double(gy) + Double(gz) * Double(gz)
+                        }
+                    }
+                    return SIMD4(sum, 0, 0, 0)
+                }[0]
+            } } }
+        }
+    }
+}
