@@ -110,7 +110,7 @@ public struct RTS: IterativeInversion {
             swap(&chi, &previous)
             grid.gradientAdjoint(admm.vx, admm.vy, admm.vz, into: &work)
             grid.forward(work, into: &spectrum)
-            Self.applySystem(constant: constant, gain: gain, to: &spectrum)
+            applySpectralSystem(constant: constant, gain: gain, to: &spectrum)
             grid.rawInverse(&spectrum, into: &chi)
             // One fused pass: the change of χ and, unless this is the last iteration, ∇χ, the
             // shrinkage z = S_{1/ρ}(∇χ + u), the dual step u += ∇χ − z and the primal residual.
@@ -204,16 +204,6 @@ public struct RTS: IterativeInversion {
             }[0]
         }
         return Double(mu) / 2 * data / n + total
-    }
-
-    /// s ← constant + gain·s.
-    private static func applySystem(constant: [Complex<Float>], gain: [Float], to spectrum: inout [Complex<Float>]) {
-        spectrum.withUnsafeMutableBufferPointer { sb in constant.withUnsafeBufferPointer { cb in gain.withUnsafeBufferPointer { gb in
-            let s = SendablePointer(sb.baseAddress!), c = ReadPointer(cb.baseAddress!), g = ReadPointer(gb.baseAddress!)
-            parallelFor(0..<sb.count) { r in
-                for i in r { let k = g[i], v = s[i]; s[i] = Complex(c[i].real + v.real * k, c[i].imaginary + v.imaginary * k) }
-            }
-        } } }
     }
 }
 
