@@ -68,19 +68,20 @@ public struct FFT<T: FFTScalar>: Sendable {
 
     /// Real → half spectrum.
     public func forward(_ input: [T]) -> [Complex<T>] {
-        var out = [Complex<T>](repeating: .zero, count: halfCount)
-        input.withUnsafeBufferPointer { i in out.withUnsafeMutableBufferPointer { forward(i, into: $0) } }
-        return out
+        // The transform writes every element: no zero fill first.
+        [Complex<T>](unsafeUninitializedCapacity: halfCount) { buffer, initialized in
+            input.withUnsafeBufferPointer { forward($0, into: buffer) }
+            initialized = halfCount
+        }
     }
 
     /// Half spectrum → real (normalised by 1/N unless `normalized` is false).
     public func inverse(_ input: [Complex<T>], normalized: Bool = true) -> [T] {
         var scratch = input
-        var out = [T](repeating: 0, count: count)
-        scratch.withUnsafeMutableBufferPointer { i in
-            out.withUnsafeMutableBufferPointer { inverse(i, into: $0, normalized: normalized) }
+        return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            scratch.withUnsafeMutableBufferPointer { inverse($0, into: buffer, normalized: normalized) }
+            initialized = count
         }
-        return out
     }
 
     /// Full complex transform of an array.

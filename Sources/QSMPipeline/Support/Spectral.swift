@@ -14,18 +14,19 @@ struct Spectral: Sendable {
 
     /// F[x] on the half spectrum.
     func forward(_ x: [Float]) -> [Complex<Float>] {
-        var out = [Complex<Float>](repeating: .zero, count: halfCount)
-        x.withUnsafeBufferPointer { i in out.withUnsafeMutableBufferPointer { fft.forward(i, into: $0) } }
-        return out
+        // The r2c transform writes every element: no zero fill (a serial pass over 47 MB at 256×256×176).
+        [Complex<Float>](unsafeUninitializedCapacity: halfCount) { buffer, initialized in
+            x.withUnsafeBufferPointer { fft.forward($0, into: buffer) }
+            initialized = halfCount
+        }
     }
 
     /// F⁻¹[s] (normalised); `s` is consumed.
     func inverse(consuming s: inout [Complex<Float>], normalized: Bool = true) -> [Float] {
-        var out = [Float](repeating: 0, count: count)
-        s.withUnsafeMutableBufferPointer { i in
-            out.withUnsafeMutableBufferPointer { fft.inverse(i, into: $0, normalized: normalized) }
+        [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            s.withUnsafeMutableBufferPointer { fft.inverse($0, into: buffer, normalized: normalized) }
+            initialized = count
         }
-        return out
     }
 
     /// 1/N, folded into the spectral products so inverse transforms skip their own scaling pass.
@@ -207,12 +208,14 @@ enum VoxelLoop {
 
     /// out[i] = body(i) for every i, in parallel; `body` must only read shared state.
     static func generate(count: Int, _ body: @Sendable (Int) -> Float) -> [Float] {
-        var out = [Float](repeating: 0, count: count)
-        out.withUnsafeMutableBufferPointer { ob in
-            let op = SendablePointer(ob.baseAddress!)
-            parallelFor(0..<count) { r in for i in r { op[i] = body(i) } }
+        // Every element is written below, in parallel: no serial zero fill first.
+        [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0 {
+                let op = SendablePointer(buffer.baseAddress!)
+                parallelFor(0..<count) { r in for i in r { op[i] = body(i) } }
+            }
+            initialized = count
         }
-        return out
     }
 
     /// Σ a[i]·b[i] in Double, deterministic (fixed chunking, chunk sums added in order).
