@@ -40,7 +40,7 @@ public struct ISMV: BackgroundRemoval {
         let kernel = try domain.kernel(radius: parameters.radius, parameter: "bgremove.radius")
         let inner = kernel.erode(maskSpectrum: domain.maskSpectrum, spectral: s)
         let total = domain.field
-        var boundary = [Float](repeating: 0, count: s.count)
+        var boundary = VoxelLoop.zeros(s.count)
         var innerNorm = 0.0
         for i in 0..<s.count {
             if domain.mask[i] && !inner[i] { boundary[i] = total[i] }
@@ -48,7 +48,7 @@ public struct ISMV: BackgroundRemoval {
         }
         let stop = parameters.tolerance * innerNorm.squareRoot()
         var f = total, next = total
-        var scratch = [Complex<Float>](repeating: .zero, count: s.halfCount)
+        var scratch = VoxelLoop.complexZeros(s.halfCount)
         for _ in 0..<parameters.maxIterations {
             s.filter(f, kernel: kernel.spectrum, scratch: &scratch, into: &next)
             let change = next.withUnsafeMutableBufferPointer { nb in

@@ -51,7 +51,7 @@ public struct PDF: BackgroundRemoval {
         let dipole = DipoleKernel.halfSpectrum(shape: s.shape, voxelSize: grid.voxelSize,
                                                  b0Direction: context.b0Direction, dc: context.conventions.dipoleDC, as: Float.self)
         // A x = M·D⊛(M̄x); Aᵀ y = M̄·D⊛(M y): D is real and even, so F⁻¹ D F is symmetric.
-        var scratch = [Complex<Float>](repeating: .zero, count: s.halfCount)
+        var scratch = VoxelLoop.complexZeros(s.halfCount)
         let forward: ([Float], inout [Float]) -> Void = { x, y in     // x is zero inside M
             s.filter(x, kernel: dipole, scratch: &scratch, into: &y)
             VoxelLoop.update(&y) { i, v in inside[i] ? v : 0 }
@@ -63,7 +63,7 @@ public struct PDF: BackgroundRemoval {
         let cap = parameters.maxIterations > 0 ? parameters.maxIterations
             : Int(Double(grid.count).squareRoot().rounded(.up))
         // CGLS: r = b − Ax stays available, and the local field is exactly r (W = 1).
-        var x = [Float](repeating: 0, count: s.count)
+        var x = VoxelLoop.zeros(s.count)
         var r = b
         var gradient = x, q = x
         adjoint(r, &gradient)

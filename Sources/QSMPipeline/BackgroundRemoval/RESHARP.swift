@@ -45,8 +45,8 @@ public struct RESHARP: BackgroundRemoval {
         let highPass = kernel.highPass
         let lambda = Float(parameters.regularization)
         // Normal operator N(x) = C·M_r·C·x + λx (C is real and symmetric: its symbol is real and even).
-        var scratch = [Complex<Float>](repeating: .zero, count: s.halfCount)
-        var inner = [Float](repeating: 0, count: s.count)
+        var scratch = VoxelLoop.complexZeros(s.halfCount)
+        var inner = VoxelLoop.zeros(s.count)
         let normal: ([Float], inout [Float]) -> Void = { x, y in
             s.filter(x, kernel: highPass, scratch: &scratch, into: &inner)
             VoxelLoop.update(&inner) { i, v in eroded[i] ? v : 0 }

@@ -36,9 +36,9 @@ public struct SHARP: BackgroundRemoval {
         try validateParameters()
         let domain = try SMVDomain(totalField: totalField, mask: mask, context: context, largestRadius: parameters.radius)
         let s = domain.spectral
-        var scratch = [Complex<Float>](repeating: .zero, count: s.halfCount)
-        var work = [Float](repeating: 0, count: s.count), g = work
-        var kernel = [Float](repeating: 0, count: s.halfCount)
+        var scratch = VoxelLoop.complexZeros(s.halfCount)
+        var work = VoxelLoop.zeros(s.count), g = work
+        var kernel = VoxelLoop.zeros(s.halfCount)
         let ballCount = try SMVKernel.build(radius: parameters.radius, voxelSize: domain.grid.voxelSize, spectral: s,
                                             ball: &work, scratch: &scratch, into: &kernel, parameter: "bgremove.radius")
         s.inverse(domain.maskSpectrum, times: kernel, scratch: &scratch, into: &work)

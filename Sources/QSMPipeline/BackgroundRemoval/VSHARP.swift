@@ -55,12 +55,12 @@ public struct VSHARP: BackgroundRemoval {
         let radii = parameters.radii
         var domain = try SMVDomain(totalField: totalField, mask: mask, context: context, largestRadius: radii[0])
         let s = domain.spectral
-        var fieldSpectrum = [Complex<Float>](repeating: .zero, count: s.halfCount)
+        var fieldSpectrum = VoxelLoop.complexZeros(s.halfCount)
         s.forward(domain.field, into: &fieldSpectrum)
-        var scratch = [Complex<Float>](repeating: .zero, count: s.halfCount)
+        var scratch = VoxelLoop.complexZeros(s.halfCount)
         var ball = domain.takeWorkspace()
-        var smoothedMask = [Float](repeating: 0, count: s.count), filtered = [Float](repeating: 0, count: s.count)
-        var g = [Float](repeating: 0, count: s.count)
+        var smoothedMask = VoxelLoop.zeros(s.count), filtered = VoxelLoop.zeros(s.count)
+        var g = VoxelLoop.zeros(s.count)
         var assigned = [Bool](repeating: false, count: s.count)
         // F[s_r] is used where it is read (its real part), not copied out into a real kernel.
         var transform = scratch

@@ -37,9 +37,9 @@ public struct LaplacianUnwrapping: PhaseUnwrapping {
         let eigenvalues = LaplacianEigenvalues.halfSpectrum(shape: grid.shape, voxelSize: grid.voxelSize)
         let inverseEigenvalues = VoxelLoop.generate(count: eigenvalues.count) { eigenvalues[$0] == 0 ? 0 : 1 / eigenvalues[$0] }
         let inside = mask.voxels
-        var output = [Float](repeating: 0, count: n * echoes)
-        var laplacian = [Float](repeating: 0, count: n), unwrapped = laplacian
-        var scratch = [Complex<Float>](repeating: .zero, count: spectral.halfCount)
+        var output = VoxelLoop.zeros(n * echoes)
+        var laplacian = VoxelLoop.zeros(n), unwrapped = laplacian
+        var scratch = VoxelLoop.complexZeros(spectral.halfCount)
         for e in 0..<echoes {
             wrappedPhase.withVoxels { phase in
                 laplacian.withUnsafeMutableBufferPointer { out in
