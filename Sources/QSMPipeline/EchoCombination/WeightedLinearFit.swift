@@ -65,7 +65,7 @@ public struct WeightedLinearFit: EchoCombination {
         let estimateOffset = parameters.estimateOffset
         let phase = unwrappedPhase.voxels, inside = mask.voxels
         let weights = weighted ? magnitude!.voxels : []
-        var field = [Float](repeating: 0, count: n), offset = field, noise = field
+        var field = VoxelLoop.zeros(n), offset = VoxelLoop.zeros(n), noise = VoxelLoop.zeros(n)
         field.withUnsafeMutableBufferPointer { fb in offset.withUnsafeMutableBufferPointer { ob in
             noise.withUnsafeMutableBufferPointer { nb in
                 let fp = SendablePointer(fb.baseAddress!), op = SendablePointer(ob.baseAddress!)
