@@ -96,7 +96,7 @@ public struct ILSQR: DipoleInversion {
         let wz = grid.pad(Self.rampWeights(fz.map { abs($0) }, mask: mask, low: 50, high: 70))
         let n = grid.count
         let cone = grid.dipole.map { abs($0) < Float(p.threshold) ? Float(1) : 0 }
-        var work = [Float](repeating: 0, count: n)
+        var work = VoxelLoop.zeros(n)
         var spectrum = grid.spectrumBuffer()
         // P x = F⁻¹[M_ic F x], 1/N folded into the mask pass.
         func project(_ x: [Float], into out: inout [Float]) {
@@ -127,7 +127,7 @@ public struct ILSQR: DipoleInversion {
             }
             project(work, into: &out)
         }
-        var b = [Float](repeating: 0, count: 3 * n)
+        var b = VoxelLoop.zeros(3 * n)
         b.withUnsafeMutableBufferPointer { bb in
             let o = bb.baseAddress!
             grid.weightedGradient(grid.pad(chi1.voxels), weights: wx, wy, wz, into: SendablePointer(o), SendablePointer(o + n), SendablePointer(o + 2 * n))
@@ -150,13 +150,13 @@ public struct ILSQR: DipoleInversion {
         let (low, high) = (Self.percentile(unsorted: power, 1), Self.percentile(unsorted: power, 30))
         let ball = try SMVKernel(radius: 3, voxelSize: grid.voxelSize, spectral: Spectral(shape: grid.shape),
                                  parameter: "inversion (iLSQR 3 mm spherical mean)")
-        var filter = [Float](repeating: 0, count: h)
+        var filter = VoxelLoop.zeros(h)
         for k in 0..<h {
             let w = high > low ? min(max((power[k] - low) / (high - low), 0), 1) : 1
             filter[k] = w + (1 - w) * ball.spectrum[k]
         }
         let padMask = grid.pad(mask.voxels.map { $0 ? Float(1) : 0 })
-        var spectrum = [Complex<Float>](repeating: .zero, count: h)
+        var spectrum = VoxelLoop.complexZeros(h)
         for k in 0..<h { spectrum[k] = fHat[k] * (grid.dipole[k] > 0 ? Float(1) : (grid.dipole[k] < 0 ? -1 : 0)) * filter[k] }
         var x = grid.fft.inverse(spectrum)
         for i in 0..<x.count { x[i] *= padMask[i] }
@@ -249,7 +249,7 @@ public struct ILSQR: DipoleInversion {
         let n = mask.grid.shape, size = mask.grid.voxelSize
         let strides = SIMD3(1, n.x, n.x * n.y)
         let grid = mask.grid
-        var out = [Float](repeating: 0, count: mask.grid.count)
+        var out = VoxelLoop.zeros(mask.grid.count)
         let target = SendablePointer(out.withUnsafeMutableBufferPointer { $0.baseAddress! })
         parallelFor(0..<n.z) { zs in for z in zs { for y in 0..<n.y { for x in 0..<n.x {
             let i = grid.index(x, y, z)
@@ -279,7 +279,7 @@ public struct ILSQR: DipoleInversion {
         let n = mask.grid.shape, size = mask.grid.voxelSize
         let strides = SIMD3(1, n.x, n.x * n.y)
         let grid = mask.grid
-        var gx = [Float](repeating: 0, count: mask.grid.count), gy = gx, gz = gx
+        var gx = VoxelLoop.zeros(mask.grid.count), gy = VoxelLoop.zeros(mask.grid.count), gz = VoxelLoop.zeros(mask.grid.count)
         let out = [gx.withUnsafeMutableBufferPointer { SendablePointer($0.baseAddress!) },
                    gy.withUnsafeMutableBufferPointer { SendablePointer($0.baseAddress!) },
                    gz.withUnsafeMutableBufferPointer { SendablePointer($0.baseAddress!) }]

@@ -9,7 +9,7 @@ struct TVSplit {
     var ux, uy, uz, vx, vy, vz: [Float]
 
     init(count: Int) {
-        ux = [Float](repeating: 0, count: count); uy = ux; uz = ux; vx = ux; vy = ux; vz = ux
+        ux = VoxelLoop.zeros(count); uy = VoxelLoop.zeros(count); uz = VoxelLoop.zeros(count); vx = VoxelLoop.zeros(count); vy = VoxelLoop.zeros(count); vz = VoxelLoop.zeros(count)
     }
 
     /// One pass: returns (‖χ − previous‖², ‖χ‖², Σ(|∂xχ| + |∂yχ| + |∂zχ|) when `measureTV` else 0, 0),

@@ -9,7 +9,7 @@ package enum DiagonalLSMR {
     /// x after `iterations` steps, starting from 0; `diagonal[k]` multiplies entries 2k and 2k+1.
     package static func solve(diagonal: [Float], rhs b: [Float], iterations: Int) -> [Float] {
         precondition(b.count == 2 * diagonal.count)
-        var x = [Float](repeating: 0, count: b.count)
+        var x = VoxelLoop.zeros(b.count)
         diagonal.withUnsafeBufferPointer { d in b.withUnsafeBufferPointer { rhs in
             x.withUnsafeMutableBufferPointer { solve(diagonal: d, rhs: rhs, iterations: iterations, into: $0) }
         } }

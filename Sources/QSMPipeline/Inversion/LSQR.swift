@@ -55,7 +55,7 @@ public struct LSQR: IterativeInversion {
         let inside = weight?.voxels ?? [Float](repeating: 1, count: mask.grid.count)
         let w = grid.pad(inside, mask: mask.voxels)
         var spectrum = grid.spectrumBuffer()
-        var scratch = [Float](repeating: 0, count: n)
+        var scratch = VoxelLoop.zeros(n)
         // B = W·A and Bᵀ = A·W, with A = F⁻¹DF symmetric; the weight passes are parallel.
         func applyB(_ x: [Float], _ out: inout [Float]) {
             grid.applyDipole(x, into: &out, spectrum: &spectrum)
@@ -103,7 +103,7 @@ enum LSQRSolver {
         // normalisation pass is needed (two passes over the vectors per iteration fewer).
         var uRaw = b
         var beta = norm(uRaw)
-        var x = [Float](repeating: 0, count: n)
+        var x = VoxelLoop.zeros(n)
         var log = IterationLog()
         guard beta > 0 else { return (x, log) }
         var su = 1 / beta
@@ -114,7 +114,7 @@ enum LSQRSolver {
         var sv = su / alpha
         var direction = vRaw
         VectorPass.scale(&direction, by: Float(sv))
-        var nextU = updateA == nil ? [Float](repeating: 0, count: m) : [], nextV = x
+        var nextU = updateA == nil ? VoxelLoop.zeros(m) : [], nextV = x
         let bNorm = beta
         var phiBar = beta, rhoBar = alpha
         for iteration in 1...maxIterations {

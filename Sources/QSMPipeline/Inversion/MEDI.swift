@@ -161,7 +161,7 @@ public struct MEDI: IterativeInversion {
         let hasCSF = csfPadded != nil
 
         // All buffers live outside the loops; the elementwise work is parallel and fused.
-        var chi = [Float](repeating: 0, count: n)
+        var chi = VoxelLoop.zeros(n)
         var gx = chi, gy = chi, gz = chi, vx = chi, vy = chi, vz = chi
         var dChi = chi, b = chi, scratch = chi, wave = chi
         var spectrum = grid.spectrumBuffer()
@@ -273,7 +273,7 @@ public struct MEDI: IterativeInversion {
     /// W = mask/σ normalised to mean 1 over the mask (`dataterm_mask` mode 1), or the mask.
     private func dataWeights(mask: Mask, noise: Volume<Float>?) -> [Float] {
         guard let noise else { return mask.voxels.map { $0 ? 1 : 0 } }
-        var w = [Float](repeating: 0, count: mask.voxels.count)
+        var w = VoxelLoop.zeros(mask.voxels.count)
         var sum = 0.0, count = 0
         for i in 0..<w.count where mask.voxels[i] && noise.voxels[i] > 0 && noise.voxels[i].isFinite {
             w[i] = 1 / noise.voxels[i]; sum += Double(w[i]); count += 1
@@ -289,7 +289,7 @@ public struct MEDI: IterativeInversion {
             let ones = [Float](repeating: 1, count: n)
             return (ones, ones, ones)
         }
-        var gx = [Float](repeating: 0, count: n), gy = gx, gz = gx
+        var gx = VoxelLoop.zeros(n), gy = VoxelLoop.zeros(n), gz = VoxelLoop.zeros(n)
         grid.gradient(grid.pad(magnitude.masked(by: mask).voxels), into: &gx, &gy, &gz)
         let target = parameters.edgeFraction * Double(mask.insideCount)
         let peak = magnitude.masked(by: mask).voxels.map { abs($0) }.max() ?? 0

@@ -69,8 +69,8 @@ public struct NDI: IterativeInversion {
 
         // All buffers live outside the loop; each iteration is two dipole products and two fused
         // parallel passes whose sums use fixed chunks (the same result for any thread count).
-        var chi = [Float](repeating: 0, count: n), dChi = chi, residual = chi, update = chi
-        var spectrum = [Complex<Float>](repeating: .zero, count: grid.halfCount)
+        var chi = VoxelLoop.zeros(n), dChi = VoxelLoop.zeros(n), residual = VoxelLoop.zeros(n), update = VoxelLoop.zeros(n)
+        var spectrum = VoxelLoop.complexZeros(grid.halfCount)
         var log = IterationLog()
         for iteration in 1...p.maxIterations {
             grid.applyDipole(chi, into: &dChi, spectrum: &spectrum)

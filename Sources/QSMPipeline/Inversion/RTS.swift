@@ -68,7 +68,7 @@ public struct RTS: IterativeInversion {
         // Step 1: LSMR in k-space on the diagonal operator D, on the spectrum's own memory
         // (Complex<Float> is two Floats, the interleaved layout LSMR expects).
         var chi = grid.pad(localField.voxels, mask: mask.voxels)
-        var spectrum = [Complex<Float>](repeating: .zero, count: h), solution = spectrum
+        var spectrum = VoxelLoop.complexZeros(h), solution = VoxelLoop.complexZeros(h)
         grid.forward(chi, into: &spectrum)
         spectrum.withUnsafeBufferPointer { sb in solution.withUnsafeMutableBufferPointer { xb in
             sb.withMemoryRebound(to: Float.self) { rhs in
@@ -94,15 +94,15 @@ public struct RTS: IterativeInversion {
         // Recording the objective keeps F[χ₁] and costs one more FFT per iteration.
         let chi1Hat = recordObjective ? spectrum : []
         var scratch = recordObjective ? grid.spectrumBuffer() : []
-        var constant = [Complex<Float>](repeating: .zero, count: h)
-        var gain = [Float](repeating: 0, count: h)
+        var constant = VoxelLoop.complexZeros(h)
+        var gain = VoxelLoop.zeros(h)
         Self.setSystem(grid, rho: rho, previousRho: nil, delta: delta, mu: mu, scale: scale, chi1Hat: spectrum,
                        constant: &constant, gain: &gain)
         var admm = ADMMState(count: n)
         // Start from z − u = 0 and χ⁰ = 0 (as QSM.rs): the first χ-step is then the well-conditioned
         // part of χ₁, and the convergence test compares against it. Starting from z = ∇χ₁ (QSM.jl)
         // reproduces χ₁ minus its mean in the first step, so the 1e-2 test can stop before any TV step.
-        var previous = [Float](repeating: 0, count: n), work = previous
+        var previous = VoxelLoop.zeros(n), work = VoxelLoop.zeros(n)
         chi = previous
         var residual = Double.infinity
         var log = IterationLog()
@@ -212,7 +212,7 @@ private struct ADMMState {
     var ux, uy, uz, vx, vy, vz: [Float]
 
     init(count: Int) {
-        ux = [Float](repeating: 0, count: count); uy = ux; uz = ux; vx = ux; vy = ux; vz = ux
+        ux = VoxelLoop.zeros(count); uy = VoxelLoop.zeros(count); uz = VoxelLoop.zeros(count); vx = VoxelLoop.zeros(count); vy = VoxelLoop.zeros(count); vz = VoxelLoop.zeros(count)
     }
 
     /// Returns (‖χ − previous‖², ‖χ‖², Σ‖∇χ − z‖) and, when `update`, performs the z- and u-steps.

@@ -114,7 +114,7 @@ public struct TGV: IterativeInversion {
                                    sigmaStep: tau * multiplier / balance, alpha1: Float(p.alpha1), alpha0: Float(p.alpha0))
 
         var log = IterationLog()
-        var chiCheck = [Float](repeating: 0, count: state.count)
+        var chiCheck = VoxelLoop.zeros(state.count)
         for iteration in 1...p.maxIterations {
             state.dualSweep(steps)
             state.primalSweep(steps)
@@ -274,7 +274,7 @@ private final class TGVState: @unchecked Sendable {
     /// ∇²φ₀ on M₀ from wrapped phase, cos φ·∇² sin φ − sin φ·∇² cos φ (Schofield & Zhu 2003), minus
     /// its M₀ mean: only the mean-free part is determined (harmonic and constant terms are invisible).
     private func setData(phase: [Float]) {
-        var sine = [Float](repeating: 0, count: count), cosine = sine
+        var sine = VoxelLoop.zeros(count), cosine = VoxelLoop.zeros(count)
         let s = SendablePointer(sine.withUnsafeMutableBufferPointer { $0.baseAddress! })
         let c = SendablePointer(cosine.withUnsafeMutableBufferPointer { $0.baseAddress! })
         phase.withUnsafeBufferPointer { pb in
@@ -525,7 +525,7 @@ struct StencilGrid {
     }
 
     func extract(_ values: [Float]) -> [Float] {
-        var out = [Float](repeating: 0, count: count)
+        var out = VoxelLoop.zeros(count)
         out.withUnsafeMutableBufferPointer { ob in values.withUnsafeBufferPointer { vb in
             let o = SendablePointer(ob.baseAddress!), v = ReadPointer(vb.baseAddress!)
             forEachInside { b, f in o[b] = v[f] }
@@ -534,7 +534,7 @@ struct StencilGrid {
     }
 
     func extract(_ values: [Bool]) -> [Float] {
-        var out = [Float](repeating: 0, count: count)
+        var out = VoxelLoop.zeros(count)
         out.withUnsafeMutableBufferPointer { ob in values.withUnsafeBufferPointer { vb in
             let o = SendablePointer(ob.baseAddress!), v = ReadPointer(vb.baseAddress!)
             forEachInside { b, f in o[b] = v[f] ? 1 : 0 }
