@@ -65,7 +65,7 @@ public struct JobStatus: Sendable {
         var entries: [Entry] = []
         for (index, entry) in plan.entries.enumerated() {
             let submission = plan.submission(of: index)
-            let log = submission.map { "\(directory)/slurm/logs/\($0.arrayJobID)_\(index).log" }
+            let log = submission.map { SlurmScript.taskLog(directory: directory, jobID: $0.arrayJobID, index: index) }
             if plan.isDone(entry, directory: directory) {
                 entries.append(Entry(index: index, identifier: entry.identifier, state: .done, detail: nil, log: nil))
                 continue

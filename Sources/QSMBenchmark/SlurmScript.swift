@@ -96,10 +96,14 @@ public struct SlurmScript: Sendable {
     }
 
     /// Folder of the task logs.
-    public var logDirectory: String { directory + "/slurm/logs" }
+    public var logDirectory: String { Self.logDirectory(of: directory) }
+    /// `DIR/slurm/logs`: every task's and collector's log.
+    public static func logDirectory(of directory: String) -> String { directory + "/slurm/logs" }
 
-    /// The log of array task `index` of job `jobID`.
-    public func taskLog(jobID: String, index: Int) -> String { "\(logDirectory)/\(jobID)_\(index).log" }
+    /// The log of array task `index` of job `jobID` (the `%A_%a` of `array`'s `--output`).
+    public static func taskLog(directory: String, jobID: String, index: Int) -> String {
+        "\(logDirectory(of: directory))/\(jobID)_\(index).log"
+    }
 
     /// The job array: `command` is the qsmbench subcommand (`bench-task`), run as
     /// `qsmbench COMMAND DIR $SLURM_ARRAY_TASK_ID`.

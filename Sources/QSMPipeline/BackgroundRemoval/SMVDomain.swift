@@ -59,9 +59,3 @@ struct SMVDomain {
         return LocalField(field: try Volume(grid: grid, voxels: f), mask: out)
     }
 }
-
-/// Truncated inverse of the SMV high-pass: T(c) = 1/c if |c| ≥ threshold, else 0 (SHARP's TSVD).
-func truncatedInverse(_ highPass: [Float], threshold: Double) -> [Float] {
-    let t = Float(threshold)
-    return VoxelLoop.generate(count: highPass.count) { let c = highPass[$0]; return abs(c) >= t ? 1 / c : 0 }
-}

@@ -139,7 +139,7 @@ public struct TVADMM: IterativeInversion {
 
         // All buffers live outside the loop; per iteration: two FFTs around one spectral pass, and one
         // fused pass for the change of χ, ∇χ, the shrinkage, the dual step and the next ∇ᵀ(z − u).
-        var chi = [Float](repeating: 0, count: n), previous = chi, work = chi
+        var chi = VoxelLoop.zeros(n), previous = VoxelLoop.zeros(n), work = VoxelLoop.zeros(n)
         var split = TVSplit(count: n)
         var log = IterationLog()
         for iteration in 1...p.maxIterations {
@@ -149,7 +149,7 @@ public struct TVADMM: IterativeInversion {
             applySpectralSystem(constant: constant, gain: gain, to: &spectrum)
             grid.rawInverse(&spectrum, into: &chi)
             // z- and u-steps, fused with the change of χ.
-            let sums = split.shrink(grid, chi: chi, previous: previous, threshold: threshold, measureTV: recordObjective,
+            let sums = split.shrink(grid, chi: chi, previous: previous, threshold: threshold, measure: recordObjective ? .totalVariation : .none,
                                     adjoint: &work)
             let relative = sums[1] > 0 ? (sums[0] / sums[1]).squareRoot() : 0
             if recordObjective {
@@ -220,7 +220,7 @@ public struct TVADMM: IterativeInversion {
             grid.rawInverse(&spectrum, into: &chi)
             grid.rawInverse(&dataSpectrum, into: &dChi)
 
-            let sums = split.shrink(grid, chi: chi, previous: previous, threshold: threshold, measureTV: recordObjective,
+            let sums = split.shrink(grid, chi: chi, previous: previous, threshold: threshold, measure: recordObjective ? .totalVariation : .none,
                                     adjoint: &adjoint)
             let relative = sums[1] > 0 ? (sums[0] / sums[1]).squareRoot() : .infinity
             if recordObjective {

@@ -107,27 +107,6 @@ enum VoxelLoop {
         }
     }
 
-    /// out[i] ← a[i]·k[i] and outB[i] ← b[i]·(1 − k[i]) in one pass.
-    static func multiply(_ a: [Complex<Float>], by kernel: [Float], into out: inout [Complex<Float>],
-                         and b: [Complex<Float>], byOneMinus outB: inout [Complex<Float>], scale: Float = 1) {
-        precondition(a.count == kernel.count && b.count == kernel.count && out.count == a.count && outB.count == b.count)
-        out.withUnsafeMutableBufferPointer { ob in outB.withUnsafeMutableBufferPointer { obb in
-            a.withUnsafeBufferPointer { ab in b.withUnsafeBufferPointer { bb in
-                kernel.withUnsafeBufferPointer { kb in
-                    let op = SendablePointer(ob.baseAddress!), opb = SendablePointer(obb.baseAddress!)
-                    let ap = ReadPointer(ab.baseAddress!), bp = ReadPointer(bb.baseAddress!), kp = ReadPointer(kb.baseAddress!)
-                    parallelFor(0..<ob.count) { r in
-                        for i in r {
-                            let k = kp[i] * scale, h = (1 - kp[i]) * scale, u = ap[i], v = bp[i]
-                            op[i] = Complex(u.real * k, u.imaginary * k)
-                            opb[i] = Complex(v.real * h, v.imaginary * h)
-                        }
-                    }
-                }
-            } }
-        } }
-    }
-
     /// out[i] ← a[i]·Re k[i] and outB[i] ← b[i]·(1 − Re k[i]) in one pass (k: an SMV kernel's transform).
     static func multiply(_ a: [Complex<Float>], byRealPartOf kernel: [Complex<Float>], into out: inout [Complex<Float>],
                          and b: [Complex<Float>], byOneMinus outB: inout [Complex<Float>], scale: Float = 1) {
@@ -163,22 +142,6 @@ enum VoxelLoop {
         }
     }
 
-    /// out[i] ← s[i]·(1 − k[i]): the SMV high-pass applied on the fly.
-    static func multiply(_ s: [Complex<Float>], byOneMinus kernel: [Float], into out: inout [Complex<Float>], scale: Float = 1) {
-        precondition(s.count == kernel.count && out.count == s.count)
-        out.withUnsafeMutableBufferPointer { ob in
-            s.withUnsafeBufferPointer { sb in
-                kernel.withUnsafeBufferPointer { kb in
-                    let op = SendablePointer(ob.baseAddress!), sp = ReadPointer(sb.baseAddress!)
-                    let kp = ReadPointer(kb.baseAddress!)
-                    parallelFor(0..<ob.count) { r in
-                        for i in r { let k = (1 - kp[i]) * scale, v = sp[i]; op[i] = Complex(v.real * k, v.imaginary * k) }
-                    }
-                }
-            }
-        }
-    }
-
     /// a[i] ← body(i, a[i]) in parallel; `body` must only read shared state.
     static func update(_ a: inout [Float], _ body: @Sendable (Int, Float) -> Float) {
         a.withUnsafeMutableBufferPointer { ab in
@@ -189,19 +152,13 @@ enum VoxelLoop {
 
     /// `count` zeros, written in parallel: the first touch of a fresh 46 MB array (page faults and
     /// zeroing) is most of what a serial `[Float](repeating: 0, …)` costs.
-    static func zeros(_ count: Int) -> [Float] {
-        [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            if count > 0 {
-                let p = SendablePointer(buffer.baseAddress!)
-                parallelFor(0..<count) { r in (p.base + r.lowerBound).initialize(repeating: 0, count: r.count) }
-            }
-            initialized = count
-        }
-    }
+    static func zeros(_ count: Int) -> [Float] { parallelZeros(count) }
 
     /// `count` complex zeros, written in parallel (see `zeros`).
-    static func complexZeros(_ count: Int) -> [Complex<Float>] {
-        [Complex<Float>](unsafeUninitializedCapacity: count) { buffer, initialized in
+    static func complexZeros(_ count: Int) -> [Complex<Float>] { parallelZeros(count) }
+
+    private static func parallelZeros<Element: AdditiveArithmetic & Sendable>(_ count: Int) -> [Element] {
+        [Element](unsafeUninitializedCapacity: count) { buffer, initialized in
             if count > 0 {
                 let p = SendablePointer(buffer.baseAddress!)
                 parallelFor(0..<count) { r in (p.base + r.lowerBound).initialize(repeating: .zero, count: r.count) }

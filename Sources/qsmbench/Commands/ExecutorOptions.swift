@@ -66,7 +66,7 @@ struct ExecutorOptions: ParsableArguments {
         let directory = executor.directory
         let count = outcome.indices.count
         var line = "submitted job array \(outcome.arrayJobID!) (\(count) \(count == 1 && noun == "runs" ? "run" : noun), array "
-            + "\(SlurmScript.indexList(outcome.indices))), logs in \(directory)/slurm/logs/"
+            + "\(SlurmScript.indexList(outcome.indices))), logs in \(SlurmScript.logDirectory(of: directory))/"
         if let collector = outcome.collectorJobID { line += "; collector job \(collector) writes the results when the array has ended" }
         print(line)
         print("follow with: qsmbench status \(directory)")
