@@ -98,28 +98,27 @@ public struct RTS: IterativeInversion {
         var gain = VoxelLoop.zeros(h)
         Self.setSystem(grid, rho: rho, previousRho: nil, delta: delta, mu: mu, scale: scale, chi1Hat: spectrum,
                        constant: &constant, gain: &gain)
-        var admm = TVSplit(count: n)
+        var admm = ADMMState(count: n)
         // Start from z − u = 0 and χ⁰ = 0 (as QSM.rs): the first χ-step is then the well-conditioned
         // part of χ₁, and the convergence test compares against it. Starting from z = ∇χ₁ (QSM.jl)
         // reproduces χ₁ minus its mean in the first step, so the 1e-2 test can stop before any TV step.
-        // `work` holds ∇ᵀ(z − u) for the next χ-step: 0 at first, then set by the fused shrink pass.
         var previous = VoxelLoop.zeros(n), work = VoxelLoop.zeros(n)
         chi = previous
         var residual = Double.infinity
         var log = IterationLog()
         for iteration in 1...p.maxIterations {
             swap(&chi, &previous)
+            grid.gradientAdjoint(admm.vx, admm.vy, admm.vz, into: &work)
             grid.forward(work, into: &spectrum)
             applySpectralSystem(constant: constant, gain: gain, to: &spectrum)
             grid.rawInverse(&spectrum, into: &chi)
             // One fused pass: the change of χ and, unless this is the last iteration, ∇χ, the
-            // shrinkage z = S_{1/ρ}(∇χ + u), the dual step u += ∇χ − z, the primal residual and ∇ᵀ(z − u).
+            // shrinkage z = S_{1/ρ}(∇χ + u), the dual step u += ∇χ − z and the primal residual.
             if recordObjective {
                 log.objective.append(Self.objective(grid, chi: chi, chi1Hat: chi1Hat, delta: delta, mu: mu, scratch: &scratch))
             }
             let last = iteration == p.maxIterations
-            let sums = admm.shrink(grid, chi: chi, previous: previous, threshold: 1 / rho, measure: .primalResidual,
-                                   update: !last, adjoint: &work)
+            let sums = admm.shrink(grid, chi: chi, previous: previous, threshold: 1 / rho, update: !last)
             let relative = sums[1] > 0 ? (sums[0] / sums[1]).squareRoot() : 0
             log.relativeChange.append(relative)
             log.iterations = iteration
@@ -133,7 +132,6 @@ public struct RTS: IterativeInversion {
                 Self.setSystem(grid, rho: rho, previousRho: oldRho, delta: delta, mu: mu, scale: scale, chi1Hat: nil,
                                constant: &constant, gain: &gain)
                 admm.rescaleDuals(by: growth)
-                grid.gradientAdjoint(admm.vx, admm.vy, admm.vz, into: &work)
             }
             residual = primal
         }
@@ -206,5 +204,97 @@ public struct RTS: IterativeInversion {
             }[0]
         }
         return Double(mu) / 2 * data / n + total
+    }
+}
+
+/// The split variables of RTS step 2: scaled duals u and v = z − u per axis (z = S(∇χ + u)).
+private struct ADMMState {
+    var ux, uy, uz, vx, vy, vz: [Float]
+
+    init(count: Int) {
+        ux = VoxelLoop.zeros(count); uy = VoxelLoop.zeros(count); uz = VoxelLoop.zeros(count)
+        vx = VoxelLoop.zeros(count); vy = VoxelLoop.zeros(count); vz = VoxelLoop.zeros(count)
+    }
+
+    /// Returns (‖χ − previous‖², ‖χ‖², Σ‖∇χ − z‖) and, when `update`, performs the z- and u-steps.
+    /// Sums are per z-plane, added in plane order: the same for any thread count.
+    mutating func shrink(_ grid: InversionGrid, chi: [Float], previous: [Float], threshold t: Float, update: Bool) -> SIMD4<Double> {
+        let (nx, ny, nz) = (grid.shape.x, grid.shape.y, grid.shape.z)
+        let hx = Float(1 / grid.voxelSize.x), hy = Float(1 / grid.voxelSize.y), hz = Float(1 / grid.voxelSize.z)
+        return chi.withUnsafeBufferPointer { cb in previous.withUnsafeBufferPointer { pb in
+            ux.withUnsafeMutableBufferPointer { uxb in uy.withUnsafeMutableBufferPointer { uyb in uz.withUnsafeMutableBufferPointer { uzb in
+                vx.withUnsafeMutableBufferPointer { vxb in vy.withUnsafeMutableBufferPointer { vyb in vz.withUnsafeMutableBufferPointer { vzb in
+                    let c = ReadPointer(cb.baseAddress!), old = ReadPointer(pb.baseAddress!)
+                    let ux = SendablePointer(uxb.baseAddress!), uy = SendablePointer(uyb.baseAddress!), uz = SendablePointer(uzb.baseAddress!)
+                    let vx = SendablePointer(vxb.baseAddress!), vy = SendablePointer(vyb.baseAddress!), vz = SendablePointer(vzb.baseAddress!)
+                    let lanes = SIMD8<Float>.scalarCount
+                    let vx8 = SIMD8<Float>(repeating: hx), vy8 = SIMD8<Float>(repeating: hy), vz8 = SIMD8<Float>(repeating: hz)
+                    let t8 = SIMD8<Float>(repeating: t)
+                    return planeSums(count: nz) { z in
+                        // Eight voxels at a time while x + 1 stays in the row, then the row's tail
+                        // (periodic x neighbour) one by one; lane sums are Double, added in lane order.
+                        var change8 = SIMD8<Double>(), size8 = SIMD8<Double>(), primal8 = SIMD8<Double>()
+                        var change = 0.0, size = 0.0, primal = 0.0
+                        let zn = z + 1 == nz ? 0 : z + 1
+                        for y in 0..<ny {
+                            let yn = y + 1 == ny ? 0 : y + 1
+                            let row = nx * (y + ny * z), rowY = nx * (yn + ny * z), rowZ = nx * (y + ny * zn)
+                            var x = 0
+                            while x + lanes < nx {
+                                let i = row + x, value = c.vector(at: i)
+                                let difference = value - old.vector(at: i)
+                                change8 += SIMD8<Double>(difference * difference); size8 += SIMD8<Double>(value * value)
+                                if update {
+                                    let dx = (c.vector(at: i + 1) - value) * vx8
+                                    let dy = (c.vector(at: rowY + x) - value) * vy8, dz = (c.vector(at: rowZ + x) - value) * vz8
+                                    // S_t(a) = a − clamp(a, −t, t) and u ← a − S_t(a) = clamp(a, −t, t).
+                                    var a = ux.vector(at: i) + dx, u = lanewiseClamp(a, t8), s = a - u
+                                    ux.setVector(u, at: i); vx.setVector(s - u, at: i); let rx = dx - s
+                                    a = uy.vector(at: i) + dy; u = lanewiseClamp(a, t8); s = a - u
+                                    uy.setVector(u, at: i); vy.setVector(s - u, at: i); let ry = dy - s
+                                    a = uz.vector(at: i) + dz; u = lanewiseClamp(a, t8); s = a - u
+                                    uz.setVector(u, at: i); vz.setVector(s - u, at: i); let rz = dz - s
+                                    primal8 += SIMD8<Double>((rx * rx + ry * ry + rz * rz).squareRoot())
+                                }
+                                x += lanes
+                            }
+                            for x in x..<nx {
+                                let i = row + x, value = c[i]
+                                let difference = Double(value - old[i])
+                                change += difference * difference; size += Double(value) * Double(value)
+                                guard update else { continue }
+                                let dx = (c[row + (x + 1 == nx ? 0 : x + 1)] - value) * hx
+                                let dy = (c[rowY + x] - value) * hy, dz = (c[rowZ + x] - value) * hz
+                                var a = ux[i] + dx, u = min(max(a, -t), t), s = a - u
+                                ux[i] = u; vx[i] = s - u; let rx = dx - s
+                                a = uy[i] + dy; u = min(max(a, -t), t); s = a - u
+                                uy[i] = u; vy[i] = s - u; let ry = dy - s
+                                a = uz[i] + dz; u = min(max(a, -t), t); s = a - u
+                                uz[i] = u; vz[i] = s - u; let rz = dz - s
+                                primal += Double((rx * rx + ry * ry + rz * rz).squareRoot())
+                            }
+                        }
+                        return SIMD4(change + change8.sum(), size + size8.sum(), primal + primal8.sum(), 0)
+                    }
+                } } }
+            } } }
+        } }
+    }
+
+    /// Scaled duals shrink by γ when ρ grows by γ; v = z − u must follow.
+    mutating func rescaleDuals(by growth: Float) {
+        ux.withUnsafeMutableBufferPointer { uxb in uy.withUnsafeMutableBufferPointer { uyb in uz.withUnsafeMutableBufferPointer { uzb in
+            vx.withUnsafeMutableBufferPointer { vxb in vy.withUnsafeMutableBufferPointer { vyb in vz.withUnsafeMutableBufferPointer { vzb in
+                let ux = SendablePointer(uxb.baseAddress!), uy = SendablePointer(uyb.baseAddress!), uz = SendablePointer(uzb.baseAddress!)
+                let vx = SendablePointer(vxb.baseAddress!), vy = SendablePointer(vyb.baseAddress!), vz = SendablePointer(vzb.baseAddress!)
+                parallelFor(0..<uxb.count) { r in
+                    for i in r {
+                        let zx = vx[i] + ux[i], zy = vy[i] + uy[i], zz = vz[i] + uz[i]
+                        ux[i] /= growth; uy[i] /= growth; uz[i] /= growth
+                        vx[i] = zx - ux[i]; vy[i] = zy - uy[i]; vz[i] = zz - uz[i]
+                    }
+                }
+            } } }
+        } } }
     }
 }

@@ -149,7 +149,7 @@ public struct TVADMM: IterativeInversion {
             applySpectralSystem(constant: constant, gain: gain, to: &spectrum)
             grid.rawInverse(&spectrum, into: &chi)
             // z- and u-steps, fused with the change of χ.
-            let sums = split.shrink(grid, chi: chi, previous: previous, threshold: threshold, measure: recordObjective ? .totalVariation : .none,
+            let sums = split.shrink(grid, chi: chi, previous: previous, threshold: threshold, measureTV: recordObjective,
                                     adjoint: &work)
             let relative = sums[1] > 0 ? (sums[0] / sums[1]).squareRoot() : 0
             if recordObjective {
@@ -220,7 +220,7 @@ public struct TVADMM: IterativeInversion {
             grid.rawInverse(&spectrum, into: &chi)
             grid.rawInverse(&dataSpectrum, into: &dChi)
 
-            let sums = split.shrink(grid, chi: chi, previous: previous, threshold: threshold, measure: recordObjective ? .totalVariation : .none,
+            let sums = split.shrink(grid, chi: chi, previous: previous, threshold: threshold, measureTV: recordObjective,
                                     adjoint: &adjoint)
             let relative = sums[1] > 0 ? (sums[0] / sums[1]).squareRoot() : .infinity
             if recordObjective {
