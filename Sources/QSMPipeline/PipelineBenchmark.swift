@@ -44,8 +44,9 @@ public struct PipelineBenchmarkReport: Sendable {
 /// 0.38, 0.38, 0.35 of the grid) holding eight χ spheres, an air sphere (−9.4 ppm) outside it and a
 /// linear gradient; magnitude M0·exp(−TE·R2*), wrapped phase at 3 T for TE = 4, 8, 12, … ms.
 /// Iterative methods are capped at `iterationCap` iterations (the ratio to the FFT floor does not
-/// depend on the count). `progress` receives one line per finished row.
-public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCap: Int = 50,
+/// depend on the count). With `only`, rows are kept whose label contains one of its words (stages
+/// that feed them still run, untimed). `progress` receives one line per finished row.
+public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCap: Int = 50, only: [String] = [],
                                  progress: (String) -> Void = { _ in }) throws(QSMError) -> PipelineBenchmarkReport {
     guard echoes >= 2 else { throw .invalidOption("--echoes", "\(echoes) is fewer than 2") }
     guard iterationCap >= 1 else { throw .invalidOption("--iterations", "\(iterationCap) is not positive") }
@@ -76,7 +77,9 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
 
     struct Raw { var label: String, ms: Double, cpu: Double, count: Int, kinds: [FFTTransformKind: Int], note: String, iterations = 0 }
     var raw: [Raw] = []
+    func selected(_ label: String) -> Bool { only.isEmpty || only.contains { label.contains($0) } }
     func measure<R>(_ label: String, note: String = "", iterations: Int = 0, _ body: () throws(QSMError) -> R) throws(QSMError) -> R {
+        guard selected(label) else { return try body() }
         sampleFFT()
         let f0 = FFTStatistics.executedTransforms, k0 = FFTStatistics.executedTransformsByKind
         let t0 = now(), c0 = processCPUTime()
@@ -97,8 +100,10 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
     let unwrapped = try measure("unwrap laplacian") { () throws(QSMError) in
         try LaplacianUnwrapping().apply(wrappedPhase: phantom.phase, magnitude: phantom.magnitude, mask: mask, context: context)
     }
-    _ = try measure("unwrap region-growing") { () throws(QSMError) in
-        try RegionGrowingUnwrapping().apply(wrappedPhase: phantom.phase, magnitude: phantom.magnitude, mask: mask, context: context)
+    if selected("unwrap region-growing") {
+        _ = try measure("unwrap region-growing") { () throws(QSMError) in
+            try RegionGrowingUnwrapping().apply(wrappedPhase: phantom.phase, magnitude: phantom.magnitude, mask: mask, context: context)
+        }
     }
     let estimate = try measure("combine linear-fit") { () throws(QSMError) in
         try WeightedLinearFit().apply(unwrappedPhase: unwrapped, magnitude: phantom.magnitude, mask: mask, context: context)
@@ -114,7 +119,7 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
         (LBV(lbv), "≤ \(lbv.maxIterations) CG iterations"),
     ]
     var local: LocalField?
-    for (method, note) in methods {
+    for (method, note) in methods where method is VSHARP || selected("bgremove \(type(of: method).name)") {
         let result = try measure("bgremove \(type(of: method).name)", note: note) { () throws(QSMError) in
             try method.apply(totalField: total, mask: mask, context: context)
         }
@@ -131,7 +136,7 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
         "ndi": ["maxIterations=\(iterationCap)"], "lsqr": ["maxIterations=\(iterationCap)"],
         "medi": ["maxIterations=3", "cgMaxIterations=\(iterationCap)"], "tgv": ["maxIterations=\(iterationCap)"],
     ]
-    for name in MethodRegistry.names(of: .inversion) where name != TKD.name {
+    for name in MethodRegistry.names(of: .inversion) where name != TKD.name && selected("inversion \(name)") {
         let settings = try (caps[name] ?? []).map { (text: String) throws(QSMError) in
             try ParameterSetting(parsing: "inversion.\(text)")
         }
@@ -142,12 +147,16 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
             try method.apply(localField: localField.field, mask: localField.mask, context: context)
         }
     }
-    _ = try measure("reference mean") { () throws(QSMError) in
-        try MeanReference().apply(susceptibility: chi, mask: localField.mask, segmentation: nil, context: context)
+    if selected("reference mean") {
+        _ = try measure("reference mean") { () throws(QSMError) in
+            try MeanReference().apply(susceptibility: chi, mask: localField.mask, segmentation: nil, context: context)
+        }
     }
     let pipeline = try Pipeline()
-    _ = try measure("default pipeline", note: "threshold → region-growing → linear-fit → vsharp → tkd → mean") { () throws(QSMError) in
-        try pipeline.run(PipelineInputs(wrappedPhase: phantom.phase, magnitude: phantom.magnitude), context: context)
+    if selected("default pipeline") {
+        _ = try measure("default pipeline", note: "threshold → region-growing → linear-fit → vsharp → tkd → mean") { () throws(QSMError) in
+            try pipeline.run(PipelineInputs(wrappedPhase: phantom.phase, magnitude: phantom.magnitude), context: context)
+        }
     }
     let one = middle(wallSamples), oneCPU = middle(cpuSamples)
     // The floor weights each transform by its own kind's time: padded shapes, complex or Double

@@ -16,6 +16,7 @@ struct QSMBenchCommand: ParsableCommand {
         subcommands: QSMBenchCommand.subcommandList)
 
     static func main() {
+        MemoryPolicy.keepFreedLargeBlocks()
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -83,3 +83,42 @@ public enum DipoleKernel {
         }
     }
 }
+
+extension DipoleKernel {
+    /// D(k) on blocks of spectral columns (`FFT.filter`): the same Double expression as `halfSpectrum`, rounded to Float.
+    public struct Columns: Sendable {
+        @usableFromInline let kx: [Double], ky: [Double], kz: [Double], b: SIMD3<Double>, dc: Float
+        @usableFromInline let halfWidth: Int
+
+        /// The kernel of `shape` with B0 along `b0Direction` (voxel axes).
+        public init(shape: SIMD3<Int>, voxelSize: SIMD3<Double>, b0Direction b0: SIMD3<Double>, dc: DipoleDC = .zero) {
+            kx = KSpace.halfFrequencies(count: shape.x, spacing: voxelSize.x)
+            ky = KSpace.frequencies(count: shape.y, spacing: voxelSize.y)
+            kz = KSpace.frequencies(count: shape.z, spacing: voxelSize.z)
+            b = b0 / (b0 * b0).sum().squareRoot()
+            self.dc = Float(dc.value)
+            halfWidth = kx.count
+        }
+
+        /// Multiplies each coefficient of `columns` by transfer(D(k)).
+        @inlinable public func multiply(_ columns: SpectralColumns, transfer: (Float) -> Float) {
+            // z outer, columns inner: contiguous, so the Double evaluation vectorises.
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * columns.count) { partials in
+                let n = columns.count
+                for q in 0..<n {
+                    let j = columns.first + q, x = j % halfWidth, y = j / halfWidth
+                    partials[q] = kx[x] * b.x + ky[y] * b.y
+                    partials[n + q] = kx[x] * kx[x] + ky[y] * ky[y]
+                }
+                for z in 0..<columns.depth {
+                    let kzb = kz[z] * b.z, kz2 = kz[z] * kz[z], row = columns.values + z * columns.stride
+                    for q in 0..<n {
+                        let k2 = partials[n + q] + kz2, kb = partials[q] + kzb
+                        let k = transfer(k2 == 0 ? dc : Float(1.0 / 3 - kb * kb / k2))
+                        row[q] = Complex(row[q].real * k, row[q].imaginary * k)
+                    }
+                }
+            }
+        }
+    }
+}

@@ -3,22 +3,35 @@ import QSMCore
 /// χ = M·F⁻¹[F[M·f]·D_inv(D)]: the shared body of TKD and TSVD (2 FFTs, no padding).
 enum KSpaceDivision {
     static func apply(localField: Volume<Float>, mask: Mask, context: StageContext, scale: Double = 1,
-                      inverse: @Sendable (Double) -> Double) throws(QSMError) -> Volume<Float> {
+                      inverse: @escaping @Sendable (Double) -> Double) throws(QSMError) -> Volume<Float> {
         try context.validate()
         try InputCheck.field(localField, mask: mask, name: "local field")
         let grid = localField.grid
-        let spectral = try Spectral(shape: grid.shape)
-        let inside = mask.voxels, field = localField.voxels
-        var chi = VoxelLoop.generate(count: grid.count) { inside[$0] ? field[$0] : 0 }
-        var spectrum = spectral.forward(chi)
-        // D_inv applied as D is evaluated: no kernel arrays (two passes over the spectrum fewer).
-        let normalization = spectral.normalization
-        spectrum.withUnsafeMutableBufferPointer { sb in
-            DipoleKernel.multiply(sb, shape: grid.shape, voxelSize: grid.voxelSize, b0Direction: context.b0Direction,
-                                  dc: context.conventions.dipoleDC) { d in Float(scale * inverse(Double(d))) * normalization }
+        let fft = try FFT<Float>(shape: grid.shape)
+        let kernel = DipoleKernel.Columns(shape: grid.shape, voxelSize: grid.voxelSize, b0Direction: context.b0Direction,
+                                          dc: context.conventions.dipoleDC)
+        // One fused sweep: masked input into the plane transforms, D_inv applied to each block of
+        // k-space columns as D is evaluated, the mask applied as output planes are written.
+        let planeSize = grid.shape.x * grid.shape.y
+        var spectrum = [Complex<Float>](unsafeUninitializedCapacity: fft.halfCount) { _, n in n = fft.halfCount }
+        let chi = [Float](unsafeUninitializedCapacity: grid.count) { out, n in
+            let o = SendablePointer(out.baseAddress!)
+            localField.voxels.withUnsafeBufferPointer { fb in mask.voxels.withUnsafeBufferPointer { mb in
+                let f = ReadPointer(fb.baseAddress!), m = ReadPointer(mb.baseAddress!)
+                spectrum.withUnsafeMutableBufferPointer { sb in
+                    fft.filter(spectrum: sb, load: { z, plane in
+                        let offset = z * planeSize
+                        for i in 0..<planeSize { plane[i] = m[offset + i] ? f[offset + i] : 0 }
+                    }, product: { columns in
+                        kernel.multiply(columns) { d in Float(scale * inverse(Double(d))) }
+                    }, store: { z, plane in
+                        let offset = z * planeSize
+                        for i in 0..<planeSize { o[offset + i] = m[offset + i] ? plane[i] : 0 }
+                    })
+                }
+            } }
+            n = grid.count
         }
-        spectral.rawInverse(&spectrum, into: &chi)
-        VoxelLoop.update(&chi) { i, v in inside[i] ? v : 0 }
         return try Volume(grid: grid, voxels: chi)
     }
 

@@ -11,11 +11,13 @@ struct PipelineBenchmarkCommand: ParsableCommand {
     @Option(help: "Number of echoes.") var echoes: Int = 4
     @Option(help: "Iteration cap for iterative methods (RESHARP, iSMV, PDF, LBV and the iterative inversions).") var iterations: Int = 50
     @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(help: "Only rows whose label contains one of these words, comma-separated (e.g. tkd,default).") var only: String?
 
     func run() throws {
         let shape = try parseShape(matrix, option: "--matrix")
         if let threads { Parallelism.threadCount = threads }
-        let report = try runPipelineBenchmark(shape: shape, echoes: echoes, iterationCap: iterations) {
+        let report = try runPipelineBenchmark(shape: shape, echoes: echoes, iterationCap: iterations,
+                                              only: only?.split(separator: ",").map(String.init) ?? []) {
             writeStandardError("  \($0)\n")
         }
         print("Pipeline benchmark: Float \(shape.x)×\(shape.y)×\(shape.z), \(report.echoes) echoes, \(report.threads) threads")
