@@ -110,4 +110,49 @@ import QSMPipeline
         #expect(holes > 10, "the random mask should have enclosed holes to fill (\(holes))")
         #expect(wrong == 0, "\(wrong) voxels differ from the reference fill (\(holes) holes)")
     }
+    /// Otsu's rule against an independent implementation (256 bins between min and max, maximise
+    /// the between-class variance, threshold at the upper edge of the lower class's last bin), on
+    /// 3·65536 + 5 values (several parallel chunks and a remainder past the 8-wide loop) with
+    /// unbalanced classes: the thresholded voxels must agree exactly.
+    @Test func otsuMatchesAReferenceImplementation() throws {
+        let grid = Grid(shape: SIMD3(3 * 65536 + 5, 1, 1))
+        let noise = CounterGaussian(seed: 5)
+        let values = (0..<grid.count).map { i -> Float in
+            let g = Float(noise.pair(stream: 1, index: UInt64(i)).0)
+            return i % 7 == 0 ? 3 + 0.4 * g : 0.5 + 0.2 * g
+        }
+        let lo = values.min()!, hi = values.max()!
+        let scale = Float(256) / (hi - lo)
+        var histogram = [Double](repeating: 0, count: 256)
+        for v in values { histogram[min(255, Int((v - lo) * scale))] += 1 }
+        var best = -1.0, bestBin = 0
+        for b in 0..<255 {
+            let w0 = histogram[0...b].reduce(0, +), w1 = Double(values.count) - w0
+            guard w0 > 0, w1 > 0 else { continue }
+            let m0 = (0...b).reduce(0.0) { $0 + Double($1) * histogram[$1] } / w0
+            let m1 = (b + 1..<256).reduce(0.0) { $0 + Double($1) * histogram[$1] } / w1
+            let between = w0 * w1 * (m0 - m1) * (m0 - m1)
+            if between > best { best = between; bestBin = b }
+        }
+        let threshold = lo + Float(bestBin + 1) / scale
+        var p = ThresholdMask.Parameters()
+        p.fillHoles = false
+        p.erosions = 0
+        let mask = try ThresholdMask(p).apply(magnitude: try Volume(grid: grid, voxels: values), context: StageContext())
+        let wrong = zip(mask.voxels, values).filter { $0 != ($1 > threshold) }.count
+        #expect(wrong == 0, "\(wrong) voxels differ from the reference threshold \(threshold)")
+        #expect(mask.insideCount > grid.count / 8 && mask.insideCount < grid.count / 6)
+    }
+
+    /// A NaN or infinity anywhere (inside the 8-wide loop or in the remainder) is reported.
+    @Test(arguments: [0, 5, 8, 13, 1000, 1003, 1006]) func nonFiniteMagnitudeIsAnError(position: Int) throws {
+        let grid = Grid(shape: SIMD3(1007, 1, 1))
+        for bad in [Float.nan, .infinity, -.infinity] {
+            var values = (0..<grid.count).map { Float($0 % 10) }
+            values[position] = bad
+            #expect(throws: QSMError.invalidFile("magnitude", "non-finite value at voxel index \(position)")) {
+                try ThresholdMask().apply(magnitude: try Volume(grid: grid, voxels: values), context: StageContext())
+            }
+        }
+    }
 }

@@ -52,58 +52,57 @@ public struct ThresholdMask: MaskingMethod {
         let n = magnitude.grid.count, fraction = Float(parameters.fraction), rule = parameters.rule
         let (bad, threshold, thresholded) = magnitude.withVoxels { all -> (Int?, Float, [Bool]) in
             let values = UnsafeBufferPointer(rebasing: all[0..<n])
-            if !VoxelLoop.allFinite(values) { return (values.firstIndex { !$0.isFinite }, 0, []) }
-            let threshold = rule == .otsu ? Self.otsuThreshold(values) : Self.percentileThreshold(values, fraction: fraction)
+            guard let range = VoxelLoop.finiteRange(values) else { return (values.firstIndex { !$0.isFinite }, 0, []) }
+            let threshold = rule == .otsu ? Self.otsuThreshold(values, range: range) : Self.percentileThreshold(values, fraction: fraction)
             let p = ReadPointer(values.baseAddress!)
             return (nil, threshold, VoxelLoop.generateFlags(count: n) { p[$0] > threshold })
         }
         if let bad { throw .invalidFile("magnitude", "non-finite value at voxel index \(bad)") }
         var mask = thresholded
-        guard mask.contains(true) else { throw .invalidFile("magnitude", "no voxel is above the threshold \(threshold)") }
+        guard VoxelLoop.anyTrue(mask) else { throw .invalidFile("magnitude", "no voxel is above the threshold \(threshold)") }
         let shape = magnitude.grid.shape
         if parameters.fillHoles { mask = Morphology.fillHoles(mask, shape: shape) }
         mask = Morphology.erode(mask, shape: shape, times: parameters.erosions)
-        guard mask.contains(true) else {
+        guard VoxelLoop.anyTrue(mask) else {
             throw .invalidParameter("mask.erosions", "\(parameters.erosions) erosions leave an empty mask")
         }
         return try Volume(grid: magnitude.grid, voxels: mask)
     }
 
-    /// Otsu's threshold on a 256-bin histogram between the minimum and maximum.
-    static func otsuThreshold(_ buffer: UnsafeBufferPointer<Float>) -> Float {
+    /// Otsu's threshold on a 256-bin histogram between the minimum and maximum (`range`) of finite values.
+    static func otsuThreshold(_ buffer: UnsafeBufferPointer<Float>, range: (low: Float, high: Float)) -> Float {
         let bins = 256
         let values = ReadPointer(buffer.baseAddress!), count = buffer.count
-        // Extremes and histogram in fixed chunks (parallel, same result on any thread count).
         let chunks = max(1, min(64, count / 65536))
-        var lows = [Float](repeating: .infinity, count: chunks), highs = [Float](repeating: -.infinity, count: chunks)
-        lows.withUnsafeMutableBufferPointer { lb in highs.withUnsafeMutableBufferPointer { hb in
-            let lp = SendablePointer(lb.baseAddress!), hp = SendablePointer(hb.baseAddress!)
-            parallelFor(0..<chunks) { cs in
-                for c in cs {
-                    var lo = Float.infinity, hi = -Float.infinity
-                    for i in count * c / chunks..<count * (c + 1) / chunks {
-                        lo = min(lo, values[i]); hi = max(hi, values[i])
-                    }
-                    lp[c] = lo; hp[c] = hi
-                }
-            }
-        } }
-        let lo = lows.min()!, hi = highs.max()!
+        let lo = range.low, hi = range.high
         guard hi > lo else { return count > 0 ? values[0] : 0 }
         let scale = Float(bins) / (hi - lo)
-        var partial = [Double](repeating: 0, count: chunks * bins)
+        // Integer counts in fixed chunks (same result on any thread count); four interleaved
+        // sub-histograms so runs of equal values (background) do not serialise on one counter.
+        var partial = [Int32](repeating: 0, count: chunks * bins)
         partial.withUnsafeMutableBufferPointer { pb in
             let pp = SendablePointer(pb.baseAddress!)
             parallelFor(0..<chunks) { cs in
-                for c in cs {
-                    for i in count * c / chunks..<count * (c + 1) / chunks {
-                        pp[c * bins + min(bins - 1, Int((values[i] - lo) * scale))] += 1
+                withUnsafeTemporaryAllocation(of: Int32.self, capacity: 4 * bins) { local in
+                    for c in cs {
+                        local.initialize(repeating: 0)
+                        let r = count * c / chunks..<count * (c + 1) / chunks
+                        var i = r.lowerBound
+                        while i + 4 <= r.upperBound {
+                            local[min(bins - 1, Int((values[i] - lo) * scale))] &+= 1
+                            local[bins + min(bins - 1, Int((values[i + 1] - lo) * scale))] &+= 1
+                            local[2 * bins + min(bins - 1, Int((values[i + 2] - lo) * scale))] &+= 1
+                            local[3 * bins + min(bins - 1, Int((values[i + 3] - lo) * scale))] &+= 1
+                            i += 4
+                        }
+                        while i < r.upperBound { local[min(bins - 1, Int((values[i] - lo) * scale))] &+= 1; i += 1 }
+                        for b in 0..<bins { pp[c * bins + b] = local[b] &+ local[bins + b] &+ local[2 * bins + b] &+ local[3 * bins + b] }
                     }
                 }
             }
         }
         var histogram = [Double](repeating: 0, count: bins)
-        for c in 0..<chunks { for b in 0..<bins { histogram[b] += partial[c * bins + b] } }
+        for c in 0..<chunks { for b in 0..<bins { histogram[b] += Double(partial[c * bins + b]) } }
         let total = Double(count)
         var sumAll = 0.0
         for b in 0..<bins { sumAll += Double(b) * histogram[b] }

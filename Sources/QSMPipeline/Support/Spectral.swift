@@ -1,4 +1,7 @@
 import QSMCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Real FFTs of one shape on Float arrays, with the spectral products the stages share.
 ///
@@ -168,6 +171,7 @@ enum VoxelLoop {
     }
 
     /// Booleans generated in parallel.
+    @inline(__always)
     static func generateFlags(count: Int, _ body: @Sendable (Int) -> Bool) -> [Bool] {
         var out = [Bool](repeating: false, count: count)
         out.withUnsafeMutableBufferPointer { ob in
@@ -179,14 +183,58 @@ enum VoxelLoop {
 
     /// Whether every value is finite (parallel).
     static func allFinite(_ a: UnsafeBufferPointer<Float>) -> Bool {
-        let p = ReadPointer(a.baseAddress!)
-        return chunkedSum(count: a.count) { r in
-            for i in r where !p[i].isFinite { return 1 }
-            return 0
-        } == 0
+        finiteRange(a) != nil
+    }
+
+    /// (min, max) of `a` if every value is finite, else nil; one parallel pass.
+    static func finiteRange(_ a: UnsafeBufferPointer<Float>) -> (low: Float, high: Float)? {
+        guard let base = a.baseAddress, a.count > 0 else { return (.infinity, -.infinity) }
+        let p = ReadPointer(base), count = a.count
+        let chunks = max(1, min(64, count / 4096))
+        var lows = [Float](repeating: .infinity, count: chunks), highs = [Float](repeating: -.infinity, count: chunks)
+        var finite = [Bool](repeating: true, count: chunks)
+        lows.withUnsafeMutableBufferPointer { lb in highs.withUnsafeMutableBufferPointer { hb in
+            finite.withUnsafeMutableBufferPointer { fb in
+                let lp = SendablePointer(lb.baseAddress!), hp = SendablePointer(hb.baseAddress!), fp = SendablePointer(fb.baseAddress!)
+                parallelFor(0..<chunks) { cs in
+                    for c in cs {
+                        let r = count * c / chunks..<count * (c + 1) / chunks
+                        // 8 lanes at a time: v − v is 0 for finite v and NaN otherwise, and NaN
+                        // survives the running sum, so one vector test at the end decides.
+                        var low = SIMD8<Float>(repeating: .infinity), high = SIMD8<Float>(repeating: -.infinity)
+                        var check = SIMD8<Float>(repeating: 0)
+                        var i = r.lowerBound
+                        let raw = UnsafeRawPointer(p.base)
+                        while i + 8 <= r.upperBound {
+                            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                            check += v - v
+                            low.replace(with: v, where: v .< low)
+                            high.replace(with: v, where: v .> high)
+                            i += 8
+                        }
+                        var lo = low.min(), hi = high.max(), ok = check == SIMD8(repeating: 0)
+                        while i < r.upperBound {
+                            let v = p[i]
+                            ok = ok && v.isFinite
+                            lo = min(lo, v); hi = max(hi, v)
+                            i += 1
+                        }
+                        lp[c] = lo; hp[c] = hi; fp[c] = ok
+                    }
+                }
+            }
+        } }
+        guard !finite.contains(false) else { return nil }
+        return (lows.min()!, highs.max()!)
+    }
+
+    /// Whether any flag is set (memchr over the bytes).
+    static func anyTrue(_ flags: [Bool]) -> Bool {
+        flags.withUnsafeBytes { b in b.count > 0 && memchr(b.baseAddress!, 1, b.count) != nil }
     }
 
     /// out[i] = body(i) for every i, in parallel; `body` must only read shared state.
+    @inline(__always)
     static func generate(count: Int, _ body: @Sendable (Int) -> Float) -> [Float] {
         // Every element is written below, in parallel: no serial zero fill first.
         [Float](unsafeUninitializedCapacity: count) { buffer, initialized in

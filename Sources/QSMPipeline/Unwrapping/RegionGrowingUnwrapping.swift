@@ -167,6 +167,34 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
         // edge counting as the worst bin; each z slab reports its best key (sum << 40 | index).
         let slabs = max(1, min(n.z, 64))
         var slabBest = [UInt64](repeating: .max, count: slabs)
+        let planeStride = n.x * n.y
+        // Bin of the edge i → j = i + s (both inside); `before`/`after`: i − s / j + s are in the grid.
+        @inline(__always) @Sendable func edgeBin(_ i: Int, _ s: Int, before: Bool, after: Bool) -> Int {
+            let j = i + s
+            var weight = 1.0
+            let d = Double(wrapPhase(pp[j] - pp[i]))
+            if useCoherence { weight *= 0.1 + 0.9 * (1 - abs(d) / Double.pi) }
+            if useGradient, let second {
+                let d2 = Double(wrapPhase(second[j] - second[i]))
+                weight *= 0.1 + 0.9 * max(0, 1 - abs(d - d2 * teRatio))
+            }
+            if useLinearity {
+                var f = 1.0
+                if before && mp[i - s] {
+                    f *= max(0, 1 - abs(Double(wrapPhase(pp[i - s] - 2 * pp[i] + pp[j]))) / 2)
+                }
+                if after && mp[j + s] {
+                    f *= max(0, 1 - abs(Double(wrapPhase(pp[i] - 2 * pp[j] + pp[j + s]))) / 2)
+                }
+                weight *= 0.1 + 0.9 * f
+            }
+            if useMagnitude, let magnitude {
+                let a = Double(magnitude[i]), b = Double(magnitude[j])
+                let ratio = max(a, b) > 0 ? min(a, b) / max(a, b) : 0
+                weight *= 0.1 + 0.9 * ratio * ratio
+            }
+            return Int(max(1, min(255, roundedHalfAway((1 - weight) * 255))))
+        }
         bins.withUnsafeMutableBufferPointer { bb in slabBest.withUnsafeMutableBufferPointer { sb in
             let bp = SendablePointer(bb.baseAddress!), best = SendablePointer(sb.baseAddress!)
             parallelFor(0..<slabs, chunks: slabs) { slabRange in
@@ -176,39 +204,16 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
                         for y in 0..<n.y { for x in 0..<n.x {
                             let i = x + n.x * (y + n.y * z)
                             guard mp[i] else { bp[3 * i] = 0; bp[3 * i + 1] = 0; bp[3 * i + 2] = 0; continue }
-                            let position = SIMD3(x, y, z)
-                            var sum: UInt64 = 0
-                            for axis in 0..<3 {
-                                var bin = 0
-                                if position[axis] + 1 < n[axis] && mp[i + strides[axis]] {
-                                    let s = strides[axis], j = i + s
-                                    var weight = 1.0
-                                    let d = Double(wrapPhase(pp[j] - pp[i]))
-                                    if useCoherence { weight *= 0.1 + 0.9 * (1 - abs(d) / Double.pi) }
-                                    if useGradient, let second {
-                                        let d2 = Double(wrapPhase(second[j] - second[i]))
-                                        weight *= 0.1 + 0.9 * max(0, 1 - abs(d - d2 * teRatio))
-                                    }
-                                    if useLinearity {
-                                        var f = 1.0
-                                        if position[axis] >= 1 && mp[i - s] {
-                                            f *= max(0, 1 - abs(Double(wrapPhase(pp[i - s] - 2 * pp[i] + pp[j]))) / 2)
-                                        }
-                                        if position[axis] + 2 < n[axis] && mp[j + s] {
-                                            f *= max(0, 1 - abs(Double(wrapPhase(pp[i] - 2 * pp[j] + pp[j + s]))) / 2)
-                                        }
-                                        weight *= 0.1 + 0.9 * f
-                                    }
-                                    if useMagnitude, let magnitude {
-                                        let a = Double(magnitude[i]), b = Double(magnitude[j])
-                                        let ratio = max(a, b) > 0 ? min(a, b) / max(a, b) : 0
-                                        weight *= 0.1 + 0.9 * ratio * ratio
-                                    }
-                                    bin = Int(max(1, min(255, roundedHalfAway((1 - weight) * 255))))
-                                }
-                                bp[3 * i + axis] = UInt8(bin)
-                                sum += bin == 0 ? 256 : UInt64(bin)
-                            }
+                            // One call per axis with its stride and bounds as plain values (no
+                            // dynamic SIMD indexing in the hot loop); the same arithmetic per edge.
+                            let bx = x + 1 < n.x && mp[i + 1]
+                                ? edgeBin(i, 1, before: x >= 1, after: x + 2 < n.x) : 0
+                            let by = y + 1 < n.y && mp[i + n.x]
+                                ? edgeBin(i, n.x, before: y >= 1, after: y + 2 < n.y) : 0
+                            let bz = z + 1 < n.z && mp[i + planeStride]
+                                ? edgeBin(i, planeStride, before: z >= 1, after: z + 2 < n.z) : 0
+                            bp[3 * i] = UInt8(bx); bp[3 * i + 1] = UInt8(by); bp[3 * i + 2] = UInt8(bz)
+                            let sum = UInt64(bx == 0 ? 256 : bx) + UInt64(by == 0 ? 256 : by) + UInt64(bz == 0 ? 256 : bz)
                             slabMinimum = min(slabMinimum, sum << 40 | UInt64(i))
                         } }
                     }
