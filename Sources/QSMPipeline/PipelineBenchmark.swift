@@ -154,9 +154,11 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
     }
     let pipeline = try Pipeline()
     if selected("default pipeline") {
-        _ = try measure("default pipeline", note: "threshold → region-growing → linear-fit → vsharp → tkd → mean") { () throws(QSMError) in
+        let result = try measure("default pipeline") { () throws(QSMError) in
             try pipeline.run(PipelineInputs(wrappedPhase: phantom.phase, magnitude: phantom.magnitude), context: context)
         }
+        // The stages' own times within the run, for attributing the ratio.
+        raw[raw.count - 1].note = result.records.map { "\($0.method) \(Int($0.milliseconds.rounded()))" }.joined(separator: " → ") + " ms"
     }
     let one = middle(wallSamples), oneCPU = middle(cpuSamples)
     // The floor weights each transform by its own kind's time: padded shapes, complex or Double
