@@ -43,6 +43,32 @@ func wrapped(_ phase: [Double]) -> [Float] {
 }
 
 extension LaplacianUnwrappingTests {
+    /// The wrapped Laplacian sees only wrapped neighbour differences, so a phase given unwrapped
+    /// (steep: neighbour differences up to ~12 rad, beyond the 3π of two wrapped phases, which takes
+    /// the general wrapping path) and the same phase wrapped must unwrap to the same result mod 2π.
+    /// Tolerance 1e-3 rad: the inputs differ by multiples of 2π rounded to Float (~1e-6 rad per
+    /// value at these magnitudes), which the Poisson solve spreads but does not amplify much.
+    @Test func unwrappedAndWrappedInputsAgree() throws {
+        let grid = Grid(shape: SIMD3(40, 36, 32))
+        let steep = smoothPhase(grid, amplitude: 150)
+        let mask = centralSphere(grid, radius: 14)
+        let fromSteep = try LaplacianUnwrapping().apply(wrappedPhase: try Volume(grid: grid, voxels: steep.map { Float($0) }),
+                                                        magnitude: nil, mask: mask, context: StageContext())
+        let fromWrapped = try LaplacianUnwrapping().apply(wrappedPhase: try Volume(grid: grid, voxels: wrapped(steep)),
+                                                          magnitude: nil, mask: mask, context: StageContext())
+        var largest = 0.0
+        for i in 1..<grid.count where abs(steep[i] - steep[i - 1]) > 3 * Double.pi { largest = max(largest, abs(steep[i] - steep[i - 1])) }
+        #expect(largest > 3 * Double.pi, "the test needs differences beyond 3π")
+        var worst = 0.0
+        for i in 0..<grid.count where mask.voxels[i] {
+            let d = Double(fromSteep.voxels[i] - fromWrapped.voxels[i])
+            worst = max(worst, abs(d - 2 * Double.pi * (d / (2 * Double.pi)).rounded()))
+        }
+        #expect(worst < 1e-3, "max |Δ| mod 2π = \(worst) rad")
+    }
+}
+
+extension LaplacianUnwrappingTests {
     /// With random phase outside the mask (no signal there) the result is no longer φ + 2πk, but
     /// inside the mask's interior the error is discretely harmonic: there the wrapped Laplacian
     /// equals the true one, so ∇²(φ_u − φ) = 0 and background removal (which removes harmonic

@@ -33,31 +33,40 @@ public struct LaplacianUnwrapping: PhaseUnwrapping {
             let finite = wrappedPhase.withVoxels { VoxelLoop.allFinite(UnsafeBufferPointer(rebasing: $0[e * n..<(e + 1) * n])) }
             if !finite { try wrappedPhase.frame(e).requireFinite(in: Mask(grid: grid, repeating: true), "phase echo \(e + 1)") }
         }
-        let spectral = try Spectral(shape: grid.shape)
-        let eigenvalues = LaplacianEigenvalues.halfSpectrum(shape: grid.shape, voxelSize: grid.voxelSize)
-        let inverseEigenvalues = VoxelLoop.generate(count: eigenvalues.count) { eigenvalues[$0] == 0 ? 0 : 1 / eigenvalues[$0] }
-        let inside = mask.voxels
-        var output = VoxelLoop.zeros(n * echoes)
-        var laplacian = VoxelLoop.zeros(n), unwrapped = laplacian
-        var scratch = VoxelLoop.complexZeros(spectral.halfCount)
+        let fft = try FFT<Float>(shape: grid.shape)
+        // 1/λ(k) per block of k-space columns, λ(0) := 0 (the Poisson solve's free constant).
+        let eigenvalues = LaplacianEigenvalues.Columns(shape: grid.shape, voxelSize: grid.voxelSize)
+        let inside = mask.voxels, shape = grid.shape, voxelSize = grid.voxelSize
+        let planeSize = shape.x * shape.y, scale = 1 / Float(n)
+        // Per echo one fused sweep: the wrapped Laplacian is computed plane by plane as the forward
+        // transform reads it, divided by λ in k-space, and the solution is written straight into
+        // the output, masked; the congruence constant is then added in place.
+        var output = [Float](unsafeUninitializedCapacity: n * echoes) { _, initialized in initialized = n * echoes }
+        var spectrum = [Complex<Float>](unsafeUninitializedCapacity: fft.halfCount) { _, initialized in initialized = fft.halfCount }
         for e in 0..<echoes {
-            wrappedPhase.withVoxels { phase in
-                laplacian.withUnsafeMutableBufferPointer { out in
-                    Self.wrappedLaplacian(ReadPointer(phase.baseAddress! + e * n), shape: grid.shape,
-                                          voxelSize: grid.voxelSize, into: SendablePointer(out.baseAddress!))
-                }
-            }
-            spectral.filter(laplacian, kernel: inverseEigenvalues, scratch: &scratch, into: &unwrapped)   // λ(0) := 0
-            let constant = wrappedPhase.withVoxels { phase in
-                Self.congruenceConstant(wrapped: ReadPointer(phase.baseAddress! + e * n), unwrapped: unwrapped,
+            wrappedPhase.withVoxels { phase in output.withUnsafeMutableBufferPointer { ob in
+                inside.withUnsafeBufferPointer { mb in spectrum.withUnsafeMutableBufferPointer { sb in
+                    let pp = ReadPointer(phase.baseAddress! + e * n), op = SendablePointer(ob.baseAddress! + e * n)
+                    let mp = ReadPointer(mb.baseAddress!)
+                    fft.filter(spectrum: sb, normalized: false, load: { z, plane in
+                        Self.wrappedLaplacian(pp, plane: z, shape: shape, voxelSize: voxelSize, into: plane)
+                    }, product: { columns in
+                        eigenvalues.divide(columns, scale: scale)
+                    }, store: { z, plane in
+                        let offset = z * planeSize
+                        for i in 0..<planeSize { op[offset + i] = mp[offset + i] ? plane[i] : 0 }
+                    })
+                } }
+            } }
+            let constant = wrappedPhase.withVoxels { phase in output.withUnsafeBufferPointer { ob in
+                Self.congruenceConstant(wrapped: ReadPointer(phase.baseAddress! + e * n),
+                                        unwrapped: ReadPointer(ob.baseAddress! + e * n),
                                         inside: inside, insideCount: insideCount)
-            }
-            output.withUnsafeMutableBufferPointer { ob in
-                unwrapped.withUnsafeBufferPointer { ub in
-                    let op = SendablePointer(ob.baseAddress! + e * n), up = ReadPointer(ub.baseAddress!)
-                    parallelFor(0..<n) { r in for i in r { op[i] = inside[i] ? up[i] + constant : 0 } }
-                }
-            }
+            } }
+            output.withUnsafeMutableBufferPointer { ob in inside.withUnsafeBufferPointer { mb in
+                let op = SendablePointer(ob.baseAddress! + e * n), mp = ReadPointer(mb.baseAddress!)
+                parallelFor(0..<n) { r in for i in r where mp[i] { op[i] += constant } }
+            } }
         }
         return try Volume(grid: grid, frames: echoes, voxels: output)
     }
@@ -65,53 +74,101 @@ public struct LaplacianUnwrapping: PhaseUnwrapping {
     /// The constant c making φ_u + c congruent with φ_w on average over the mask: a circular mean of
     /// φ_w − φ_u on every 61st mask voxel gives c0, then c = c0 + mean_M wrap(φ_w − φ_u − c0), which
     /// equals the circular mean when the spread is well below π and needs no trigonometry per voxel.
-    static func congruenceConstant(wrapped: ReadPointer<Float>, unwrapped: [Float], inside: [Bool],
+    static func congruenceConstant(wrapped: ReadPointer<Float>, unwrapped up: ReadPointer<Float>, inside: [Bool],
                                    insideCount: Int) -> Float {
         var re = 0.0, im = 0.0, seen = 0
         for i in 0..<inside.count where inside[i] {
             if seen % 61 == 0 {
-                let d = Double(wrapped[i] - unwrapped[i])
+                let d = Double(wrapped[i] - up[i])
                 re += Double.cos(d); im += Double.sin(d)
             }
             seen += 1
             if seen > 61 * 4096 { break }
         }
         let c0 = Float(Double.atan2(y: im, x: re))
-        let sum = unwrapped.withUnsafeBufferPointer { ub in
-            let up = ReadPointer(ub.baseAddress!)
-            return VoxelLoop.chunkedSum(count: inside.count) { r in
-                var s = 0.0
-                for i in r where inside[i] { s += Double(wrapPhase(wrapped[i] - up[i] - c0)) }
-                return s
-            }
+        let sum = VoxelLoop.chunkedSum(count: inside.count) { r in
+            var s = 0.0
+            for i in r where inside[i] { s += Double(wrapPhase(wrapped[i] - up[i] - c0)) }
+            return s
         }
         return c0 + Float(sum / Double(insideCount))
     }
 
-    /// out ← Σ_axes (wrap(φ[i+e]−φ[i]) − wrap(φ[i]−φ[i−e]))/Δ², periodic neighbours, parallel over z.
-    static func wrappedLaplacian(_ p: ReadPointer<Float>, shape n: SIMD3<Int>, voxelSize: SIMD3<Double>,
-                                 into out: SendablePointer<Float>) {
+    /// Plane z of Σ_axes (wrap(φ[i+e]−φ[i]) − wrap(φ[i]−φ[i−e]))/Δ², periodic neighbours.
+    static func wrappedLaplacian(_ p: ReadPointer<Float>, plane z: Int, shape n: SIMD3<Int>, voxelSize: SIMD3<Double>,
+                                 into out: UnsafeMutableBufferPointer<Float>) {
         let wx = Float(1 / (voxelSize.x * voxelSize.x)), wy = Float(1 / (voxelSize.y * voxelSize.y))
         let wz = Float(1 / (voxelSize.z * voxelSize.z))
-        parallelFor(0..<n.z) { zs in
-            for z in zs {
-                let zm = z == 0 ? n.z - 1 : z - 1, zp = z == n.z - 1 ? 0 : z + 1
-                for y in 0..<n.y {
-                    let ym = y == 0 ? n.y - 1 : y - 1, yp = y == n.y - 1 ? 0 : y + 1
-                    let row = n.x * (y + n.y * z)
-                    let rowYm = n.x * (ym + n.y * z), rowYp = n.x * (yp + n.y * z)
-                    let rowZm = n.x * (y + n.y * zm), rowZp = n.x * (y + n.y * zp)
-                    // Interior x without wrap-around branches (vectorisable), then the two ends.
-                    @inline(__always) func at(_ x: Int, _ xm: Int, _ xp: Int) -> Float {
-                        let c = p[row + x]
-                        let lx = wrapDifference(p[row + xp] - c) - wrapDifference(c - p[row + xm])
-                        let ly = wrapDifference(p[rowYp + x] - c) - wrapDifference(c - p[rowYm + x])
-                        let lz = wrapDifference(p[rowZp + x] - c) - wrapDifference(c - p[rowZm + x])
-                        return wx * lx + wy * ly + wz * lz
-                    }
-                    if n.x > 2 { for x in 1..<n.x - 1 { out[row + x] = at(x, x - 1, x + 1) } }
-                    out[row] = at(0, n.x - 1, n.x > 1 ? 1 : 0)
-                    if n.x > 1 { out[row + n.x - 1] = at(n.x - 1, n.x - 2, 0) }
+        let zm = z == 0 ? n.z - 1 : z - 1, zp = z == n.z - 1 ? 0 : z + 1
+        for y in 0..<n.y {
+            let ym = y == 0 ? n.y - 1 : y - 1, yp = y == n.y - 1 ? 0 : y + 1
+            let row = n.x * (y + n.y * z), planeRow = n.x * y
+            let rowYm = n.x * (ym + n.y * z), rowYp = n.x * (yp + n.y * z)
+            let rowZm = n.x * (y + n.y * zm), rowZp = n.x * (y + n.y * zp)
+            // Interior x without wrap-around branches, each difference wrapped by a select (no
+            // data-dependent branch: wraps are frequent; the same values as `wrapDifference`); a
+            // row holding a difference of 3π or more (not two wrapped phases) is redone with it.
+            @inline(__always) func at(_ x: Int, _ xm: Int, _ xp: Int, _ wrap: (Float) -> Float) -> Float {
+                let c = p[row + x]
+                let lx = wrap(p[row + xp] - c) - wrap(c - p[row + xm])
+                let ly = wrap(p[rowYp + x] - c) - wrap(c - p[rowYm + x])
+                let lz = wrap(p[rowZp + x] - c) - wrap(c - p[rowZm + x])
+                return wx * lx + wy * ly + wz * lz
+            }
+            var large = false
+            if n.x > 2 {
+                let pi = SIMD8<Float>(repeating: .pi), twoPi = SIMD8<Float>(repeating: 2 * .pi)
+                let limit = SIMD8<Float>(repeating: 3 * .pi), zero = SIMD8<Float>(repeating: 0)
+                let raw = UnsafeRawPointer(p.base), target = UnsafeMutableRawPointer(out.baseAddress!)
+                @inline(__always) func load(_ i: Int) -> SIMD8<Float> { raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) }
+                @inline(__always) func wrapped(_ d: SIMD8<Float>) -> SIMD8<Float> {
+                    large = large || any((d .>= limit) .| (d .<= -limit))
+                    return d - zero.replacing(with: twoPi, where: d .> pi).replacing(with: -twoPi, where: d .< -pi)
+                }
+                let vx = SIMD8(repeating: wx), vy = SIMD8(repeating: wy), vz = SIMD8(repeating: wz)
+                var x = 1
+                while x + 8 <= n.x - 1 {
+                    let c = load(row + x)
+                    let lx = wrapped(load(row + x + 1) - c) - wrapped(c - load(row + x - 1))
+                    let ly = wrapped(load(rowYp + x) - c) - wrapped(c - load(rowYm + x))
+                    let lz = wrapped(load(rowZp + x) - c) - wrapped(c - load(rowZm + x))
+                    target.storeBytes(of: vx * lx + vy * ly + vz * lz, toByteOffset: 4 * (planeRow + x), as: SIMD8<Float>.self)
+                    x += 8
+                }
+                while x < n.x - 1 { out[planeRow + x] = at(x, x - 1, x + 1, wrapDifference); x += 1 }
+            }
+            if large, n.x > 2 { for x in 1..<n.x - 1 { out[planeRow + x] = at(x, x - 1, x + 1, wrapDifference) } }
+            out[planeRow] = at(0, n.x - 1, n.x > 1 ? 1 : 0, wrapDifference)
+            if n.x > 1 { out[planeRow + n.x - 1] = at(n.x - 1, n.x - 2, 0, wrapDifference) }
+        }
+    }
+}
+
+extension LaplacianEigenvalues {
+    /// λ(k) of `halfSpectrum` on blocks of spectral columns (`FFT.filter`), same Double sum.
+    struct Columns: Sendable {
+        let lx: [Double], ly: [Double], lz: [Double], halfWidth: Int
+
+        init(shape: SIMD3<Int>, voxelSize: SIMD3<Double>) {
+            func axis(_ n: Int, _ count: Int, _ d: Double) -> [Double] {
+                (0..<count).map { m -> Double in 2 * (Double.cos(2 * Double.pi * Double(m) / Double(n)) - 1) / (d * d) }
+            }
+            halfWidth = shape.x / 2 + 1
+            lx = axis(shape.x, halfWidth, voxelSize.x)
+            ly = axis(shape.y, shape.y, voxelSize.y)
+            lz = axis(shape.z, shape.z, voxelSize.z)
+        }
+
+        /// Divides each coefficient by λ (0 where λ = 0) and multiplies by `scale`.
+        func divide(_ columns: SpectralColumns, scale: Float) {
+            for q in 0..<columns.count {
+                let j = columns.first + q, partial = lx[j % halfWidth] + ly[j / halfWidth]
+                var p = columns.values + q
+                for z in 0..<columns.depth {
+                    let lambda = Float(partial + lz[z])
+                    let k = (lambda == 0 ? 0 : 1 / lambda) * scale
+                    p.pointee = Complex(p.pointee.real * k, p.pointee.imaginary * k)
+                    p += columns.stride
                 }
             }
         }
