@@ -221,28 +221,23 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
                 }
             }
         } }
-        var visited = [Bool](unsafeUninitializedCapacity: count) { buffer, initialized in
-            let vp = SendablePointer(buffer.baseAddress!)
-            parallelFor(0..<count) { r in (vp.base + r.lowerBound).initialize(repeating: false, count: r.count) }
-            initialized = count
-        }
         var best = [UInt16](unsafeUninitializedCapacity: count) { buffer, initialized in
             let bp = SendablePointer(buffer.baseAddress!)
             parallelFor(0..<count) { r in (bp.base + r.lowerBound).initialize(repeating: .max, count: r.count) }
             initialized = count
         }
-        bins.withUnsafeBufferPointer { bb in visited.withUnsafeMutableBufferPointer { vb in best.withUnsafeMutableBufferPointer { kb in
-            var front = GrowthFront(bins: bb.baseAddress!, visited: vb.baseAddress!, best: kb.baseAddress!, phase: phase,
+        bins.withUnsafeBufferPointer { bb in best.withUnsafeMutableBufferPointer { kb in
+            var front = GrowthFront(bins: bb.baseAddress!, best: kb.baseAddress!, phase: phase,
                                     strides: strides, queue: BucketQueue(valueLimit: 4 * count))
             front.growRegion(from: Int(slabBest.min()! & 0xFF_FFFF_FFFF))
             guard front.visitedCount < insideCount else { return }
             // Disconnected parts: one seed each, the unvisited voxels in order of (bin sum, index),
             // by a counting sort over the sums 3…768. Regions do not interact, so seeding the first
             // region before the sort gives the same result as seeding every region from the sorted list.
-            let bp = bb.baseAddress!, vp = vb.baseAddress!
+            let bp = bb.baseAddress!, kp = kb.baseAddress!
             var sums: [UInt16] = []
             var remaining: [Int] = []
-            for i in 0..<count where mp[i] && !vp[i] {
+            for i in 0..<count where mp[i] && kp[i] != 0 {
                 remaining.append(i)
                 var sum = 0
                 for axis in 0..<3 { let b = Int(bp[3 * i + axis]); sum += b == 0 ? 256 : b }
@@ -253,19 +248,19 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
             for k in 1..<start.count { start[k] += start[k - 1] }
             var sorted = [Int](repeating: 0, count: remaining.count)
             for (k, i) in remaining.enumerated() { sorted[start[Int(sums[k])]] = i; start[Int(sums[k])] += 1 }
-            for seed in sorted where !vp[seed] { front.growRegion(from: seed) }
-        } } }
+            for seed in sorted where kp[seed] != 0 { front.growRegion(from: seed) }
+        } }
     }
 }
 
-/// The state of one growth: the edge bins, visited flags and the queue (a struct with mutating
-/// methods, so the hot loop's accesses need no dynamic exclusivity checks).
+/// The state of one growth: the edge bins, the per-voxel best keys (0 = visited) and the queue (a
+/// struct with mutating methods, so the hot loop's accesses need no dynamic exclusivity checks).
 private struct GrowthFront {
     let bins: UnsafePointer<UInt8>
-    let visited: UnsafeMutablePointer<Bool>
-    /// Per voxel, the best key (bin << 3 | slot) of the edges queued towards it: an edge that does
-    /// not beat it can never be the one that reaches the voxel, so it is not queued (Prim's
-    /// algorithm with distinct keys: the popped edges, hence the result, are unchanged).
+    /// Per voxel, 0 once visited, else the best key (bin << 3 | slot ≥ 8) of the edges queued
+    /// towards it: an edge that does not beat it can never be the one that reaches the voxel, so it
+    /// is not queued (Prim's algorithm with distinct keys: the popped edges, hence the result, are
+    /// unchanged). One array for both, so a neighbour costs one random access, not two.
     let best: UnsafeMutablePointer<UInt16>
     let phase: UnsafeMutablePointer<Float>
     let strides: SIMD3<Int>
@@ -279,14 +274,14 @@ private struct GrowthFront {
         for axis in 0..<3 {
             let forward = bins[3 * i + axis]
             let k = i + strides[axis]
-            if forward != 0 && !visited[k] {
+            if forward != 0 {
                 let key = UInt16(forward) << 3 | UInt16(2 - axis)
                 if key < best[k] { best[k] = key; queue.push(4 * i + axis, bin: forward) }
             }
             let j = i - strides[axis]
             if j >= 0 {
                 let backward = bins[3 * j + axis]
-                if backward != 0 && !visited[j] {
+                if backward != 0 {
                     let key = UInt16(backward) << 3 | UInt16(3 + axis)
                     if key < best[j] { best[j] = key; queue.push(4 * j + axis, bin: backward) }
                 }
@@ -296,16 +291,17 @@ private struct GrowthFront {
 
     /// Grows the region of `seed` until no edge leads out of it.
     mutating func growRegion(from seed: Int) {
-        visited[seed] = true
+        best[seed] = 0
         visitedCount += 1
         pushEdges(of: seed)
         while let entry = queue.pop() {
             let i = entry >> 2, j = i + strides[entry & 3]
-            guard visited[i] != visited[j] else { continue }
-            let (from, to) = visited[i] ? (i, j) : (j, i)
+            let iVisited = best[i] == 0
+            guard iVisited != (best[j] == 0) else { continue }
+            let (from, to) = iVisited ? (i, j) : (j, i)
             let difference = phase[to] - phase[from]
             phase[to] -= 2 * Float.pi * roundedHalfAway(difference / (2 * Float.pi))
-            visited[to] = true
+            best[to] = 0
             visitedCount += 1
             pushEdges(of: to)
         }
