@@ -7,7 +7,9 @@ import QSMCore
 /// 2012;67:137–147. doi:10.1002/mrm.23000. Follows QSM.jl `vsharp` (QSM.md §6.2): radii from
 /// `maxRadius` down to `minRadius` in steps of `radiusStep`; voxels of erode(M, r) not yet assigned
 /// take g = (δ − s_r) ⊛ Δb; Δb_local = M_rmin·F⁻¹[F[g]·T(1 − Ŝ_rmax)].
-/// FFTs: 4 + 3 per radius (kernel, erosion, high-pass).
+/// FFTs: 4 + 3 per radius (kernel, erosion, high-pass), computed in fused sweeps (`FFT.filter`):
+/// per radius, the ball's transform and the erosion in one sweep, the high-pass in a second whose
+/// output planes assign g directly; the deconvolution with the masked, cropped output in a third.
 public struct VSHARP: BackgroundRemoval {
     /// V-SHARP's parameters.
     public struct Parameters: MethodParameters {
@@ -53,60 +55,72 @@ public struct VSHARP: BackgroundRemoval {
     public func apply(totalField: Volume<Float>, mask: Mask, context: StageContext) throws(QSMError) -> LocalField {
         try validateParameters()
         let radii = parameters.radii
-        var domain = try SMVDomain(totalField: totalField, mask: mask, context: context, largestRadius: radii[0])
-        let s = domain.spectral
-        var fieldSpectrum = VoxelLoop.complexZeros(s.halfCount)
-        s.forward(domain.field, into: &fieldSpectrum)
-        var scratch = VoxelLoop.complexZeros(s.halfCount)
-        var ball = domain.takeWorkspace()
-        var smoothedMask = VoxelLoop.zeros(s.count), filtered = VoxelLoop.zeros(s.count)
-        var g = VoxelLoop.zeros(s.count)
-        var assigned = [Bool](repeating: false, count: s.count)
-        // F[s_r] is used where it is read (its real part), not copied out into a real kernel.
-        var transform = scratch
-        var second = scratch
-        var largestKernel: [Float] = []
+        let domain = try SMVDomain(totalField: totalField, mask: mask, context: context, largestRadius: radii[0])
+        let s = domain.spectral, fft = s.fft, padding = domain.padding, grid = domain.grid
+        let scale = s.normalization, capacity = BlockOrder.capacity(s)
+        func uninitialized<T>(_ count: Int) -> [T] { [T](unsafeUninitializedCapacity: count) { _, n in n = count } }
+        var fieldSpectrum: [Complex<Float>] = uninitialized(s.halfCount), spectrum: [Complex<Float>] = uninitialized(s.halfCount)
+        domain.forwardField(into: &fieldSpectrum)
+        // Block-ordered (see `BlockOrder`): F[M], copied by the first sweep and read by the others;
+        // Ŝ of the current radius and of the largest (kept for the deconvolution).
+        var maskBlocks: [Complex<Float>] = uninitialized(capacity)
+        var kernel: [Float] = uninitialized(capacity), largestKernel: [Float] = uninitialized(capacity)
+        // On the original grid: the index of the radius that assigned each voxel (none: `unassigned`),
+        // and g, the high-passed field of that radius. The erosions lie inside the mask, hence inside
+        // the original grid, so nothing of the padding margin is kept.
+        let unassigned = UInt8.max
+        var state = [UInt8](repeating: unassigned, count: grid.count)
+        var g = VoxelLoop.zeros(grid.count)
         for (index, radius) in radii.enumerated() {
-            let ballCount = try SMVKernel.buildTransform(radius: radius, voxelSize: domain.grid.voxelSize, spectral: s,
-                                                         ball: &ball, into: &transform,
-                                                         parameter: index == 0 ? "bgremove.maxRadius" : "bgremove.minRadius")
-            // One pass over the spectrum: K·F[M] for the erosion, (1 − K)·F[Δb] for the high-pass.
-            VoxelLoop.multiply(domain.maskSpectrum, byRealPartOf: transform, into: &scratch,
-                               and: fieldSpectrum, byOneMinus: &second, scale: s.normalization)
-            s.rawInverse(&scratch, into: &smoothedMask)
-            s.rawInverse(&second, into: &filtered)
-            // Voxels of erode(M, r) not yet assigned take this radius's high-pass value.
-            let cut = 1 - 0.5 / Float(ballCount)
-            smoothedMask.withUnsafeBufferPointer { mb in filtered.withUnsafeBufferPointer { fb in
-                g.withUnsafeMutableBufferPointer { gb in assigned.withUnsafeMutableBufferPointer { ab in
-                    let mp = ReadPointer(mb.baseAddress!), fp = ReadPointer(fb.baseAddress!)
-                    let gp = SendablePointer(gb.baseAddress!), ap = SendablePointer(ab.baseAddress!)
-                    parallelFor(0..<gb.count) { r in
-                        for i in r where mp[i] > cut && !ap[i] { gp[i] = fp[i]; ap[i] = true }
+            let ball = try SMVKernel.Ball(radius: radius, voxelSize: grid.voxelSize, shape: s.shape,
+                                          parameter: index == 0 ? "bgremove.maxRadius" : "bgremove.minRadius")
+            let cut = ball.erosionCut, tag = UInt8(index)
+            state.withUnsafeMutableBufferPointer { stateBuffer in
+                let st = SendablePointer(stateBuffer.baseAddress!)
+                // Sweep 1 (ball transform, erosion): voxels of erode(M, r) not yet assigned take this radius.
+                kernel.withUnsafeMutableBufferPointer { kb in maskBlocks.withUnsafeMutableBufferPointer { bb in
+                    let blocks = SendablePointer(bb.baseAddress!)
+                    let source: SMVDomain.MaskSource = index == 0 ? .copying(blocks) : .blockOrdered(ReadPointer(blocks.base))
+                    domain.smoothMask(ball: ball, kernel: SendablePointer(kb.baseAddress!), mask: source, spectrum: &spectrum) { first, values, count in
+                        for j in 0..<count where values[j] > cut && st[first + j] == unassigned { st[first + j] = tag }
                     }
                 } }
-            } }
-            if index == 0 {
-                largestKernel = transform.withUnsafeBufferPointer { tb in
-                    let tp = ReadPointer(tb.baseAddress!)
-                    return VoxelLoop.generate(count: tb.count) { tp[$0].real }
-                }
+                // Sweep 2: F⁻¹[(1 − Ŝ_r)·F[M·Δb]], kept only where this radius assigned the voxel.
+                fieldSpectrum.withUnsafeBufferPointer { fb in spectrum.withUnsafeMutableBufferPointer { sb in
+                    kernel.withUnsafeBufferPointer { kb in g.withUnsafeMutableBufferPointer { gb in
+                        let k = ReadPointer(kb.baseAddress!), gp = SendablePointer(gb.baseAddress!)
+                        fft.inverse(fb, scratch: sb, normalized: false, product: { columns in
+                            SMVDomain.multiply(columns, kernel: k, capacity: capacity, scale: scale) { 1 - $0 }
+                        }, store: { z, plane in
+                            padding.storePlane(z, plane) { i, v in if st[i] == tag { gp[i] = v } }
+                        })
+                    } }
+                } }
             }
+            if index == 0 { swap(&kernel, &largestKernel) }
         }
-        // Δb_local = F⁻¹[F[g]·T(1 − Ŝ_rmax)], the truncated inverse evaluated in the product.
-        s.forward(g, into: &scratch)
-        let threshold = Float(parameters.threshold), normalization = s.normalization
-        scratch.withUnsafeMutableBufferPointer { sb in largestKernel.withUnsafeBufferPointer { kb in
-            let sp = SendablePointer(sb.baseAddress!), kp = ReadPointer(kb.baseAddress!)
-            parallelFor(0..<sb.count) { r in
-                for i in r {
-                    let c = 1 - kp[i]
-                    let k = (abs(c) >= threshold ? 1 / c : 0) * normalization
-                    sp[i] = Complex(sp[i].real * k, sp[i].imaginary * k)
+        // Δb_local = M_rmin·F⁻¹[F[g]·T(1 − Ŝ_rmax)], the truncated inverse evaluated in the product (2 FFTs).
+        let threshold = Float(parameters.threshold)
+        let valid = VoxelLoop.generateFlags(count: grid.count) { [state] in state[$0] != unassigned }
+        let local = [Float](unsafeUninitializedCapacity: grid.count) { out, n in
+            let o = SendablePointer(out.baseAddress!)
+            g.withUnsafeBufferPointer { gb in valid.withUnsafeBufferPointer { vb in largestKernel.withUnsafeBufferPointer { kb in
+                let gp = ReadPointer(gb.baseAddress!), m = ReadPointer(vb.baseAddress!), k = ReadPointer(kb.baseAddress!)
+                spectrum.withUnsafeMutableBufferPointer { sb in
+                    fft.filter(spectrum: sb, normalized: false, load: { z, plane in
+                        padding.loadPlane(z, plane) { gp[$0] }
+                    }, product: { columns in
+                        SMVDomain.multiply(columns, kernel: k, capacity: capacity, scale: scale) { kernelValue in
+                            let c = 1 - kernelValue
+                            return abs(c) >= threshold ? 1 / c : 0
+                        }
+                    }, store: { z, plane in
+                        padding.storePlane(z, plane) { i, v in o[i] = m[i] ? v : 0 }
+                    })
                 }
-            }
-        } }
-        s.rawInverse(&scratch, into: &filtered)
-        return try domain.result(field: consume filtered, valid: assigned, stage: "bgremove.minRadius")
+            } } }
+            n = grid.count
+        }
+        return try SMVDomain.localField(grid: grid, field: local, valid: valid, stage: "bgremove.minRadius")
     }
 }

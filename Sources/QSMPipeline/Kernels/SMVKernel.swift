@@ -14,58 +14,70 @@ struct SMVKernel: Sendable {
     /// Ball radius in voxels along each axis, rounded up.
     let reach: SIMD3<Int>
 
-    /// Writes Ŝ_r of the ball of `radius` mm into `spectrum` and returns |B_r|; throws (naming
-    /// `parameter`) if the ball is one voxel or does not fit in the grid. `ball` must be all zeros
-    /// and is returned so; `scratch` is overwritten. No allocation beyond the offset list.
-    static func build(radius: Double, voxelSize: SIMD3<Double>, spectral: Spectral, ball: inout [Float],
-                      scratch: inout [Complex<Float>], into spectrum: inout [Float], parameter: String) throws(QSMError) -> Int {
-        let count = try buildTransform(radius: radius, voxelSize: voxelSize, spectral: spectral, ball: &ball,
-                                       into: &scratch, parameter: parameter)
-        scratch.withUnsafeBufferPointer { b in spectrum.withUnsafeMutableBufferPointer { sb in
-            let p = ReadPointer(b.baseAddress!), sp = SendablePointer(sb.baseAddress!)
-            parallelFor(0..<sb.count) { r in for i in r { sp[i] = p[i].real } }
-        } }
-        return count
-    }
+    /// The lattice points of the ball of radius r (mm) in a periodic box, grouped by x–y plane, so
+    /// a fused transform can write s_r plane by plane without a box-sized image of the ball.
+    struct Ball: Sendable {
+        /// |B_r|.
+        let count: Int
+        /// Box indices of the ball's points (offsets wrapped periodically), ascending.
+        let offsets: [Int]
+        /// `offsets[planeStart[z]..<planeStart[z + 1]]` lie in plane z.
+        let planeStart: [Int]
+        /// Points per x–y plane of the box.
+        let planeSize: Int
 
-    /// Writes F[s_r] (complex; its real part is Ŝ_r, the imaginary part rounding) into `transform`
-    /// and returns |B_r|, for callers that read the real part where they use it instead of
-    /// extracting it. Same conditions as `build`.
-    static func buildTransform(radius: Double, voxelSize: SIMD3<Double>, spectral: Spectral, ball: inout [Float],
-                               into transform: inout [Complex<Float>], parameter: String) throws(QSMError) -> Int {
-        let reach = Self.reach(radius: radius, voxelSize: voxelSize)
-        let shape = spectral.shape
-        guard all(2 &* reach &+ 1 .<= shape) else {
-            throw .invalidParameter(parameter, "radius \(radius) mm does not fit in the \(shape.x)×\(shape.y)×\(shape.z) grid")
-        }
-        var offsets: [Int] = []
-        for dz in -reach.z...reach.z {
-            for dy in -reach.y...reach.y {
-                for dx in -reach.x...reach.x {
-                    let p = SIMD3(Double(dx), Double(dy), Double(dz)) * voxelSize
-                    guard (p * p).sum() <= radius * radius * (1 + 1e-12) else { continue }
-                    let x = (dx + shape.x) % shape.x, y = (dy + shape.y) % shape.y, z = (dz + shape.z) % shape.z
-                    offsets.append(x + shape.x * (y + shape.y * z))
+        /// The ball of `radius` mm in a box of `shape`; throws (naming `parameter`) if the ball is
+        /// one voxel or does not fit in the box.
+        init(radius: Double, voxelSize: SIMD3<Double>, shape: SIMD3<Int>, parameter: String) throws(QSMError) {
+            let reach = SMVKernel.reach(radius: radius, voxelSize: voxelSize)
+            guard all(2 &* reach &+ 1 .<= shape) else {
+                throw .invalidParameter(parameter, "radius \(radius) mm does not fit in the \(shape.x)×\(shape.y)×\(shape.z) grid")
+            }
+            var offsets: [Int] = []
+            for dz in -reach.z...reach.z {
+                for dy in -reach.y...reach.y {
+                    for dx in -reach.x...reach.x {
+                        let p = SIMD3(Double(dx), Double(dy), Double(dz)) * voxelSize
+                        guard (p * p).sum() <= radius * radius * (1 + 1e-12) else { continue }
+                        let x = (dx + shape.x) % shape.x, y = (dy + shape.y) % shape.y, z = (dz + shape.z) % shape.z
+                        offsets.append(x + shape.x * (y + shape.y * z))
+                    }
                 }
             }
+            guard offsets.count > 1 else {
+                throw .invalidParameter(parameter, "radius \(radius) mm is smaller than one voxel (\(voxelSize.min()) mm)")
+            }
+            offsets.sort()
+            planeSize = shape.x * shape.y
+            var start = [Int](repeating: 0, count: shape.z + 1)
+            for o in offsets { start[o / planeSize + 1] += 1 }
+            for z in 0..<shape.z { start[z + 1] += start[z] }
+            count = offsets.count
+            self.offsets = offsets
+            planeStart = start
         }
-        guard offsets.count > 1 else {
-            throw .invalidParameter(parameter, "radius \(radius) mm is smaller than one voxel (\(voxelSize.min()) mm)")
+
+        /// The value of s_r on the ball, 1/|B_r|.
+        var value: Float { 1 / Float(count) }
+
+        /// Writes plane z of s_r (nx·ny, x fastest) into `plane`.
+        func load(_ z: Int, _ plane: UnsafeMutableBufferPointer<Float>) {
+            let p = plane.baseAddress!, base = z * planeSize, v = value
+            p.update(repeating: 0, count: planeSize)
+            for k in planeStart[z]..<planeStart[z + 1] { p[offsets[k] - base] = v }
         }
-        for o in offsets { ball[o] = 1 / Float(offsets.count) }
-        spectral.forward(ball, into: &transform)
-        for o in offsets { ball[o] = 0 }
-        return offsets.count
+
+        /// The cut on (s_r ⊛ M) that separates "whole ball inside" from "one voxel outside" (see `erode`).
+        var erosionCut: Float { 1 - 0.5 / Float(count) }
     }
 
     /// The ball of `radius` mm (allocating its own buffers).
     init(radius: Double, voxelSize: SIMD3<Double>, spectral: Spectral, parameter: String) throws(QSMError) {
-        var ball = [Float](repeating: 0, count: spectral.count)
-        var scratch = [Complex<Float>](repeating: .zero, count: spectral.halfCount)
-        var spectrum = [Float](repeating: 0, count: spectral.halfCount)
-        voxelCount = try Self.build(radius: radius, voxelSize: voxelSize, spectral: spectral, ball: &ball,
-                                    scratch: &scratch, into: &spectrum, parameter: parameter)
-        self.spectrum = spectrum
+        let ball = try Ball(radius: radius, voxelSize: voxelSize, shape: spectral.shape, parameter: parameter)
+        var image = [Float](repeating: 0, count: spectral.count)
+        for o in ball.offsets { image[o] = ball.value }
+        spectrum = spectral.forward(image).map { $0.real }
+        voxelCount = ball.count
         reach = Self.reach(radius: radius, voxelSize: voxelSize)
     }
 
