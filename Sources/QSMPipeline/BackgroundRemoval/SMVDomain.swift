@@ -11,8 +11,6 @@ struct SMVDomain {
     let spectral: Spectral
     /// M (padded).
     let mask: [Bool]
-    /// F[M].
-    let maskSpectrum: [Complex<Float>]
     /// M and Δb_total on the original grid.
     private let inside: [Bool], values: [Float]
 
@@ -21,16 +19,18 @@ struct SMVDomain {
         try InputCheck.field(totalField, mask: mask, name: "total field")
         grid = totalField.grid
         let reach = SMVKernel.reach(radius: largestRadius, voxelSize: grid.voxelSize)
-        let padding = Padding(mask: mask, margin: reach &+ 1)
-        self.padding = padding
+        padding = Padding(mask: mask, margin: reach &+ 1)
         spectral = try Spectral(shape: padding.shape)
         self.mask = padding.pad(mask.voxels, fill: false)
-        let inside = mask.voxels
-        self.inside = inside
+        inside = mask.voxels
         values = totalField.voxels
-        // F[M] with the padded indicator written plane by plane inside the transform (1 FFT).
-        let fft = spectral.fft
-        maskSpectrum = [Complex<Float>](unsafeUninitializedCapacity: fft.halfCount) { sb, n in
+    }
+
+    /// F[M], computed on each use (1 FFT) with the padded indicator written plane by plane inside
+    /// the transform; V-SHARP erodes without it.
+    var maskSpectrum: [Complex<Float>] {
+        let fft = spectral.fft, padding = padding
+        return [Complex<Float>](unsafeUninitializedCapacity: fft.halfCount) { sb, n in
             inside.withUnsafeBufferPointer { ib in
                 let m = ReadPointer(ib.baseAddress!)
                 fft.forward(into: sb) { z, plane in padding.loadPlane(z, plane) { m[$0] ? 1 : 0 } }
@@ -46,7 +46,7 @@ struct SMVDomain {
     }
 
     /// `body` with M and Δb_total on the original grid, for load closures of fused transforms.
-    func withInput<R>(_ body: (ReadPointer<Bool>, ReadPointer<Float>) -> R) -> R {
+    private func withInput<R>(_ body: (ReadPointer<Bool>, ReadPointer<Float>) -> R) -> R {
         inside.withUnsafeBufferPointer { ib in values.withUnsafeBufferPointer { vb in
             body(ReadPointer(ib.baseAddress!), ReadPointer(vb.baseAddress!))
         } }
@@ -78,11 +78,15 @@ struct SMVDomain {
     /// The local field from arrays already on the original grid (`field` zero outside `valid`);
     /// throws if the erosion left nothing.
     static func localField(grid: Grid, field: [Float], valid: [Bool], stage: String) throws(QSMError) -> LocalField {
-        let out = try Volume(grid: grid, voxels: valid)
-        guard out.insideCount > 0 else {
+        try requireNonEmpty(valid, stage: stage)
+        return LocalField(field: try Volume(grid: grid, voxels: field), mask: try Volume(grid: grid, voxels: valid))
+    }
+
+    /// Throws (naming `stage`) if the erosion left no voxel.
+    static func requireNonEmpty(_ valid: [Bool], stage: String) throws(QSMError) {
+        guard valid.contains(true) else {
             throw .invalidParameter(stage, "the erosion by the radius leaves no voxel of the mask; use a smaller radius")
         }
-        return LocalField(field: try Volume(grid: grid, voxels: field), mask: out)
     }
 }
 
@@ -107,17 +111,6 @@ extension Padding {
             for x in 0..<o.x { row[offset.x + x] = value(source + x) }
             (row + offset.x + o.x).update(repeating: 0, count: s.x - offset.x - o.x)
         }
-    }
-
-    /// Calls `body(first voxel, values, count)` for every row of original voxels of padded plane z:
-    /// the crop, for store closures that are passed on rather than written in place.
-    @inline(__always)
-    func storeRows(_ z: Int, _ plane: UnsafeMutableBufferPointer<Float>, _ body: (Int, UnsafePointer<Float>, Int) -> Void) {
-        let o = original, s = shape, p = plane.baseAddress!
-        let oz = z - offset.z
-        guard oz >= 0 && oz < o.z else { return }
-        if isIdentity { body(o.x * o.y * oz, p, o.x * o.y); return }
-        for y in 0..<o.y { body(o.x * (y + o.y * oz), p + offset.x + s.x * (y + offset.y), o.x) }
     }
 
     /// Calls `body(i, v)` for every original voxel i of padded plane z with its value v in `plane`:
@@ -152,56 +145,6 @@ enum BlockOrder {
 }
 
 extension SMVDomain {
-    /// Where the smoothing sweep reads F[M]: the natural layout (optionally copying it to a
-    /// block-ordered array on the way) or a block-ordered copy.
-    enum MaskSource {
-        case natural, copying(SendablePointer<Complex<Float>>), blockOrdered(ReadPointer<Complex<Float>>)
-    }
-
-    /// One fused sweep (counted as its 2 FFTs): the ball's transform, whose real part Ŝ_r goes to
-    /// `kernel` (block order, `BlockOrder.capacity`) as its columns pass through cache, and the
-    /// smoothed mask s_r ⊛ M = F⁻¹[Ŝ_r·F[M]], each row of original voxels handed to
-    /// `smoothed(first voxel, values, count)`. `spectrum` (half-spectrum size) is scratch.
-    func smoothMask(ball: SMVKernel.Ball, kernel: SendablePointer<Float>, mask source: MaskSource,
-                    spectrum: inout [Complex<Float>], _ smoothed: @Sendable (Int, UnsafePointer<Float>, Int) -> Void) {
-        let fft = spectral.fft, padding = padding, scale = spectral.normalization, capacity = BlockOrder.capacity(spectral)
-        maskSpectrum.withUnsafeBufferPointer { mb in
-            let m = ReadPointer(mb.baseAddress!)
-            spectrum.withUnsafeMutableBufferPointer { sb in
-                fft.filter(spectrum: sb, normalized: false, load: { z, plane in ball.load(z, plane) }, product: { columns in
-                    let base = BlockOrder.base(columns, capacity: capacity)
-                    for z in 0..<columns.depth {
-                        let row = columns.values + z * columns.stride, first = columns.index(0, z)
-                        let k = kernel.base + base + z * columns.stride
-                        switch source {
-                        case .natural:
-                            for q in 0..<columns.count {
-                                let kernelValue = row[q].real, u = m[first + q], s = kernelValue * scale
-                                k[q] = kernelValue
-                                row[q] = Complex(u.real * s, u.imaginary * s)
-                            }
-                        case .copying(let copy):
-                            let c = copy.base + base + z * columns.stride
-                            for q in 0..<columns.count {
-                                let kernelValue = row[q].real, u = m[first + q], s = kernelValue * scale
-                                k[q] = kernelValue
-                                c[q] = u
-                                row[q] = Complex(u.real * s, u.imaginary * s)
-                            }
-                        case .blockOrdered(let blocks):
-                            let b = blocks.base + base + z * columns.stride
-                            for q in 0..<columns.count {
-                                let kernelValue = row[q].real, u = b[q], s = kernelValue * scale
-                                k[q] = kernelValue
-                                row[q] = Complex(u.real * s, u.imaginary * s)
-                            }
-                        }
-                    }
-                }, store: { z, plane in padding.storeRows(z, plane, smoothed) })
-            }
-        }
-    }
-
     /// Multiplies a block of columns by transfer(Ŝ)·(1/N), Ŝ block-ordered.
     @inline(__always)
     static func multiply(_ columns: SpectralColumns, kernel: ReadPointer<Float>, capacity: Int, scale: Float,

@@ -7,9 +7,11 @@ import QSMCore
 /// 2012;67:137–147. doi:10.1002/mrm.23000. Follows QSM.jl `vsharp` (QSM.md §6.2): radii from
 /// `maxRadius` down to `minRadius` in steps of `radiusStep`; voxels of erode(M, r) not yet assigned
 /// take g = (δ − s_r) ⊛ Δb; Δb_local = M_rmin·F⁻¹[F[g]·T(1 − Ŝ_rmax)].
-/// FFTs: 4 + 3 per radius (kernel, erosion, high-pass), computed in fused sweeps (`FFT.filter`):
-/// per radius, the ball's transform and the erosion in one sweep, the high-pass in a second whose
-/// output planes assign g directly; the deconvolution with the masked, cropped output in a third.
+/// The erosions come from one distance transform (`BallErosion`, the same sets as thresholding
+/// s_r ⊛ M). FFTs: 3 + 2 per radius that some voxel takes (always the largest, whose kernel the
+/// deconvolution uses), in fused sweeps (`FFT.filter`): per radius the ball's transform, the
+/// high-pass on its columns and the assignment of g as output planes are written; the
+/// deconvolution with its input and its masked, cropped output inside one sweep.
 public struct VSHARP: BackgroundRemoval {
     /// V-SHARP's parameters.
     public struct Parameters: MethodParameters {
@@ -55,53 +57,76 @@ public struct VSHARP: BackgroundRemoval {
     public func apply(totalField: Volume<Float>, mask: Mask, context: StageContext) throws(QSMError) -> LocalField {
         try validateParameters()
         let radii = parameters.radii
+        return try Self.localField(totalField: totalField, mask: mask, context: context, radii: radii,
+                                   parameters: radii.indices.map { $0 == 0 ? "bgremove.maxRadius" : "bgremove.minRadius" },
+                                   threshold: parameters.threshold, stage: "bgremove.minRadius")
+    }
+
+    /// The V-SHARP local field for `radii` (largest first; SHARP is the case of one radius), ball
+    /// errors naming `parameters[i]`, an empty erosion naming `stage`.
+    static func localField(totalField: Volume<Float>, mask: Mask, context: StageContext, radii: [Double],
+                           parameters: [String], threshold: Double, stage: String) throws(QSMError) -> LocalField {
         let domain = try SMVDomain(totalField: totalField, mask: mask, context: context, largestRadius: radii[0])
         let s = domain.spectral, fft = s.fft, padding = domain.padding, grid = domain.grid
         let scale = s.normalization, capacity = BlockOrder.capacity(s)
+        var balls: [SMVKernel.Ball] = []
+        for (index, radius) in radii.enumerated() {
+            balls.append(try SMVKernel.Ball(radius: radius, voxelSize: grid.voxelSize, shape: s.shape, parameter: parameters[index]))
+        }
+        // The radius each voxel takes: the largest whose erosion holds it (`BallErosion`: the same
+        // sets as thresholding s_r ⊛ M, without an inverse FFT per radius). UInt8.max: none.
+        let unassigned = UInt8.max
+        let state = BallErosion.largestFittingRadius(mask.voxels, shape: grid.shape, voxelSize: grid.voxelSize, radii: radii)
+        let valid = VoxelLoop.generateFlags(count: grid.count) { [state] in state[$0] != unassigned }
+        try SMVDomain.requireNonEmpty(valid, stage: stage)
+        var used = [Bool](repeating: false, count: radii.count)
+        for t in state where t != unassigned { used[Int(t)] = true }
         func uninitialized<T>(_ count: Int) -> [T] { [T](unsafeUninitializedCapacity: count) { _, n in n = count } }
         var fieldSpectrum: [Complex<Float>] = uninitialized(s.halfCount), spectrum: [Complex<Float>] = uninitialized(s.halfCount)
         domain.forwardField(into: &fieldSpectrum)
-        // Block-ordered (see `BlockOrder`): F[M], copied by the first sweep and read by the others;
-        // Ŝ of the current radius and of the largest (kept for the deconvolution).
-        var maskBlocks: [Complex<Float>] = uninitialized(capacity)
-        var kernel: [Float] = uninitialized(capacity), largestKernel: [Float] = uninitialized(capacity)
-        // On the original grid: the index of the radius that assigned each voxel (none: `unassigned`),
-        // and g, the high-passed field of that radius. The erosions lie inside the mask, hence inside
-        // the original grid, so nothing of the padding margin is kept.
-        let unassigned = UInt8.max
-        var state = [UInt8](repeating: unassigned, count: grid.count)
+        // Block-ordered (see `BlockOrder`): F[M·Δb], copied by the first sweep and read by the
+        // others, and Ŝ of the largest radius (kept for the deconvolution).
+        var fieldBlocks: [Complex<Float>] = uninitialized(capacity), largestKernel: [Float] = uninitialized(capacity)
+        // g on the original grid: the erosions lie inside the mask, hence inside the original grid.
         var g = VoxelLoop.zeros(grid.count)
-        for (index, radius) in radii.enumerated() {
-            let ball = try SMVKernel.Ball(radius: radius, voxelSize: grid.voxelSize, shape: s.shape,
-                                          parameter: index == 0 ? "bgremove.maxRadius" : "bgremove.minRadius")
-            let cut = ball.erosionCut, tag = UInt8(index)
-            state.withUnsafeMutableBufferPointer { stateBuffer in
-                let st = SendablePointer(stateBuffer.baseAddress!)
-                // Sweep 1 (ball transform, erosion): voxels of erode(M, r) not yet assigned take this radius.
-                kernel.withUnsafeMutableBufferPointer { kb in maskBlocks.withUnsafeMutableBufferPointer { bb in
-                    let blocks = SendablePointer(bb.baseAddress!)
-                    let source: SMVDomain.MaskSource = index == 0 ? .copying(blocks) : .blockOrdered(ReadPointer(blocks.base))
-                    domain.smoothMask(ball: ball, kernel: SendablePointer(kb.baseAddress!), mask: source, spectrum: &spectrum) { first, values, count in
-                        for j in 0..<count where values[j] > cut && st[first + j] == unassigned { st[first + j] = tag }
-                    }
-                } }
-                // Sweep 2: F⁻¹[(1 − Ŝ_r)·F[M·Δb]], kept only where this radius assigned the voxel.
-                fieldSpectrum.withUnsafeBufferPointer { fb in spectrum.withUnsafeMutableBufferPointer { sb in
-                    kernel.withUnsafeBufferPointer { kb in g.withUnsafeMutableBufferPointer { gb in
-                        let k = ReadPointer(kb.baseAddress!), gp = SendablePointer(gb.baseAddress!)
-                        fft.inverse(fb, scratch: sb, normalized: false, product: { columns in
-                            SMVDomain.multiply(columns, kernel: k, capacity: capacity, scale: scale) { 1 - $0 }
+        for (index, ball) in balls.enumerated() where index == 0 || used[index] {
+            // One sweep per radius (2 FFTs): the ball's transform, (1 − Ŝ_r)·F[M·Δb] on its columns,
+            // and the high-passed field kept where this radius is the voxel's.
+            let tag = UInt8(index)
+            fieldSpectrum.withUnsafeBufferPointer { fb in fieldBlocks.withUnsafeMutableBufferPointer { bb in
+                largestKernel.withUnsafeMutableBufferPointer { kb in state.withUnsafeBufferPointer { sb in
+                    g.withUnsafeMutableBufferPointer { gb in spectrum.withUnsafeMutableBufferPointer { spectrumBuffer in
+                        let natural = ReadPointer(fb.baseAddress!), blocks = SendablePointer(bb.baseAddress!)
+                        let largest = SendablePointer(kb.baseAddress!), st = ReadPointer(sb.baseAddress!)
+                        let gp = SendablePointer(gb.baseAddress!)
+                        fft.filter(spectrum: spectrumBuffer, normalized: false, load: { z, plane in ball.load(z, plane) }, product: { columns in
+                            let base = BlockOrder.base(columns, capacity: capacity)
+                            for z in 0..<columns.depth {
+                                let row = columns.values + z * columns.stride, offset = base + z * columns.stride
+                                let first = columns.index(0, z)
+                                for q in 0..<columns.count {
+                                    let kernelValue = row[q].real
+                                    let u: Complex<Float>
+                                    if index == 0 {
+                                        u = natural[first + q]
+                                        blocks[offset + q] = u
+                                        largest[offset + q] = kernelValue
+                                    } else {
+                                        u = blocks[offset + q]
+                                    }
+                                    let h = (1 - kernelValue) * scale
+                                    row[q] = Complex(u.real * h, u.imaginary * h)
+                                }
+                            }
                         }, store: { z, plane in
                             padding.storePlane(z, plane) { i, v in if st[i] == tag { gp[i] = v } }
                         })
                     } }
                 } }
-            }
-            if index == 0 { swap(&kernel, &largestKernel) }
+            } }
         }
         // Δb_local = M_rmin·F⁻¹[F[g]·T(1 − Ŝ_rmax)], the truncated inverse evaluated in the product (2 FFTs).
-        let threshold = Float(parameters.threshold)
-        let valid = VoxelLoop.generateFlags(count: grid.count) { [state] in state[$0] != unassigned }
+        let threshold = Float(threshold)
         let local = [Float](unsafeUninitializedCapacity: grid.count) { out, n in
             let o = SendablePointer(out.baseAddress!)
             g.withUnsafeBufferPointer { gb in valid.withUnsafeBufferPointer { vb in largestKernel.withUnsafeBufferPointer { kb in
@@ -121,6 +146,6 @@ public struct VSHARP: BackgroundRemoval {
             } } }
             n = grid.count
         }
-        return try SMVDomain.localField(grid: grid, field: local, valid: valid, stage: "bgremove.minRadius")
+        return try SMVDomain.localField(grid: grid, field: local, valid: valid, stage: stage)
     }
 }
