@@ -103,19 +103,24 @@ public struct VSHARP: BackgroundRemoval {
                             let base = BlockOrder.base(columns, capacity: capacity)
                             for z in 0..<columns.depth {
                                 let row = columns.values + z * columns.stride, offset = base + z * columns.stride
-                                let first = columns.index(0, z)
-                                for q in 0..<columns.count {
-                                    let kernelValue = row[q].real
-                                    let u: Complex<Float>
-                                    if index == 0 {
-                                        u = natural[first + q]
-                                        blocks[offset + q] = u
+                                // As interleaved floats (re, im): the loops vectorise.
+                                let values = UnsafeMutableRawPointer(row).assumingMemoryBound(to: Float.self)
+                                let spectrum = UnsafeMutableRawPointer(blocks.base + offset).assumingMemoryBound(to: Float.self)
+                                if index == 0 {
+                                    // The first sweep copies F[M·Δb] into block order and keeps Ŝ_rmax.
+                                    let source = UnsafeRawPointer(natural.base + columns.index(0, z)).assumingMemoryBound(to: Float.self)
+                                    for q in 0..<columns.count {
+                                        let kernelValue = values[2 * q]
                                         largest[offset + q] = kernelValue
-                                    } else {
-                                        u = blocks[offset + q]
+                                        let h = (1 - kernelValue) * scale, re = source[2 * q], im = source[2 * q + 1]
+                                        spectrum[2 * q] = re; spectrum[2 * q + 1] = im
+                                        values[2 * q] = re * h; values[2 * q + 1] = im * h
                                     }
-                                    let h = (1 - kernelValue) * scale
-                                    row[q] = Complex(u.real * h, u.imaginary * h)
+                                } else {
+                                    for q in 0..<columns.count {
+                                        let h = (1 - values[2 * q]) * scale
+                                        values[2 * q] = spectrum[2 * q] * h; values[2 * q + 1] = spectrum[2 * q + 1] * h
+                                    }
                                 }
                             }
                         }, store: { z, plane in

@@ -169,16 +169,24 @@ enum BallErosion {
                 }
             }
             guard high.x >= low.x else { initialized = count; return }
-            // Along y within each plane, then along z; lines are gathered into a buffer.
+            // Along y within each plane (a plane stays in cache), then along z for blocks of
+            // `width` neighbouring lines gathered together, so each plane contributes whole cache lines.
             parallelFor(low.z..<(high.z + 1)) { planes in
                 let line = Line(n.y)
                 defer { line.deallocate() }
-                for z in planes { for x in low.x...high.x { line.transform(d, first: x + n.x * n.y * z, stride: n.x, count: n.y, spacing: h.y) } }
+                for z in planes { for x in low.x...high.x { line.transform(d.base + x + n.x * n.y * z, stride: n.x, count: n.y, spacing: h.y) } }
             }
-            parallelFor(low.y..<(high.y + 1)) { rows in
-                let line = Line(n.z)
-                defer { line.deallocate() }
-                for y in rows { for x in low.x...high.x { line.transform(d, first: x + n.x * y, stride: n.x * n.y, count: n.z, spacing: h.z) } }
+            let width = 16, xBlocks = (high.x - low.x) / width + 1
+            parallelFor(0..<((high.y - low.y + 1) * xBlocks)) { blocks in
+                let line = Line(n.z), block = UnsafeMutablePointer<Double>.allocate(capacity: width * n.z)
+                defer { line.deallocate(); block.deallocate() }
+                for b in blocks {
+                    let y = low.y + b / xBlocks, x0 = low.x + (b % xBlocks) * width
+                    let lines = min(width, high.x + 1 - x0), first = x0 + n.x * y
+                    for z in 0..<n.z { (block + z * width).update(from: d.base + first + n.x * n.y * z, count: lines) }
+                    for j in 0..<lines { line.transform(block + j, stride: width, count: n.z, spacing: h.z) }
+                    for z in 0..<n.z { (d.base + first + n.x * n.y * z).update(from: block + z * width, count: lines) }
+                }
             }
             initialized = count
         }
@@ -193,16 +201,22 @@ enum BallErosion {
         let limits = radii.map { $0 * $0 * (1 + 1e-12) }
         return [UInt8](unsafeUninitializedCapacity: d.count) { buffer, initialized in
             let out = SendablePointer(buffer.baseAddress!)
-            d.withUnsafeBufferPointer { db in
-                let dp = ReadPointer(db.baseAddress!)
+            d.withUnsafeBufferPointer { db in limits.withUnsafeBufferPointer { lb in
+                let dp = ReadPointer(db.baseAddress!), lp = ReadPointer(lb.baseAddress!), radiusCount = lb.count
+                let smallest = lb[radiusCount - 1]
                 parallelFor(0..<d.count) { r in
                     for i in r {
+                        let distance = dp[i]
                         var index = UInt8.max
-                        for (k, limit) in limits.enumerated() where dp[i] > limit { index = UInt8(k); break }
+                        if distance > smallest {
+                            var k = 0
+                            while !(distance > lp[k]) { k += 1 }
+                            index = UInt8(k)
+                        }
                         out[i] = index
                     }
                 }
-            }
+            } }
             initialized = d.count
         }
     }
@@ -218,9 +232,10 @@ enum BallErosion {
         }
         func deallocate() { values.deallocate(); sites.deallocate(); bounds.deallocate() }
 
-        func transform(_ d: SendablePointer<Double>, first: Int, stride: Int, count n: Int, spacing h: Double) {
+        /// Transforms the `n` values at `data[0]`, `data[stride]`, … in place.
+        func transform(_ data: UnsafeMutablePointer<Double>, stride: Int, count n: Int, spacing h: Double) {
             var inside = false
-            for q in 0..<n { values[q] = d[first + q * stride]; inside = inside || values[q] > 0 }
+            for q in 0..<n { values[q] = data[q * stride]; inside = inside || values[q] > 0 }
             guard inside else { return }
             let h2 = h * h, f = values, v = sites, z = bounds
             func value(_ p: Int) -> Double { p < 0 || p >= n ? 0 : f[p] }
@@ -241,7 +256,7 @@ enum BallErosion {
             for q in 0..<n {
                 while z[k + 1] < Double(q) { k += 1 }
                 let t = Double(q - v[k]) * h
-                d[first + q * stride] = t * t + value(v[k])
+                data[q * stride] = t * t + value(v[k])
             }
         }
     }
