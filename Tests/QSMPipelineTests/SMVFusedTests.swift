@@ -1,9 +1,10 @@
 import Testing
 import QSMPipeline
 
-/// SHARP and V-SHARP (computed in fused plane/column sweeps, block-ordered kernels, padded planes
-/// written on the fly) against a direct Double-precision transcription of their equations
-/// (QSM.md §6.1–6.2) with plain 3-D FFTs on explicitly padded arrays.
+/// SHARP and V-SHARP (erosions from a distance transform, fused plane/column sweeps, block-ordered
+/// kernels, padded planes written on the fly) against a direct Double-precision transcription of
+/// their equations (QSM.md §6.1–6.2): erosion by thresholding s_r ⊛ M, plain 3-D FFTs on
+/// explicitly padded arrays.
 ///
 /// The valid masks must agree exactly: s_r ⊛ M is 1 inside erode(M, r) and ≤ 1 − 1/|B_r| outside,
 /// and the cut 1 − 0.5/|B_r| (≥ 1e-3 from both here, |B_r| ≤ 500) is far above Float FFT rounding
@@ -11,20 +12,29 @@ import QSMPipeline
 /// transforms carry ~1e-6 relative error and the TSVD inverse (threshold 0.05) amplifies spectral
 /// errors at most 20×; a wrong sign, kernel, padding offset or assignment order gives O(1) errors.
 @Suite struct SMVFusedTests {
-    /// Data on a 40×36×30 grid with anisotropic voxels; `nearFace` puts the mask within a ball's
-    /// reach of the x and z faces, so the methods pad those axes (and only those).
-    static func data(nearFace: Bool) throws -> (field: Volume<Float>, mask: Mask) {
-        let grid = Grid(shape: SIMD3(40, 36, 30), voxelSize: SIMD3(1, 1.25, 1.5))
+    /// The test cases: a centred ellipsoid; one within a ball's reach of the x and z faces, so the
+    /// methods pad those axes (and only those); a non-convex mask with 1 mm voxels and whole-mm
+    /// radii, where many lattice points lie exactly on the ball's surface (the erosion's ties).
+    enum Case: CaseIterable { case centered, nearFace, cavities }
+
+    /// Data on a 40×36×30 grid (voxels 1 × 1.25 × 1.5 mm, or 1 mm for `cavities`).
+    static func data(_ kind: Case) throws -> (field: Volume<Float>, mask: Mask) {
+        let grid = Grid(shape: SIMD3(40, 36, 30), voxelSize: kind == .cavities ? .one : SIMD3(1, 1.25, 1.5))
         var generator = SeededGenerator(seed: 7)
         var field = [Float](repeating: 0, count: grid.count), mask = [Bool](repeating: false, count: grid.count)
         let center = SIMD3<Double>(19.5, 17.5, 14.5) * grid.voxelSize
-        let radii = nearFace ? SIMD3<Double>(19, 13, 20) : SIMD3<Double>(11, 11, 11)
+        let radii = kind == .nearFace ? SIMD3<Double>(19, 13, 20) : SIMD3<Double>(11, 11, 11)
         for z in 0..<30 { for y in 0..<36 { for x in 0..<40 {
             let i = grid.index(x, y, z)
-            let d = (SIMD3(Double(x), Double(y), Double(z)) * grid.voxelSize - center) / radii
-            mask[i] = (d * d).sum() <= 1
-            // A smooth field plus white noise: both the high-pass and the deconvolution matter.
             let p = SIMD3(Double(x), Double(y), Double(z)) * grid.voxelSize
+            let d = (p - center) / radii
+            mask[i] = (d * d).sum() <= 1
+            if kind == .cavities {
+                // Two cavities and a notch cut from one side.
+                let a = p - SIMD3(15, 14, 12), b = p - SIMD3(25, 21, 17)
+                if (a * a).sum() <= 6.25 || (b * b).sum() <= 4 || (x > 26 && abs(y - 17) <= 1) { mask[i] = false }
+            }
+            // A smooth field plus white noise: both the high-pass and the deconvolution matter.
             let noise = Double(generator.next() % 2001) / 1000 - 1
             field[i] = Float(0.02 * p.x - 0.01 * p.z + 0.05 * Double.sin(p.y / 3) + 0.01 * noise)
         } } }
@@ -94,7 +104,8 @@ import QSMPipeline
     }
 
     static func compare(_ result: LocalField, _ reference: (field: [Double], valid: [Bool])) {
-        #expect(result.mask.voxels == reference.valid)
+        let mismatched = zip(result.mask.voxels, reference.valid).filter { $0 != $1 }.count
+        #expect(mismatched == 0, "valid masks differ in \(mismatched) voxels")
         let scale = reference.field.map(abs).max() ?? 0
         var worst = 0.0
         for i in 0..<reference.field.count { worst = max(worst, abs(Double(result.field.voxels[i]) - reference.field[i])) }
@@ -103,20 +114,21 @@ import QSMPipeline
         #expect(worst <= 1e-4 * scale)
     }
 
-    @Test(arguments: [false, true]) func vsharpMatchesReference(nearFace: Bool) throws {
-        let (field, mask) = try Self.data(nearFace: nearFace)
+    @Test(arguments: Case.allCases) func vsharpMatchesReference(_ kind: Case) throws {
+        let (field, mask) = try Self.data(kind)
         var parameters = VSHARP.Parameters()
-        parameters.maxRadius = 6; parameters.minRadius = 2; parameters.radiusStep = 1.5
+        let radii: [Double] = kind == .cavities ? [4, 3, 2] : [6, 4.5, 3]
+        parameters.maxRadius = radii[0]; parameters.minRadius = 2; parameters.radiusStep = radii[0] - radii[1]
         let result = try VSHARP(parameters).apply(totalField: field, mask: mask, context: StageContext())
-        Self.compare(result, try Self.reference(field, mask, radii: [6, 4.5, 3], threshold: 0.05))
+        Self.compare(result, try Self.reference(field, mask, radii: radii, threshold: 0.05))
     }
 
-    @Test(arguments: [false, true]) func sharpMatchesReference(nearFace: Bool) throws {
-        let (field, mask) = try Self.data(nearFace: nearFace)
+    @Test(arguments: Case.allCases) func sharpMatchesReference(_ kind: Case) throws {
+        let (field, mask) = try Self.data(kind)
         var parameters = SHARP.Parameters()
-        parameters.radius = 4
+        parameters.radius = kind == .cavities ? 3 : 4
         parameters.threshold = 0.08
         let result = try SHARP(parameters).apply(totalField: field, mask: mask, context: StageContext())
-        Self.compare(result, try Self.reference(field, mask, radii: [4], threshold: 0.08))
+        Self.compare(result, try Self.reference(field, mask, radii: [parameters.radius], threshold: 0.08))
     }
 }
