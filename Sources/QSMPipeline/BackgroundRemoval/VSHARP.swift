@@ -84,9 +84,10 @@ public struct VSHARP: BackgroundRemoval {
         func uninitialized<T>(_ count: Int) -> [T] { [T](unsafeUninitializedCapacity: count) { _, n in n = count } }
         var fieldSpectrum: [Complex<Float>] = uninitialized(s.halfCount), spectrum: [Complex<Float>] = uninitialized(s.halfCount)
         domain.forwardField(into: &fieldSpectrum)
-        // Block-ordered (see `BlockOrder`): F[M·Δb], copied by the first sweep and read by the
-        // others, and Ŝ of the largest radius (kept for the deconvolution).
-        var fieldBlocks: [Complex<Float>] = uninitialized(capacity), largestKernel: [Float] = uninitialized(capacity)
+        // Block-ordered (see `BlockOrder`): F[M·Δb], copied by the first sweep when other sweeps
+        // follow, which read it there, and Ŝ of the largest radius (kept for the deconvolution).
+        let copyField = used.dropFirst().contains(true)
+        var fieldBlocks: [Complex<Float>] = uninitialized(copyField ? capacity : 1), largestKernel: [Float] = uninitialized(capacity)
         // g on the original grid: the erosions lie inside the mask, hence inside the original grid.
         var g = VoxelLoop.zeros(grid.count)
         for (index, ball) in balls.enumerated() where index == 0 || used[index] {
@@ -113,7 +114,7 @@ public struct VSHARP: BackgroundRemoval {
                                         let kernelValue = values[2 * q]
                                         largest[offset + q] = kernelValue
                                         let h = (1 - kernelValue) * scale, re = source[2 * q], im = source[2 * q + 1]
-                                        spectrum[2 * q] = re; spectrum[2 * q + 1] = im
+                                        if copyField { spectrum[2 * q] = re; spectrum[2 * q + 1] = im }
                                         values[2 * q] = re * h; values[2 * q + 1] = im * h
                                     }
                                 } else {
