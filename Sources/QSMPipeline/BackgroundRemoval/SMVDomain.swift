@@ -1,7 +1,8 @@
 import QSMCore
 
 /// The common set-up of the SMV-based methods (SHARP, V-SHARP, RESHARP, iSMV): checks, padding so
-/// the largest ball cannot wrap around the FFT box, the masked field and the mask's spectrum.
+/// the largest ball cannot wrap around the FFT box, the masked field and the mask's spectrum (the
+/// last two computed where they are asked for).
 ///
 /// The padded volumes are not built for the fused methods (SHARP, V-SHARP): their transforms read
 /// the original grid plane by plane through `Padding.loadPlane` and write through `storePlane`.
@@ -130,13 +131,14 @@ extension Padding {
 /// Block order: the half spectrum laid out as the fused column pass visits it (block by block, each
 /// block z-major), so spectra written and read inside product closures stream through memory. In
 /// the natural layout each block reads one short row per plane, a plane (264 KB at 256×256×176)
-/// apart, which the hardware prefetchers do not follow: measured, such a read cost about as much
-/// as a whole FFT per sweep.
+/// apart, which the hardware prefetchers do not follow: measured at 256×256×176, such a read of
+/// one spectrum cost ~35 ms CPU per sweep, nearly one FFT's 40 ms.
 enum BlockOrder {
     /// Capacity of a block-ordered half spectrum (the last block is padded to full width).
     static func capacity(_ spectral: Spectral) -> Int { spectral.halfCount + 64 * spectral.shape.z }
 
-    /// Index of the block's column `q` at k-index `z`; traps if `capacity` is too small.
+    /// Start of the block in a block-ordered array (its column q at k-index z is at
+    /// start + z·stride + q); traps if `capacity` is too small.
     @inline(__always)
     static func base(_ columns: SpectralColumns, capacity: Int) -> Int {
         precondition((columns.first + columns.stride) * columns.depth <= capacity, "block-ordered spectrum too small")
