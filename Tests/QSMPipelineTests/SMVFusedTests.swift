@@ -15,16 +15,20 @@ import QSMPipeline
     /// The test cases: a centred ellipsoid; one within a ball's reach of the x and z faces, so the
     /// methods pad those axes (and only those); a non-convex mask with 1 mm voxels and whole-mm
     /// radii, where many lattice points lie exactly on the ball's surface (the erosion's ties).
-    enum Case: CaseIterable { case centered, nearFace, cavities }
+    /// `largeSphere`: a 20 mm sphere in a 48³ grid (1 mm, padded to 64³) with radii 6…2 mm, where
+    /// V-SHARP sweeps 6 and 5 mm (5 mm: ~2600 voxels × 515 ball points > 4N) and sums 4, 3, 2 mm
+    /// over the ball in image space, so both ways of high-passing a radius are compared.
+    enum Case: CaseIterable { case centered, nearFace, cavities, largeSphere }
 
-    /// Data on a 40×36×30 grid (voxels 1 × 1.25 × 1.5 mm, or 1 mm for `cavities`).
+    /// Data on a 40×36×30 grid (voxels 1 × 1.25 × 1.5 mm, or 1 mm for `cavities`), or 48³ at 1 mm.
     static func data(_ kind: Case) throws -> (field: Volume<Float>, mask: Mask) {
-        let grid = Grid(shape: SIMD3(40, 36, 30), voxelSize: kind == .cavities ? .one : SIMD3(1, 1.25, 1.5))
+        let shape = kind == .largeSphere ? SIMD3(48, 48, 48) : SIMD3(40, 36, 30)
+        let grid = Grid(shape: shape, voxelSize: kind == .cavities || kind == .largeSphere ? .one : SIMD3(1, 1.25, 1.5))
         var generator = SeededGenerator(seed: 7)
         var field = [Float](repeating: 0, count: grid.count), mask = [Bool](repeating: false, count: grid.count)
-        let center = SIMD3<Double>(19.5, 17.5, 14.5) * grid.voxelSize
-        let radii = kind == .nearFace ? SIMD3<Double>(19, 13, 20) : SIMD3<Double>(11, 11, 11)
-        for z in 0..<30 { for y in 0..<36 { for x in 0..<40 {
+        let center = (SIMD3<Double>(shape &- 1) / 2) * grid.voxelSize
+        let radii = kind == .nearFace ? SIMD3<Double>(19, 13, 20) : SIMD3<Double>(repeating: kind == .largeSphere ? 20 : 11)
+        for z in 0..<shape.z { for y in 0..<shape.y { for x in 0..<shape.x {
             let i = grid.index(x, y, z)
             let p = SIMD3(Double(x), Double(y), Double(z)) * grid.voxelSize
             let d = (p - center) / radii
@@ -117,7 +121,11 @@ import QSMPipeline
     @Test(arguments: Case.allCases) func vsharpMatchesReference(_ kind: Case) throws {
         let (field, mask) = try Self.data(kind)
         var parameters = VSHARP.Parameters()
-        let radii: [Double] = kind == .cavities ? [4, 3, 2] : [6, 4.5, 3]
+        let radii: [Double] = switch kind {
+        case .cavities: [4, 3, 2]
+        case .largeSphere: [6, 5, 4, 3, 2]
+        default: [6, 4.5, 3]
+        }
         parameters.maxRadius = radii[0]; parameters.minRadius = 2; parameters.radiusStep = radii[0] - radii[1]
         let result = try VSHARP(parameters).apply(totalField: field, mask: mask, context: StageContext())
         Self.compare(result, try Self.reference(field, mask, radii: radii, threshold: 0.05))
@@ -126,7 +134,7 @@ import QSMPipeline
     @Test(arguments: Case.allCases) func sharpMatchesReference(_ kind: Case) throws {
         let (field, mask) = try Self.data(kind)
         var parameters = SHARP.Parameters()
-        parameters.radius = kind == .cavities ? 3 : 4
+        parameters.radius = kind == .cavities || kind == .largeSphere ? 3 : 4
         parameters.threshold = 0.08
         let result = try SHARP(parameters).apply(totalField: field, mask: mask, context: StageContext())
         Self.compare(result, try Self.reference(field, mask, radii: [parameters.radius], threshold: 0.08))

@@ -47,7 +47,7 @@ struct SMVDomain {
     }
 
     /// `body` with M and Δb_total on the original grid, for load closures of fused transforms.
-    private func withInput<R>(_ body: (ReadPointer<Bool>, ReadPointer<Float>) -> R) -> R {
+    func withInput<R>(_ body: (ReadPointer<Bool>, ReadPointer<Float>) -> R) -> R {
         inside.withUnsafeBufferPointer { ib in values.withUnsafeBufferPointer { vb in
             body(ReadPointer(ib.baseAddress!), ReadPointer(vb.baseAddress!))
         } }

@@ -8,10 +8,11 @@ import QSMCore
 /// `maxRadius` down to `minRadius` in steps of `radiusStep`; voxels of erode(M, r) not yet assigned
 /// take g = (δ − s_r) ⊛ Δb; Δb_local = M_rmin·F⁻¹[F[g]·T(1 − Ŝ_rmax)].
 /// The erosions come from one distance transform (`BallErosion`, the same sets as thresholding
-/// s_r ⊛ M). FFTs: 3 + 2 per radius that some voxel takes (always the largest, whose kernel the
-/// deconvolution uses), in fused sweeps (`FFT.filter`): per radius the ball's transform, the
-/// high-pass on its columns and the assignment of g as output planes are written; the
-/// deconvolution with its input and its masked, cropped output inside one sweep.
+/// s_r ⊛ M). FFTs: 3 + 2 per swept radius, in fused sweeps (`FFT.filter`): per radius the ball's
+/// transform, the high-pass on its columns and the assignment of g as output planes are written;
+/// the deconvolution with its input and its masked, cropped output inside one sweep. The largest
+/// radius always sweeps (its kernel deconvolves); a radius that no voxel takes is skipped, and one
+/// that few voxels take is summed over the ball in image space at those voxels instead.
 public struct VSHARP: BackgroundRemoval {
     /// V-SHARP's parameters.
     public struct Parameters: MethodParameters {
@@ -79,8 +80,15 @@ public struct VSHARP: BackgroundRemoval {
         let state = BallErosion.largestFittingRadius(mask.voxels, shape: grid.shape, voxelSize: grid.voxelSize, radii: radii)
         let valid = VoxelLoop.generateFlags(count: grid.count) { [state] in state[$0] != unassigned }
         try SMVDomain.requireNonEmpty(valid, stage: stage)
-        var used = [Bool](repeating: false, count: radii.count)
-        for t in state where t != unassigned { used[Int(t)] = true }
+        var voxels = [Int](repeating: 0, count: radii.count)
+        for t in state where t != unassigned { voxels[Int(t)] += 1 }
+        // A radius whose voxels × ball points stay below 4N gets its high-pass f − s_r ⊛ f summed
+        // over the ball in image space at its voxels (exact there: their balls lie in M) instead of
+        // a 2-FFT sweep. Measured on the 256×256×176 head (default radii): 2 and 4 mm summed,
+        // V-SHARP 860 → 820 ms CPU; also summing 6 mm (16N) gained nothing, the break-even.
+        // The largest radius always sweeps: the deconvolution needs its kernel.
+        let direct = radii.indices.map { $0 > 0 && voxels[$0] * balls[$0].count <= 4 * s.count }
+        let used = radii.indices.map { voxels[$0] > 0 && !direct[$0] }
         func uninitialized<T>(_ count: Int) -> [T] { [T](unsafeUninitializedCapacity: count) { _, n in n = count } }
         var fieldSpectrum: [Complex<Float>] = uninitialized(s.halfCount), spectrum: [Complex<Float>] = uninitialized(s.halfCount)
         domain.forwardField(into: &fieldSpectrum)
@@ -131,6 +139,9 @@ public struct VSHARP: BackgroundRemoval {
                 } }
             } }
         }
+        for index in radii.indices where direct[index] && voxels[index] > 0 {
+            highPassByBall(balls[index], tag: UInt8(index), state: state, domain: domain, into: &g)
+        }
         // Δb_local = M_rmin·F⁻¹[F[g]·T(1 − Ŝ_rmax)], the truncated inverse evaluated in the product (2 FFTs).
         let threshold = Float(threshold)
         let local = [Float](unsafeUninitializedCapacity: grid.count) { out, n in
@@ -153,5 +164,25 @@ public struct VSHARP: BackgroundRemoval {
             n = grid.count
         }
         return try SMVDomain.localField(grid: grid, field: local, valid: valid, stage: stage)
+    }
+
+    /// g ← f − s_r ⊛ f (f = M·Δb) at the voxels `state` gives to `tag`, as a sum over the ball in
+    /// Double. Those voxels lie in erode(M, r), so their balls lie in M and in the original grid.
+    static func highPassByBall(_ ball: SMVKernel.Ball, tag: UInt8, state: [UInt8], domain: SMVDomain, into g: inout [Float]) {
+        let n = domain.grid.shape
+        let offsets = ball.displacements.map { $0.x + n.x * ($0.y + n.y * $0.z) }, weight = 1 / Double(ball.count)
+        domain.withInput { _, f in
+            state.withUnsafeBufferPointer { sb in offsets.withUnsafeBufferPointer { ob in g.withUnsafeMutableBufferPointer { gb in
+                let st = ReadPointer(sb.baseAddress!), o = ReadPointer(ob.baseAddress!), gp = SendablePointer(gb.baseAddress!)
+                let terms = ob.count
+                parallelFor(0..<sb.count) { r in
+                    for i in r where st[i] == tag {
+                        var sum = 0.0
+                        for k in 0..<terms { sum += Double(f[i + o[k]]) }
+                        gp[i] = Float(Double(f[i]) - sum * weight)
+                    }
+                }
+            } } }
+        }
     }
 }

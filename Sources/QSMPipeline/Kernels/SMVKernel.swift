@@ -25,6 +25,8 @@ struct SMVKernel: Sendable {
         let planeStart: [Int]
         /// Points per x–y plane of the box.
         let planeSize: Int
+        /// The ball's points as voxel displacements (dx, dy, dz).
+        let displacements: [SIMD3<Int>]
 
         /// The ball of `radius` mm in a box of `shape`; throws (naming `parameter`) if the ball is
         /// one voxel or does not fit in the box.
@@ -33,7 +35,7 @@ struct SMVKernel: Sendable {
             guard all(2 &* reach &+ 1 .<= shape) else {
                 throw .invalidParameter(parameter, "radius \(radius) mm does not fit in the \(shape.x)×\(shape.y)×\(shape.z) grid")
             }
-            var offsets: [Int] = []
+            var offsets: [Int] = [], displacements: [SIMD3<Int>] = []
             for dz in -reach.z...reach.z {
                 for dy in -reach.y...reach.y {
                     for dx in -reach.x...reach.x {
@@ -41,6 +43,7 @@ struct SMVKernel: Sendable {
                         guard (p * p).sum() <= radius * radius * (1 + 1e-12) else { continue }
                         let x = (dx + shape.x) % shape.x, y = (dy + shape.y) % shape.y, z = (dz + shape.z) % shape.z
                         offsets.append(x + shape.x * (y + shape.y * z))
+                        displacements.append(SIMD3(dx, dy, dz))
                     }
                 }
             }
@@ -54,6 +57,7 @@ struct SMVKernel: Sendable {
             for z in 0..<shape.z { start[z + 1] += start[z] }
             count = offsets.count
             self.offsets = offsets
+            self.displacements = displacements
             planeStart = start
         }
 
