@@ -175,7 +175,8 @@ public struct VSHARP: BackgroundRemoval {
             state.withUnsafeBufferPointer { sb in offsets.withUnsafeBufferPointer { ob in g.withUnsafeMutableBufferPointer { gb in
                 let st = ReadPointer(sb.baseAddress!), o = ReadPointer(ob.baseAddress!), gp = SendablePointer(gb.baseAddress!)
                 let terms = ob.count
-                parallelFor(0..<sb.count) { r in
+                // Many chunks: the voxels of one radius cluster in a shell, unevenly along z.
+                parallelFor(0..<sb.count, chunks: 64) { r in
                     for i in r where st[i] == tag {
                         var sum = 0.0
                         for k in 0..<terms { sum += Double(f[i + o[k]]) }
