@@ -6,7 +6,9 @@ import QSMCore
 /// tissue properties using MRI signal phase: an approach to in vivo brain iron metabolism?
 /// NeuroImage 2011;54:2789–2807. doi:10.1016/j.neuroimage.2010.10.070. Equations of QSM.md §6.1:
 /// M_r = erode(M, r); g = M_r·F⁻¹[(1 − Ŝ_r)F[M·Δb]]; Δb_local = M_r·F⁻¹[F[g]·T(1 − Ŝ_r)].
-/// 7 FFTs (kernel 1, erosion 2, high-pass 2, deconvolution 2).
+/// M_r comes from a distance transform (`BallErosion`: the same set as thresholding s_r ⊛ M), so
+/// 5 FFTs: F[M·Δb], the ball's transform with the high-pass in one fused sweep (`FFT.filter`), the
+/// deconvolution with its masked, cropped output in another (the V-SHARP code with one radius).
 public struct SHARP: BackgroundRemoval {
     /// SHARP's parameters.
     public struct Parameters: MethodParameters {
@@ -34,28 +36,8 @@ public struct SHARP: BackgroundRemoval {
     /// Local field (ppm) inside the mask eroded by the radius.
     public func apply(totalField: Volume<Float>, mask: Mask, context: StageContext) throws(QSMError) -> LocalField {
         try validateParameters()
-        let domain = try SMVDomain(totalField: totalField, mask: mask, context: context, largestRadius: parameters.radius)
-        let s = domain.spectral
-        var scratch = VoxelLoop.complexZeros(s.halfCount)
-        var work = VoxelLoop.zeros(s.count), g = work
-        var kernel = VoxelLoop.zeros(s.halfCount)
-        let ballCount = try SMVKernel.build(radius: parameters.radius, voxelSize: domain.grid.voxelSize, spectral: s,
-                                            ball: &work, scratch: &scratch, into: &kernel, parameter: "bgremove.radius")
-        s.inverse(domain.maskSpectrum, times: kernel, scratch: &scratch, into: &work)
-        let cut = 1 - 0.5 / Float(ballCount)
-        let smoothedMask = work
-        let eroded = VoxelLoop.generateFlags(count: s.count) { smoothedMask[$0] > cut }
-        // g = M_r·F⁻¹[(1 − Ŝ)F[M·Δb]], then the TSVD deconvolution of g.
-        s.forward(domain.field, into: &scratch)
-        VoxelLoop.multiply(&scratch, byOneMinus: kernel, scale: s.normalization)
-        s.rawInverse(&scratch, into: &g)
-        VoxelLoop.update(&g) { i, v in eroded[i] ? v : 0 }
-        let inverse = VoxelLoop.generate(count: kernel.count) { [kernel] i in
-            let c = 1 - kernel[i]
-            return abs(c) >= Float(parameters.threshold) ? 1 / c : 0
-        }
-        s.filter(g, kernel: inverse, scratch: &scratch, into: &work)
-        let local = work
-        return try domain.result(field: local, valid: eroded, stage: "bgremove.radius")
+        // V-SHARP with one radius is SHARP: every voxel of M_r takes the high-pass of that radius.
+        return try VSHARP.localField(totalField: totalField, mask: mask, context: context, radii: [parameters.radius],
+                                     parameters: ["bgremove.radius"], threshold: parameters.threshold, stage: "bgremove.radius")
     }
 }

@@ -14,58 +14,71 @@ struct SMVKernel: Sendable {
     /// Ball radius in voxels along each axis, rounded up.
     let reach: SIMD3<Int>
 
-    /// Writes Ŝ_r of the ball of `radius` mm into `spectrum` and returns |B_r|; throws (naming
-    /// `parameter`) if the ball is one voxel or does not fit in the grid. `ball` must be all zeros
-    /// and is returned so; `scratch` is overwritten. No allocation beyond the offset list.
-    static func build(radius: Double, voxelSize: SIMD3<Double>, spectral: Spectral, ball: inout [Float],
-                      scratch: inout [Complex<Float>], into spectrum: inout [Float], parameter: String) throws(QSMError) -> Int {
-        let count = try buildTransform(radius: radius, voxelSize: voxelSize, spectral: spectral, ball: &ball,
-                                       into: &scratch, parameter: parameter)
-        scratch.withUnsafeBufferPointer { b in spectrum.withUnsafeMutableBufferPointer { sb in
-            let p = ReadPointer(b.baseAddress!), sp = SendablePointer(sb.baseAddress!)
-            parallelFor(0..<sb.count) { r in for i in r { sp[i] = p[i].real } }
-        } }
-        return count
-    }
+    /// The lattice points of the ball of radius r (mm) in a periodic box, grouped by x–y plane, so
+    /// a fused transform can write s_r plane by plane without a box-sized image of the ball.
+    struct Ball: Sendable {
+        /// |B_r|.
+        let count: Int
+        /// Box indices of the ball's points (offsets wrapped periodically), ascending.
+        let offsets: [Int]
+        /// `offsets[planeStart[z]..<planeStart[z + 1]]` lie in plane z.
+        let planeStart: [Int]
+        /// Points per x–y plane of the box.
+        let planeSize: Int
+        /// The ball's points as voxel displacements (dx, dy, dz).
+        let displacements: [SIMD3<Int>]
 
-    /// Writes F[s_r] (complex; its real part is Ŝ_r, the imaginary part rounding) into `transform`
-    /// and returns |B_r|, for callers that read the real part where they use it instead of
-    /// extracting it. Same conditions as `build`.
-    static func buildTransform(radius: Double, voxelSize: SIMD3<Double>, spectral: Spectral, ball: inout [Float],
-                               into transform: inout [Complex<Float>], parameter: String) throws(QSMError) -> Int {
-        let reach = Self.reach(radius: radius, voxelSize: voxelSize)
-        let shape = spectral.shape
-        guard all(2 &* reach &+ 1 .<= shape) else {
-            throw .invalidParameter(parameter, "radius \(radius) mm does not fit in the \(shape.x)×\(shape.y)×\(shape.z) grid")
-        }
-        var offsets: [Int] = []
-        for dz in -reach.z...reach.z {
-            for dy in -reach.y...reach.y {
-                for dx in -reach.x...reach.x {
-                    let p = SIMD3(Double(dx), Double(dy), Double(dz)) * voxelSize
-                    guard (p * p).sum() <= radius * radius * (1 + 1e-12) else { continue }
-                    let x = (dx + shape.x) % shape.x, y = (dy + shape.y) % shape.y, z = (dz + shape.z) % shape.z
-                    offsets.append(x + shape.x * (y + shape.y * z))
+        /// The ball of `radius` mm in a box of `shape`; throws (naming `parameter`) if the ball is
+        /// one voxel or does not fit in the box.
+        init(radius: Double, voxelSize: SIMD3<Double>, shape: SIMD3<Int>, parameter: String) throws(QSMError) {
+            let reach = SMVKernel.reach(radius: radius, voxelSize: voxelSize)
+            guard all(2 &* reach &+ 1 .<= shape) else {
+                throw .invalidParameter(parameter, "radius \(radius) mm does not fit in the \(shape.x)×\(shape.y)×\(shape.z) grid")
+            }
+            var offsets: [Int] = [], displacements: [SIMD3<Int>] = []
+            for dz in -reach.z...reach.z {
+                for dy in -reach.y...reach.y {
+                    for dx in -reach.x...reach.x {
+                        let p = SIMD3(Double(dx), Double(dy), Double(dz)) * voxelSize
+                        guard (p * p).sum() <= radius * radius * (1 + 1e-12) else { continue }
+                        let x = (dx + shape.x) % shape.x, y = (dy + shape.y) % shape.y, z = (dz + shape.z) % shape.z
+                        offsets.append(x + shape.x * (y + shape.y * z))
+                        displacements.append(SIMD3(dx, dy, dz))
+                    }
                 }
             }
+            guard offsets.count > 1 else {
+                throw .invalidParameter(parameter, "radius \(radius) mm is smaller than one voxel (\(voxelSize.min()) mm)")
+            }
+            offsets.sort()
+            planeSize = shape.x * shape.y
+            var start = [Int](repeating: 0, count: shape.z + 1)
+            for o in offsets { start[o / planeSize + 1] += 1 }
+            for z in 0..<shape.z { start[z + 1] += start[z] }
+            count = offsets.count
+            self.offsets = offsets
+            self.displacements = displacements
+            planeStart = start
         }
-        guard offsets.count > 1 else {
-            throw .invalidParameter(parameter, "radius \(radius) mm is smaller than one voxel (\(voxelSize.min()) mm)")
+
+        /// The value of s_r on the ball, 1/|B_r|.
+        var value: Float { 1 / Float(count) }
+
+        /// Writes plane z of s_r (nx·ny, x fastest) into `plane`.
+        func load(_ z: Int, _ plane: UnsafeMutableBufferPointer<Float>) {
+            let p = plane.baseAddress!, base = z * planeSize, v = value
+            p.update(repeating: 0, count: planeSize)
+            for k in planeStart[z]..<planeStart[z + 1] { p[offsets[k] - base] = v }
         }
-        for o in offsets { ball[o] = 1 / Float(offsets.count) }
-        spectral.forward(ball, into: &transform)
-        for o in offsets { ball[o] = 0 }
-        return offsets.count
     }
 
     /// The ball of `radius` mm (allocating its own buffers).
     init(radius: Double, voxelSize: SIMD3<Double>, spectral: Spectral, parameter: String) throws(QSMError) {
-        var ball = [Float](repeating: 0, count: spectral.count)
-        var scratch = [Complex<Float>](repeating: .zero, count: spectral.halfCount)
-        var spectrum = [Float](repeating: 0, count: spectral.halfCount)
-        voxelCount = try Self.build(radius: radius, voxelSize: voxelSize, spectral: spectral, ball: &ball,
-                                    scratch: &scratch, into: &spectrum, parameter: parameter)
-        self.spectrum = spectrum
+        let ball = try Ball(radius: radius, voxelSize: voxelSize, shape: spectral.shape, parameter: parameter)
+        var image = [Float](repeating: 0, count: spectral.count)
+        for o in ball.offsets { image[o] = ball.value }
+        spectrum = spectral.forward(image).map { $0.real }
+        voxelCount = ball.count
         reach = Self.reach(radius: radius, voxelSize: voxelSize)
     }
 
@@ -115,5 +128,140 @@ enum LaplacianEigenvalues {
         var i = 0
         for z in 0..<shape.z { for y in 0..<shape.y { for x in 0..<hx { out[i] = Float(lx[x] + ly[y] + lz[z]); i += 1 } } }
         return out
+    }
+}
+
+/// Erosion of a mask by balls of any radius from one exact Euclidean distance transform, instead of
+/// one SMV convolution (an inverse FFT of Ŝ_r·F[M]) per radius.
+///
+/// erode(M, r) = {x ∈ M : every lattice point x + p with |p|² ≤ r²(1 + 1e-12) lies in M}, the set
+/// the SMV methods get from (s_r ⊛ M)(x) > 1 − 0.5/|B_r| (QSM.md §6): the domain's padding keeps
+/// every ball around a mask voxel from wrapping, so that convolution counts exactly the ball's
+/// points inside M. Equivalently d²(x) > r²(1 + 1e-12), with d² the squared distance (mm) from x to
+/// the nearest voxel outside M, voxels beyond the grid included. d² comes from the separable
+/// lower-envelope transform of Felzenszwalb P, Huttenlocher D. Distance transforms of sampled
+/// functions. Theory of Computing 2012;8:415–428. doi:10.4086/toc.2012.v008a019; each value is
+/// evaluated as Σ (k_axis·voxel_axis)² of its nearest outside point, the ball's own formula, so it
+/// agrees with the ball test to rounding (far inside the 1e-12 slack), and ties between points at
+/// equal distances give equal values whichever point the envelope picks.
+enum BallErosion {
+    /// d² (mm²) for every voxel of `mask` (0 outside it).
+    static func squaredDistances(_ mask: [Bool], shape n: SIMD3<Int>, voxelSize h: SIMD3<Double>) -> [Double] {
+        let count = n.x * n.y * n.z
+        // Outside the mask's bounding box everything is 0: only lines through the box are transformed.
+        let (low, high) = Morphology.boundingBox(mask, shape: n)
+        return [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let d = SendablePointer(buffer.baseAddress!)
+            mask.withUnsafeBufferPointer { mb in
+                let m = ReadPointer(mb.baseAddress!)
+                // Along x: distance to the nearest outside voxel of the row (or the grid's edge).
+                parallelFor(0..<(n.y * n.z)) { rows in
+                    for row in rows {
+                        let base = row * n.x, y = row % n.y, z = row / n.y
+                        guard y >= low.y && y <= high.y && z >= low.z && z <= high.z else {
+                            (d.base + base).initialize(repeating: 0, count: n.x); continue
+                        }
+                        var last = -1
+                        for x in 0..<n.x {
+                            if !m[base + x] { last = x; d[base + x] = 0 } else { let t = Double(x - last) * h.x; d[base + x] = t * t }
+                        }
+                        var next = n.x
+                        for x in stride(from: n.x - 1, through: 0, by: -1) {
+                            if !m[base + x] { next = x } else { let t = Double(next - x) * h.x; d[base + x] = min(d[base + x], t * t) }
+                        }
+                    }
+                }
+            }
+            guard high.x >= low.x else { initialized = count; return }
+            // Along y within each plane (a plane stays in cache), then along z for blocks of
+            // `width` neighbouring lines gathered together, so each plane contributes whole cache lines.
+            parallelFor(low.z..<(high.z + 1)) { planes in
+                let line = Line(n.y)
+                defer { line.deallocate() }
+                for z in planes { for x in low.x...high.x { line.transform(d.base + x + n.x * n.y * z, stride: n.x, count: n.y, spacing: h.y) } }
+            }
+            let width = 16, xBlocks = (high.x - low.x) / width + 1
+            parallelFor(0..<((high.y - low.y + 1) * xBlocks)) { blocks in
+                let line = Line(n.z), block = UnsafeMutablePointer<Double>.allocate(capacity: width * n.z)
+                defer { line.deallocate(); block.deallocate() }
+                for b in blocks {
+                    let y = low.y + b / xBlocks, x0 = low.x + (b % xBlocks) * width
+                    let lines = min(width, high.x + 1 - x0), first = x0 + n.x * y
+                    for z in 0..<n.z { (block + z * width).update(from: d.base + first + n.x * n.y * z, count: lines) }
+                    for j in 0..<lines { line.transform(block + j, stride: width, count: n.z, spacing: h.z) }
+                    for z in 0..<n.z { (d.base + first + n.x * n.y * z).update(from: block + z * width, count: lines) }
+                }
+            }
+            initialized = count
+        }
+    }
+
+    /// For each voxel, the index in `radii` (largest first) of the largest radius whose erosion
+    /// contains it, or nil outside every erosion.
+    static func largestFittingRadius(_ mask: [Bool], shape: SIMD3<Int>, voxelSize: SIMD3<Double>,
+                                     radii: [Double]) -> [UInt8] {
+        precondition(radii.count < Int(UInt8.max))
+        let d = squaredDistances(mask, shape: shape, voxelSize: voxelSize)
+        let limits = radii.map { $0 * $0 * (1 + 1e-12) }
+        return [UInt8](unsafeUninitializedCapacity: d.count) { buffer, initialized in
+            let out = SendablePointer(buffer.baseAddress!)
+            d.withUnsafeBufferPointer { db in limits.withUnsafeBufferPointer { lb in
+                let dp = ReadPointer(db.baseAddress!), lp = ReadPointer(lb.baseAddress!), radiusCount = lb.count
+                let smallest = lb[radiusCount - 1]
+                parallelFor(0..<d.count) { r in
+                    for i in r {
+                        let distance = dp[i]
+                        var index = UInt8.max
+                        if distance > smallest {
+                            var k = 0
+                            while !(distance > lp[k]) { k += 1 }
+                            index = UInt8(k)
+                        }
+                        out[i] = index
+                    }
+                }
+            } }
+            initialized = d.count
+        }
+    }
+
+    /// Buffers of the 1-D transform along one line: d(q) ← min_p f(p) + ((q − p)·spacing)² over the
+    /// line's points and two outside points (f = 0) just beyond its ends.
+    struct Line {
+        let values: UnsafeMutablePointer<Double>, sites: UnsafeMutablePointer<Int>, bounds: UnsafeMutablePointer<Double>
+        init(_ n: Int) {
+            values = .allocate(capacity: n)
+            sites = .allocate(capacity: n + 2)
+            bounds = .allocate(capacity: n + 3)
+        }
+        func deallocate() { values.deallocate(); sites.deallocate(); bounds.deallocate() }
+
+        /// Transforms the `n` values at `data[0]`, `data[stride]`, … in place.
+        func transform(_ data: UnsafeMutablePointer<Double>, stride: Int, count n: Int, spacing h: Double) {
+            var inside = false
+            for q in 0..<n { values[q] = data[q * stride]; inside = inside || values[q] > 0 }
+            guard inside else { return }
+            let h2 = h * h, f = values, v = sites, z = bounds
+            func value(_ p: Int) -> Double { p < 0 || p >= n ? 0 : f[p] }
+            // Lower envelope of the parabolas f(p) + h²(q − p)², sites left to right.
+            var k = 0
+            v[0] = -1; z[0] = -.infinity; z[1] = .infinity
+            for q in 0...n {
+                let fq = value(q) + h2 * Double(q * q)
+                var s = 0.0
+                while true {
+                    let p = v[k]
+                    s = (fq - (value(p) + h2 * Double(p * p))) / (2 * h2 * Double(q - p))
+                    if s <= z[k] { k -= 1 } else { break }
+                }
+                k += 1; v[k] = q; z[k] = s; z[k + 1] = .infinity
+            }
+            k = 0
+            for q in 0..<n {
+                while z[k + 1] < Double(q) { k += 1 }
+                let t = Double(q - v[k]) * h
+                data[q * stride] = t * t + value(v[k])
+            }
+        }
     }
 }
