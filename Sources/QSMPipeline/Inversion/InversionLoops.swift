@@ -139,6 +139,32 @@ func applySpectralSystem(constant: [Complex<Float>], gain: [Float], to spectrum:
     } } }
 }
 
+extension InversionGrid {
+    /// out ← F⁻¹[constant + gain·F[x]] in one fused sweep (no 1/N: `constant` and `gain` carry it),
+    /// input plane z of x written by `load`; `spectrum` (half-spectrum size) is scratch. Two FFTs,
+    /// with the arithmetic of `applySpectralSystem` applied to each block of k-space columns.
+    func solveSpectralSystem(constant: [Complex<Float>], gain: [Float], spectrum: inout [Complex<Float>], into out: inout [Float],
+                             load: @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void) {
+        let planeSize = shape.x * shape.y
+        out.withUnsafeMutableBufferPointer { ob in spectrum.withUnsafeMutableBufferPointer { sb in
+            constant.withUnsafeBufferPointer { cb in gain.withUnsafeBufferPointer { gb in
+                let o = SendablePointer(ob.baseAddress!), c = ReadPointer(cb.baseAddress!), g = ReadPointer(gb.baseAddress!)
+                fft.filter(spectrum: sb, normalized: false, load: load, product: { columns in
+                    for z in 0..<columns.depth {
+                        let row = columns.values + z * columns.stride, base = columns.index(0, z)
+                        for q in 0..<columns.count {
+                            let k = g[base + q], v = row[q], a = c[base + q]
+                            row[q] = Complex(a.real + v.real * k, a.imaginary + v.imaginary * k)
+                        }
+                    }
+                }, store: { z, plane in
+                    (o.base + z * planeSize).update(from: plane.baseAddress!, count: planeSize)
+                })
+            } }
+        } }
+    }
+}
+
 /// Parallel elementwise passes over Float vectors with fixed-chunk Double sums.
 enum VectorPass {
     /// a[i] ← a[i]·factor.

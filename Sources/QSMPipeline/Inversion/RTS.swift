@@ -1,3 +1,4 @@
+import Foundation
 import QSMCore
 
 /// Rapid two-step inversion: LSMR on the well-conditioned k-space, then TV on the ill-conditioned cone.
@@ -66,10 +67,12 @@ public struct RTS: IterativeInversion {
         let n = grid.count, h = grid.halfCount, scale = 1 / Float(n)
 
         // Step 1: LSMR in k-space on the diagonal operator D, on the spectrum's own memory
-        // (Complex<Float> is two Floats, the interleaved layout LSMR expects).
-        var chi = grid.pad(localField.voxels, mask: mask.voxels)
-        var spectrum = VoxelLoop.complexZeros(h), solution = VoxelLoop.complexZeros(h)
-        grid.forward(chi, into: &spectrum)
+        // (Complex<Float> is two Floats, the interleaved layout LSMR expects). The padded masked field
+        // is formed plane by plane inside the forward transform.
+        let timing = RTSTiming()
+        var spectrum = grid.spectrumBuffer(), solution = grid.spectrumBuffer()
+        grid.forwardPadded(localField.voxels, mask: mask.voxels, into: &spectrum)
+        timing.mark("forward f")
         spectrum.withUnsafeBufferPointer { sb in solution.withUnsafeMutableBufferPointer { xb in
             sb.withMemoryRebound(to: Float.self) { rhs in
                 xb.withMemoryRebound(to: Float.self) { x in
@@ -79,39 +82,80 @@ public struct RTS: IterativeInversion {
                 }
             }
         } }
-        grid.rawInverse(&solution, into: &chi)
-        let inside = grid.pad([Float](repeating: scale, count: mask.grid.count), mask: mask.voxels)
-        chi.withUnsafeMutableBufferPointer { cb in inside.withUnsafeBufferPointer { mb in
-            let c = SendablePointer(cb.baseAddress!), m = ReadPointer(mb.baseAddress!)
-            parallelFor(0..<n) { r in for i in r { c[i] *= m[i] } }     // masked, 1/N folded in
+        timing.mark("LSMR")
+        // χ₁ = M·F⁻¹[x] (1/N folded into the mask pass, done as each output plane is written), then
+        // F[χ₁] for step 2; the spectrum of f is no longer needed and serves as scratch.
+        var chi = uninitializedArray(count: n) { _ in }
+        let planeSize = grid.shape.x * grid.shape.y
+        chi.withUnsafeMutableBufferPointer { cb in solution.withUnsafeBufferPointer { xb in
+            spectrum.withUnsafeMutableBufferPointer { sb in mask.voxels.withUnsafeBufferPointer { mb in
+                let c = SendablePointer(cb.baseAddress!), keep = ReadPointer(mb.baseAddress!)
+                let (inner, outer, o) = (grid.original.shape, grid.shape, grid.offset)
+                grid.fft.inverse(xb, scratch: sb, normalized: false, product: { _ in }, store: { z, plane in
+                    // The padded mask is 0 outside the original grid, so only its planes and rows are read.
+                    let out = c.base + z * planeSize
+                    out.update(repeating: 0, count: planeSize)
+                    guard (o.z..<o.z + inner.z).contains(z) else { return }
+                    for y in 0..<inner.y {
+                        let d = o.x + outer.x * (y + o.y), m = inner.x * (y + inner.y * (z - o.z))
+                        for x in 0..<inner.x where keep[m + x] { out[d + x] = plane[d + x] * scale }
+                    }
+                })
+            } }
         } }
+        timing.mark("inverse + mask")
+        chi.withUnsafeBufferPointer { cb in
+            let c = ReadPointer(cb.baseAddress!)
+            spectrum.withUnsafeMutableBufferPointer { sb in
+                grid.fft.forward(into: sb) { z, plane in plane.baseAddress!.update(from: c.base + z * planeSize, count: planeSize) }
+            }
+        }
+        timing.mark("forward chi1")
 
         // Step 2: ADMM on the ill-conditioned cone. The χ-step is F⁻¹[constant + gain·F[∇ᵀ(z − u)]]
         // with constant = μP·F[χ₁]/(μP + ρ|∇̂|²) and gain = ρ/(μP + ρ|∇̂|²), both carrying 1/N.
         let delta = Float(p.threshold), mu = Float(p.mu)
         var rho = Float(p.rho)
-        grid.forward(chi, into: &spectrum)
         // Recording the objective keeps F[χ₁] and costs one more FFT per iteration.
         let chi1Hat = recordObjective ? spectrum : []
         var scratch = recordObjective ? grid.spectrumBuffer() : []
-        var constant = VoxelLoop.complexZeros(h)
-        var gain = VoxelLoop.zeros(h)
+        // LSMR's solution is spent: its memory takes the constant (every element is set below).
+        var constant = solution
+        solution = []
+        var gain = uninitializedArray(count: h) { _ in }
         Self.setSystem(grid, rho: rho, previousRho: nil, delta: delta, mu: mu, scale: scale, chi1Hat: spectrum,
                        constant: &constant, gain: &gain)
+        timing.mark("system")
         var admm = ADMMState(count: n)
         // Start from z − u = 0 and χ⁰ = 0 (as QSM.rs): the first χ-step is then the well-conditioned
         // part of χ₁, and the convergence test compares against it. Starting from z = ∇χ₁ (QSM.jl)
         // reproduces χ₁ minus its mean in the first step, so the 1e-2 test can stop before any TV step.
-        var previous = VoxelLoop.zeros(n), work = VoxelLoop.zeros(n)
-        chi = previous
+        // χ₁'s array is overwritten by the first χ-step; `previous` starts as χ⁰ = 0.
+        var previous = VoxelLoop.zeros(n)
+        timing.mark("ADMM buffers")
         var residual = Double.infinity
         var log = IterationLog()
+        let (nx, ny, nz) = (grid.shape.x, grid.shape.y, grid.shape.z)
+        let hx = Float(1 / grid.voxelSize.x), hy = Float(1 / grid.voxelSize.y), hz = Float(1 / grid.voxelSize.z)
         for iteration in 1...p.maxIterations {
             swap(&chi, &previous)
-            grid.gradientAdjoint(admm.vx, admm.vy, admm.vz, into: &work)
-            grid.forward(work, into: &spectrum)
-            applySpectralSystem(constant: constant, gain: gain, to: &spectrum)
-            grid.rawInverse(&spectrum, into: &chi)
+            // One fused sweep: ∇ᵀ(z − u) formed plane by plane as the transform's input (the
+            // arithmetic of `InversionGrid.gradientAdjoint`), the spectral system, χ as output.
+            admm.vx.withUnsafeBufferPointer { xb in admm.vy.withUnsafeBufferPointer { yb in admm.vz.withUnsafeBufferPointer { zb in
+                let px = ReadPointer(xb.baseAddress!), py = ReadPointer(yb.baseAddress!), pz = ReadPointer(zb.baseAddress!)
+                grid.solveSpectralSystem(constant: constant, gain: gain, spectrum: &spectrum, into: &chi) { z, plane in
+                    let zp = z == 0 ? nz - 1 : z - 1, o = plane.baseAddress! - z * planeSize
+                    for y in 0..<ny {
+                        let yp = y == 0 ? ny - 1 : y - 1
+                        let row = nx * (y + ny * z), rowY = nx * (yp + ny * z), rowZ = nx * (y + ny * zp)
+                        for x in 0..<nx {
+                            let i = row + x, xm = row + (x == 0 ? nx - 1 : x - 1)
+                            o[i] = (px[xm] - px[i]) * hx + (py[rowY + x] - py[i]) * hy + (pz[rowZ + x] - pz[i]) * hz
+                        }
+                    }
+                }
+            } } }
+            timing.mark("chi-step")
             // One fused pass: the change of χ and, unless this is the last iteration, ∇χ, the
             // shrinkage z = S_{1/ρ}(∇χ + u), the dual step u += ∇χ − z and the primal residual.
             if recordObjective {
@@ -134,8 +178,12 @@ public struct RTS: IterativeInversion {
                 admm.rescaleDuals(by: growth)
             }
             residual = primal
+            timing.mark("shrink")
         }
-        return (grid.crop(consuming: consume chi, mask: mask), log)
+        let out = grid.crop(consuming: consume chi, mask: mask)
+        timing.mark("crop")
+        timing.report()
+        return (out, log)
     }
 
     /// Sets (nil `previousRho`, from F[χ₁]) or updates for a new ρ the χ-step's constant and gain.
@@ -150,7 +198,11 @@ public struct RTS: IterativeInversion {
                         for i in r {
                             let wellConditioned: Float = abs(d[i]) > delta ? mu : 0
                             let a = wellConditioned + rho * l[i]
-                            guard a > 0 else { continue }
+                            // a = 0 only where μP and |∇̂|² both vanish, for every ρ: zero once.
+                            guard a > 0 else {
+                                if source != nil { c[i] = .zero; g[i] = 0 }
+                                continue
+                            }
                             if let source {
                                 c[i] = source[i] * (wellConditioned / a * scale)
                             } else if let previousRho {
@@ -296,5 +348,22 @@ private struct ADMMState {
                 }
             } } }
         } } }
+    }
+}
+
+/// Temporary section timers (QSM_RTS_TIMERS=1).
+final class RTSTiming: @unchecked Sendable {
+    let enabled = ProcessInfo.processInfo.environment["QSM_RTS_TIMERS"] != nil
+    var last = now()
+    var totals: [(String, Double)] = []
+    func mark(_ name: String) {
+        guard enabled else { return }
+        let t = now()
+        if let k = totals.firstIndex(where: { $0.0 == name }) { totals[k].1 += t - last } else { totals.append((name, t - last)) }
+        last = t
+    }
+    func report() {
+        guard enabled else { return }
+        for (name, t) in totals { FileHandle.standardError.write("RTS \(name): \(Int(t * 1000)) ms\n".data(using: .utf8)!) }
     }
 }
