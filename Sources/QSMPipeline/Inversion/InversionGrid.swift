@@ -15,14 +15,15 @@ struct InversionGrid {
     /// Eigenvalues of −∇² (forward differences, periodic) on the half spectrum.
     let laplacian: [Float]
 
-    /// The padded grid of `grid`; `withLaplacian: false` leaves `laplacian` empty (methods without ∇).
-    init(_ grid: Grid, padding: Int, context: StageContext, withLaplacian: Bool = true) throws(QSMError) {
+    /// The padded grid of `grid`; `withLaplacian: false` leaves `laplacian` empty (methods without ∇),
+    /// `withDipole: false` leaves `dipole` empty (methods that evaluate D on the fly).
+    init(_ grid: Grid, padding: Int, context: StageContext, withLaplacian: Bool = true, withDipole: Bool = true) throws(QSMError) {
         try context.validate()
         original = grid
         shape = FFTSize.paddedShape(grid.shape, padding: SIMD3(repeating: padding))
         voxelSize = grid.voxelSize
         fft = try FFT<Float>(shape: shape)
-        dipole = DipoleKernel.halfSpectrum(shape: shape, voxelSize: voxelSize, b0Direction: context.b0Direction,
+        dipole = !withDipole ? [] : DipoleKernel.halfSpectrum(shape: shape, voxelSize: voxelSize, b0Direction: context.b0Direction,
                                            dc: context.conventions.dipoleDC)
         laplacian = withLaplacian ? Self.negatedLaplacian(shape: shape, voxelSize: voxelSize) : []
     }

@@ -78,17 +78,8 @@ struct TVSplit {
                         }
                         return SIMD4(change + change8.sum(), size + size8.sum(), tv + tv8.sum(), 0)
                     }
-                    // ∇ᵀv on plane z (backward periodic differences), as `InversionGrid.gradientAdjoint`.
                     @Sendable func adjointPlane(_ z: Int) {
-                        let zp = z == 0 ? nz - 1 : z - 1
-                        for y in 0..<ny {
-                            let yp = y == 0 ? ny - 1 : y - 1
-                            let row = nx * (y + ny * z), rowY = nx * (yp + ny * z), rowZ = nx * (y + ny * zp)
-                            for x in 0..<nx {
-                                let i = row + x, xm = row + (x == 0 ? nx - 1 : x - 1)
-                                o[i] = (vx[xm] - vx[i]) * hx + (vy[rowY + x] - vy[i]) * hy + (vz[rowZ + x] - vz[i]) * hz
-                            }
-                        }
+                        gradientAdjointPlane(z, shape: grid.shape, steps: SIMD3(hx, hy, hz), vx, vy, vz, into: o)
                     }
                     var partial = [SIMD4<Double>](repeating: .zero, count: nz)
                     var deferred = [Bool](repeating: false, count: nz)
@@ -107,6 +98,33 @@ struct TVSplit {
                 } } }
             } } }
         } } }
+    }
+}
+
+/// ∇ᵀv on plane z (backward periodic differences, `steps` = 1/voxel size), the arithmetic of
+/// `InversionGrid.gradientAdjoint`: eight voxels at a time where x − 1 stays in the row.
+@inline(__always) func gradientAdjointPlane(_ z: Int, shape: SIMD3<Int>, steps: SIMD3<Float>, _ vx: SendablePointer<Float>,
+                                            _ vy: SendablePointer<Float>, _ vz: SendablePointer<Float>, into o: SendablePointer<Float>) {
+    let (nx, ny, nz) = (shape.x, shape.y, shape.z)
+    let (hx, hy, hz) = (steps.x, steps.y, steps.z)
+    let hx8 = SIMD8<Float>(repeating: hx), hy8 = SIMD8<Float>(repeating: hy), hz8 = SIMD8<Float>(repeating: hz)
+    let zp = z == 0 ? nz - 1 : z - 1
+    for y in 0..<ny {
+        let yp = y == 0 ? ny - 1 : y - 1
+        let row = nx * (y + ny * z), rowY = nx * (yp + ny * z), rowZ = nx * (y + ny * zp)
+        o[row] = (vx[row + nx - 1] - vx[row]) * hx + (vy[rowY] - vy[row]) * hy + (vz[rowZ] - vz[row]) * hz
+        var x = 1
+        while x + 8 <= nx {
+            let i = row + x
+            let a = (vx.vector(at: i - 1) - vx.vector(at: i)) * hx8
+            let b = (vy.vector(at: rowY + x) - vy.vector(at: i)) * hy8
+            o.setVector(a + b + (vz.vector(at: rowZ + x) - vz.vector(at: i)) * hz8, at: i)
+            x += 8
+        }
+        for x in x..<nx {
+            let i = row + x
+            o[i] = (vx[i - 1] - vx[i]) * hx + (vy[rowY + x] - vy[i]) * hy + (vz[rowZ + x] - vz[i]) * hz
+        }
     }
 }
 
@@ -137,32 +155,6 @@ func applySpectralSystem(constant: [Complex<Float>], gain: [Float], to spectrum:
             for i in i..<r.upperBound { let k = g[i], v = s[i]; s[i] = Complex(c[i].real + v.real * k, c[i].imaginary + v.imaginary * k) }
         }
     } } }
-}
-
-extension InversionGrid {
-    /// out ← F⁻¹[constant + gain·F[x]] in one fused sweep (no 1/N: `constant` and `gain` carry it),
-    /// input plane z of x written by `load`; `spectrum` (half-spectrum size) is scratch. Two FFTs,
-    /// with the arithmetic of `applySpectralSystem` applied to each block of k-space columns.
-    func solveSpectralSystem(constant: [Complex<Float>], gain: [Float], spectrum: inout [Complex<Float>], into out: inout [Float],
-                             load: @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void) {
-        let planeSize = shape.x * shape.y
-        out.withUnsafeMutableBufferPointer { ob in spectrum.withUnsafeMutableBufferPointer { sb in
-            constant.withUnsafeBufferPointer { cb in gain.withUnsafeBufferPointer { gb in
-                let o = SendablePointer(ob.baseAddress!), c = ReadPointer(cb.baseAddress!), g = ReadPointer(gb.baseAddress!)
-                fft.filter(spectrum: sb, normalized: false, load: load, product: { columns in
-                    for z in 0..<columns.depth {
-                        let row = columns.values + z * columns.stride, base = columns.index(0, z)
-                        for q in 0..<columns.count {
-                            let k = g[base + q], v = row[q], a = c[base + q]
-                            row[q] = Complex(a.real + v.real * k, a.imaginary + v.imaginary * k)
-                        }
-                    }
-                }, store: { z, plane in
-                    (o.base + z * planeSize).update(from: plane.baseAddress!, count: planeSize)
-                })
-            } }
-        } }
-    }
 }
 
 /// Parallel elementwise passes over Float vectors with fixed-chunk Double sums.
