@@ -162,8 +162,7 @@ public struct RTS: IterativeInversion {
                 rho *= growth
                 Self.setSystem(grid, rho: rho, previousRho: oldRho, delta: delta, mu: mu, scale: scale, chi1Hat: nil,
                                constant: &constant, gain: &gain)
-                admm.rescaleDuals(by: growth)
-                grid.gradientAdjoint(admm.vx, admm.vy, admm.vz, into: &work)
+                admm.rescaleDuals(by: growth, grid: grid, adjoint: &work)
             }
             residual = primal
             timing.mark("shrink")
@@ -253,32 +252,29 @@ public struct RTS: IterativeInversion {
 
 /// The split variables of RTS step 2: scaled duals u and v = z − u per axis (z = S(∇χ + u)).
 private struct ADMMState {
-    var ux, uy, uz, vx, vy, vz: [Float]
+    var ux, uy, uz: [Float]
 
     init(count: Int) {
         ux = VoxelLoop.zeros(count); uy = VoxelLoop.zeros(count); uz = VoxelLoop.zeros(count)
-        vx = VoxelLoop.zeros(count); vy = VoxelLoop.zeros(count); vz = VoxelLoop.zeros(count)
     }
 
     /// Returns (‖χ − previous‖², ‖χ‖², Σ‖∇χ − z‖) and, when `update`, performs the z- and u-steps
-    /// and sets `adjoint` ← ∇ᵀv (as `InversionGrid.gradientAdjoint`). Each z-plane's ∇ᵀ follows its
-    /// own shrinkage while v is in cache; the first plane of each thread's slab needs the previous
-    /// slab's last plane and is done after the pass. Sums are per z-plane, added in plane order: the
-    /// same for any thread count.
+    /// and sets `adjoint` ← ∇ᵀv (`shrinkPlanes`: v = z − u stays in per-thread plane buffers). Sums
+    /// are per z-plane, added in plane order: the same for any thread count.
     mutating func shrink(_ grid: InversionGrid, chi: [Float], previous: [Float], threshold t: Float, update: Bool,
                          adjoint: inout [Float]) -> SIMD4<Double> {
         let (nx, ny, nz) = (grid.shape.x, grid.shape.y, grid.shape.z)
         let hx = Float(1 / grid.voxelSize.x), hy = Float(1 / grid.voxelSize.y), hz = Float(1 / grid.voxelSize.z)
         return adjoint.withUnsafeMutableBufferPointer { ab in chi.withUnsafeBufferPointer { cb in previous.withUnsafeBufferPointer { pb in
             ux.withUnsafeMutableBufferPointer { uxb in uy.withUnsafeMutableBufferPointer { uyb in uz.withUnsafeMutableBufferPointer { uzb in
-                vx.withUnsafeMutableBufferPointer { vxb in vy.withUnsafeMutableBufferPointer { vyb in vz.withUnsafeMutableBufferPointer { vzb in
                     let c = ReadPointer(cb.baseAddress!), old = ReadPointer(pb.baseAddress!), o = SendablePointer(ab.baseAddress!)
                     let ux = SendablePointer(uxb.baseAddress!), uy = SendablePointer(uyb.baseAddress!), uz = SendablePointer(uzb.baseAddress!)
-                    let vx = SendablePointer(vxb.baseAddress!), vy = SendablePointer(vyb.baseAddress!), vz = SendablePointer(vzb.baseAddress!)
                     let lanes = SIMD8<Float>.scalarCount
                     let vx8 = SIMD8<Float>(repeating: hx), vy8 = SIMD8<Float>(repeating: hy), vz8 = SIMD8<Float>(repeating: hz)
                     let t8 = SIMD8<Float>(repeating: t)
-                    @Sendable func shrinkPlane(_ z: Int) -> SIMD4<Double> {
+                    // v of plane z goes to plane-local buffers: index i − z·nx·ny.
+                    return shrinkPlanes(shape: grid.shape, steps: SIMD3(hx, hy, hz), adjoint: update ? o : nil) { z, vx, vy, vz in
+                        let offset = nx * ny * z
                         // Eight voxels at a time while x + 1 stays in the row, then the row's tail
                         // (periodic x neighbour) one by one; lane sums are Double, added in lane order.
                         var change8 = SIMD8<Double>(), size8 = SIMD8<Double>(), primal8 = SIMD8<Double>()
@@ -297,11 +293,11 @@ private struct ADMMState {
                                     let dy = (c.vector(at: rowY + x) - value) * vy8, dz = (c.vector(at: rowZ + x) - value) * vz8
                                     // S_t(a) = a − clamp(a, −t, t) and u ← a − S_t(a) = clamp(a, −t, t).
                                     var a = ux.vector(at: i) + dx, u = lanewiseClamp(a, t8), s = a - u
-                                    ux.setVector(u, at: i); vx.setVector(s - u, at: i); let rx = dx - s
+                                    ux.setVector(u, at: i); vx.setVector(s - u, at: i - offset); let rx = dx - s
                                     a = uy.vector(at: i) + dy; u = lanewiseClamp(a, t8); s = a - u
-                                    uy.setVector(u, at: i); vy.setVector(s - u, at: i); let ry = dy - s
+                                    uy.setVector(u, at: i); vy.setVector(s - u, at: i - offset); let ry = dy - s
                                     a = uz.vector(at: i) + dz; u = lanewiseClamp(a, t8); s = a - u
-                                    uz.setVector(u, at: i); vz.setVector(s - u, at: i); let rz = dz - s
+                                    uz.setVector(u, at: i); vz.setVector(s - u, at: i - offset); let rz = dz - s
                                     primal8 += SIMD8<Double>((rx * rx + ry * ry + rz * rz).squareRoot())
                                 }
                                 x += lanes
@@ -314,54 +310,46 @@ private struct ADMMState {
                                 let dx = (c[row + (x + 1 == nx ? 0 : x + 1)] - value) * hx
                                 let dy = (c[rowY + x] - value) * hy, dz = (c[rowZ + x] - value) * hz
                                 var a = ux[i] + dx, u = min(max(a, -t), t), s = a - u
-                                ux[i] = u; vx[i] = s - u; let rx = dx - s
+                                ux[i] = u; vx[i - offset] = s - u; let rx = dx - s
                                 a = uy[i] + dy; u = min(max(a, -t), t); s = a - u
-                                uy[i] = u; vy[i] = s - u; let ry = dy - s
+                                uy[i] = u; vy[i - offset] = s - u; let ry = dy - s
                                 a = uz[i] + dz; u = min(max(a, -t), t); s = a - u
-                                uz[i] = u; vz[i] = s - u; let rz = dz - s
+                                uz[i] = u; vz[i - offset] = s - u; let rz = dz - s
                                 primal += Double((rx * rx + ry * ry + rz * rz).squareRoot())
                             }
                         }
                         return SIMD4(change + change8.sum(), size + size8.sum(), primal + primal8.sum(), 0)
                     }
-                    @Sendable func adjointPlane(_ z: Int) {
-                        gradientAdjointPlane(z, shape: grid.shape, steps: SIMD3(hx, hy, hz), vx, vy, vz, into: o)
-                    }
-                    var partial = [SIMD4<Double>](repeating: .zero, count: nz)
-                    var deferred = [Bool](repeating: false, count: nz)
-                    partial.withUnsafeMutableBufferPointer { sb in deferred.withUnsafeMutableBufferPointer { db in
-                        let sums = SendablePointer(sb.baseAddress!), later = SendablePointer(db.baseAddress!)
-                        parallelFor(0..<nz) { zs in
-                            for z in zs {
-                                sums[z] = shrinkPlane(z)
-                                guard update else { continue }
-                                if z > zs.lowerBound { adjointPlane(z) } else { later[z] = true }
-                            }
-                        }
-                    } }
-                    let remaining = (0..<nz).filter { deferred[$0] }
-                    parallelFor(0..<remaining.count) { r in for k in r { adjointPlane(remaining[k]) } }
-                    return partial.reduce(.zero, +)
-                } } }
             } } }
         } } }
     }
 
-    /// Scaled duals shrink by γ when ρ grows by γ; v = z − u must follow.
-    mutating func rescaleDuals(by growth: Float) {
-        ux.withUnsafeMutableBufferPointer { uxb in uy.withUnsafeMutableBufferPointer { uyb in uz.withUnsafeMutableBufferPointer { uzb in
-            vx.withUnsafeMutableBufferPointer { vxb in vy.withUnsafeMutableBufferPointer { vyb in vz.withUnsafeMutableBufferPointer { vzb in
+    /// Scaled duals shrink by γ when ρ grows by γ, and v = z − u follows: v gains (1 − 1/γ)·u, so the
+    /// χ-step's ∇ᵀv gains (1 − 1/γ)·∇ᵀu (formed from u before it shrinks).
+    mutating func rescaleDuals(by growth: Float, grid: InversionGrid, adjoint: inout [Float]) {
+        let (nx, ny, nz) = (grid.shape.x, grid.shape.y, grid.shape.z), planeSize = nx * ny
+        let steps = SIMD3(Float(1 / grid.voxelSize.x), Float(1 / grid.voxelSize.y), Float(1 / grid.voxelSize.z))
+        let gain = 1 - 1 / growth
+        adjoint.withUnsafeMutableBufferPointer { ab in
+            ux.withUnsafeMutableBufferPointer { uxb in uy.withUnsafeMutableBufferPointer { uyb in uz.withUnsafeMutableBufferPointer { uzb in
+                let o = SendablePointer(ab.baseAddress!)
                 let ux = SendablePointer(uxb.baseAddress!), uy = SendablePointer(uyb.baseAddress!), uz = SendablePointer(uzb.baseAddress!)
-                let vx = SendablePointer(vxb.baseAddress!), vy = SendablePointer(vyb.baseAddress!), vz = SendablePointer(vzb.baseAddress!)
-                parallelFor(0..<uxb.count) { r in
-                    for i in r {
-                        let zx = vx[i] + ux[i], zy = vy[i] + uy[i], zz = vz[i] + uz[i]
-                        ux[i] /= growth; uy[i] /= growth; uz[i] /= growth
-                        vx[i] = zx - ux[i]; vy[i] = zy - uy[i]; vz[i] = zz - uz[i]
+                parallelFor(0..<nz) { zs in
+                    let plane = UnsafeMutablePointer<Float>.allocate(capacity: planeSize)
+                    defer { plane.deallocate() }
+                    for z in zs {
+                        let offset = z * planeSize, below = (z == 0 ? nz - 1 : z - 1) * planeSize
+                        gradientAdjointPlane(nx: nx, ny: ny, steps: steps, ux.base + offset, uy.base + offset, uz.base + offset,
+                                             below: uz.base + below, into: plane)
+                        for i in 0..<planeSize { o[offset + i] += gain * plane[i] }
                     }
                 }
+                // After every plane's ∇ᵀu (planes read their neighbours' u).
+                parallelFor(0..<uxb.count) { r in
+                    for i in r { ux[i] /= growth; uy[i] /= growth; uz[i] /= growth }
+                }
             } } }
-        } } }
+        }
     }
 }
 
