@@ -185,6 +185,26 @@ struct InversionGrid {
         return Volume(unchecked: original, out)
     }
 
+    /// As `crop(_:mask:)`, written into `storage` (a padded-size array no longer needed, not `values`):
+    /// one parallel pass without a fresh array.
+    func crop(_ values: [Float], mask: Mask, reusing storage: consuming [Float]) -> Volume<Float> {
+        precondition(values.count == count && mask.grid.count == original.count)
+        var out = consume storage
+        guard out.count >= original.count else { return crop(values, mask: mask) }
+        let (inner, outer, o) = (original.shape, shape, offset)
+        out.withUnsafeMutableBufferPointer { ob in values.withUnsafeBufferPointer { vb in mask.voxels.withUnsafeBufferPointer { mb in
+            let dst = SendablePointer(ob.baseAddress!), src = ReadPointer(vb.baseAddress!), keep = ReadPointer(mb.baseAddress!)
+            parallelFor(0..<inner.z) { zs in
+                for z in zs { for y in 0..<inner.y {
+                    let d = inner.x * (y + inner.y * z), s = o.x + outer.x * ((y + o.y) + outer.y * (z + o.z))
+                    for x in 0..<inner.x { dst[d + x] = keep[d + x] ? src[s + x] : 0 }
+                } }
+            }
+        } } }
+        out.removeLast(out.count - original.count)
+        return Volume(unchecked: original, out)
+    }
+
     /// As `crop(_:mask:)`, reusing `values`' storage when only z is padded: the original grid is then
     /// one contiguous run of planes, moved down in place (no fresh 46 MB array and its page faults).
     func crop(consuming values: consuming [Float], mask: Mask?) -> Volume<Float> {

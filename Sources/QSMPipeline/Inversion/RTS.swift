@@ -1,4 +1,3 @@
-import Foundation
 import QSMCore
 
 /// Rapid two-step inversion: LSMR on the well-conditioned k-space, then TV on the ill-conditioned cone.
@@ -69,10 +68,8 @@ public struct RTS: IterativeInversion {
         // Step 1: LSMR in k-space on the diagonal operator D, on the spectrum's own memory
         // (Complex<Float> is two Floats, the interleaved layout LSMR expects). The padded masked field
         // is formed plane by plane inside the forward transform.
-        let timing = RTSTiming()
         var spectrum = grid.spectrumBuffer(), solution = grid.spectrumBuffer()
         grid.forwardPadded(localField.voxels, mask: mask.voxels, into: &spectrum)
-        timing.mark("forward f")
         spectrum.withUnsafeBufferPointer { sb in solution.withUnsafeMutableBufferPointer { xb in
             sb.withMemoryRebound(to: Float.self) { rhs in
                 xb.withMemoryRebound(to: Float.self) { x in
@@ -82,7 +79,6 @@ public struct RTS: IterativeInversion {
                 }
             }
         } }
-        timing.mark("LSMR")
         // χ₁ = M·F⁻¹[x] (1/N folded into the mask pass, done as each output plane is written), then
         // F[χ₁] for step 2; the spectrum of f is no longer needed and serves as scratch.
         var chi = uninitializedArray(count: n) { _ in }
@@ -103,14 +99,12 @@ public struct RTS: IterativeInversion {
                 })
             } }
         } }
-        timing.mark("inverse + mask")
         chi.withUnsafeBufferPointer { cb in
             let c = ReadPointer(cb.baseAddress!)
             spectrum.withUnsafeMutableBufferPointer { sb in
                 grid.fft.forward(into: sb) { z, plane in plane.baseAddress!.update(from: c.base + z * planeSize, count: planeSize) }
             }
         }
-        timing.mark("forward chi1")
 
         // Step 2: ADMM on the ill-conditioned cone. The χ-step is F⁻¹[constant + gain·F[∇ᵀ(z − u)]]
         // with constant = μP·F[χ₁]/(μP + ρ|∇̂|²) and gain = ρ/(μP + ρ|∇̂|²), both carrying 1/N.
@@ -125,7 +119,6 @@ public struct RTS: IterativeInversion {
         var gain = uninitializedArray(count: h) { _ in }
         Self.setSystem(grid, rho: rho, previousRho: nil, delta: delta, mu: mu, scale: scale, chi1Hat: spectrum,
                        constant: &constant, gain: &gain)
-        timing.mark("system")
         var admm = ADMMState(count: n)
         // Start from z − u = 0 and χ⁰ = 0 (as QSM.rs): the first χ-step is then the well-conditioned
         // part of χ₁, and the convergence test compares against it. Starting from z = ∇χ₁ (QSM.jl)
@@ -141,7 +134,6 @@ public struct RTS: IterativeInversion {
             grid.forward(work, into: &spectrum)
             applySpectralSystem(constant: constant, gain: gain, to: &spectrum)
             grid.rawInverse(&spectrum, into: &chi)
-            timing.mark("chi-step")
             // One fused pass: the change of χ and, unless this is the last iteration, ∇χ, the
             // shrinkage z = S_{1/ρ}(∇χ + u), the dual step u += ∇χ − z, the primal residual and the
             // next χ-step's ∇ᵀ(z − u).
@@ -165,16 +157,10 @@ public struct RTS: IterativeInversion {
                 admm.rescaleDuals(by: growth, grid: grid, adjoint: &work)
             }
             residual = primal
-            timing.mark("shrink")
         }
-        // The loop's arrays are released first, so the output can take one of their blocks, and the
-        // crop is one parallel pass (moving χ down in place is a serial 46 MB copy at 256×256×176).
-        previous = []; work = []; spectrum = []; constant = []; gain = []
-        admm = ADMMState(count: 0)
-        let out = grid.crop(chi, mask: mask)
-        timing.mark("crop")
-        timing.report()
-        return (out, log)
+        // The crop is one parallel pass into `previous`'s storage (moving χ down in place is a serial
+        // 46 MB copy at 256×256×176, a fresh array costs its page faults).
+        return (grid.crop(chi, mask: mask, reusing: previous), log)
     }
 
     /// Sets (nil `previousRho`, from F[χ₁]) or updates for a new ρ the χ-step's constant and gain.
@@ -253,6 +239,8 @@ public struct RTS: IterativeInversion {
 /// The split variables of RTS step 2: scaled duals u and v = z − u per axis (z = S(∇χ + u)).
 private struct ADMMState {
     var ux, uy, uz: [Float]
+    /// A division of u by γ still to be applied (by the next shrinkage pass, plane by plane in cache).
+    var pendingDivisor: Float = 1
 
     init(count: Int) {
         ux = VoxelLoop.zeros(count); uy = VoxelLoop.zeros(count); uz = VoxelLoop.zeros(count)
@@ -273,8 +261,13 @@ private struct ADMMState {
                     let vx8 = SIMD8<Float>(repeating: hx), vy8 = SIMD8<Float>(repeating: hy), vz8 = SIMD8<Float>(repeating: hz)
                     let t8 = SIMD8<Float>(repeating: t)
                     // v of plane z goes to plane-local buffers: index i − z·nx·ny.
+                    let divisor = pendingDivisor
+                    defer { pendingDivisor = 1 }
                     return shrinkPlanes(shape: grid.shape, steps: SIMD3(hx, hy, hz), adjoint: update ? o : nil) { z, vx, vy, vz in
                         let offset = nx * ny * z
+                        if divisor != 1 {
+                            for i in offset..<offset + nx * ny { ux[i] /= divisor; uy[i] /= divisor; uz[i] /= divisor }
+                        }
                         // Eight voxels at a time while x + 1 stays in the row, then the row's tail
                         // (periodic x neighbour) one by one; lane sums are Double, added in lane order.
                         var change8 = SIMD8<Double>(), size8 = SIMD8<Double>(), primal8 = SIMD8<Double>()
@@ -325,8 +318,11 @@ private struct ADMMState {
     }
 
     /// Scaled duals shrink by γ when ρ grows by γ, and v = z − u follows: v gains (1 − 1/γ)·u, so the
-    /// χ-step's ∇ᵀv gains (1 − 1/γ)·∇ᵀu (formed from u before it shrinks).
+    /// χ-step's ∇ᵀv gains (1 − 1/γ)·∇ᵀu (formed from u before it shrinks). The division of u itself
+    /// is left to the next shrinkage pass, which reads u anyway.
     mutating func rescaleDuals(by growth: Float, grid: InversionGrid, adjoint: inout [Float]) {
+        precondition(pendingDivisor == 1)
+        defer { pendingDivisor = growth }
         let (nx, ny, nz) = (grid.shape.x, grid.shape.y, grid.shape.z), planeSize = nx * ny
         let steps = SIMD3(Float(1 / grid.voxelSize.x), Float(1 / grid.voxelSize.y), Float(1 / grid.voxelSize.z))
         let gain = 1 - 1 / growth
@@ -344,28 +340,8 @@ private struct ADMMState {
                         for i in 0..<planeSize { o[offset + i] += gain * plane[i] }
                     }
                 }
-                // After every plane's ∇ᵀu (planes read their neighbours' u).
-                parallelFor(0..<uxb.count) { r in
-                    for i in r { ux[i] /= growth; uy[i] /= growth; uz[i] /= growth }
-                }
             } } }
         }
     }
 }
 
-/// Temporary section timers (QSM_RTS_TIMERS=1).
-final class RTSTiming: @unchecked Sendable {
-    let enabled = ProcessInfo.processInfo.environment["QSM_RTS_TIMERS"] != nil
-    var last = now()
-    var totals: [(String, Double)] = []
-    func mark(_ name: String) {
-        guard enabled else { return }
-        let t = now()
-        if let k = totals.firstIndex(where: { $0.0 == name }) { totals[k].1 += t - last } else { totals.append((name, t - last)) }
-        last = t
-    }
-    func report() {
-        guard enabled else { return }
-        for (name, t) in totals { FileHandle.standardError.write("RTS \(name): \(Int(t * 1000)) ms\n".data(using: .utf8)!) }
-    }
-}
