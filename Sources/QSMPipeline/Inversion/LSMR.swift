@@ -22,14 +22,18 @@ package enum DiagonalLSMR {
     /// not depend on the thread count. Normalisations are fused into the pass that next reads the
     /// vector, and each iteration's update pass also forms the next iteration's ũ = Av − αu and β:
     /// two passes per iteration, with the arithmetic of the textbook order.
+    /// `workspace`, when given, holds the four work vectors (each rhs.count long, contents ignored);
+    /// otherwise they are allocated here.
     static func solve(diagonal: UnsafeBufferPointer<Float>, rhs: UnsafeBufferPointer<Float>, iterations: Int,
-                      into x: UnsafeMutableBufferPointer<Float>) {
+                      into x: UnsafeMutableBufferPointer<Float>, workspace: [UnsafeMutableBufferPointer<Float>]? = nil) {
         let n = rhs.count
         precondition(x.count == n && diagonal.count * 2 == n)
-        let work = UnsafeMutablePointer<Float>.allocate(capacity: 4 * n)
-        defer { work.deallocate() }
-        let u = SendablePointer(work), v = SendablePointer(work + n), h = SendablePointer(work + 2 * n)
-        let hBar = SendablePointer(work + 3 * n), out = SendablePointer(x.baseAddress!)
+        precondition(workspace.map { $0.count == 4 && $0.allSatisfy { $0.count >= n } } ?? true)
+        let owned = workspace == nil ? UnsafeMutablePointer<Float>.allocate(capacity: 4 * n) : nil
+        defer { owned?.deallocate() }
+        let vectors = workspace?.map { $0.baseAddress! } ?? (0..<4).map { owned! + $0 * n }
+        let u = SendablePointer(vectors[0]), v = SendablePointer(vectors[1]), h = SendablePointer(vectors[2])
+        let hBar = SendablePointer(vectors[3]), out = SendablePointer(x.baseAddress!)
         let d = ReadPointer(diagonal.baseAddress!), b = ReadPointer(rhs.baseAddress!)
 
         var beta = chunkedSums(count: n) { r in

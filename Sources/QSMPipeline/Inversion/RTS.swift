@@ -70,14 +70,22 @@ public struct RTS: IterativeInversion {
         // is formed plane by plane inside the forward transform.
         var spectrum = grid.spectrumBuffer(), solution = grid.spectrumBuffer()
         grid.forwardPadded(localField.voxels, mask: mask.voxels, into: &spectrum)
+        // LSMR's four work vectors (2·h Floats each, ≥ n) are kept afterwards for step 2's duals and
+        // χ⁰, so their pages are faulted in once (a fresh 46 MB array costs about a third of an FFT).
+        var work0 = uninitializedArray(count: 2 * h) { _ in }, work1 = uninitializedArray(count: 2 * h) { _ in }
+        var work2 = uninitializedArray(count: 2 * h) { _ in }, work3 = uninitializedArray(count: 2 * h) { _ in }
         spectrum.withUnsafeBufferPointer { sb in solution.withUnsafeMutableBufferPointer { xb in
-            sb.withMemoryRebound(to: Float.self) { rhs in
-                xb.withMemoryRebound(to: Float.self) { x in
-                    grid.dipole.withUnsafeBufferPointer {
-                        DiagonalLSMR.solve(diagonal: $0, rhs: rhs, iterations: p.lsmrIterations, into: x)
+            work0.withUnsafeMutableBufferPointer { w0 in work1.withUnsafeMutableBufferPointer { w1 in
+                work2.withUnsafeMutableBufferPointer { w2 in work3.withUnsafeMutableBufferPointer { w3 in
+                    sb.withMemoryRebound(to: Float.self) { rhs in
+                        xb.withMemoryRebound(to: Float.self) { x in
+                            grid.dipole.withUnsafeBufferPointer {
+                                DiagonalLSMR.solve(diagonal: $0, rhs: rhs, iterations: p.lsmrIterations, into: x, workspace: [w0, w1, w2, w3])
+                            }
+                        }
                     }
-                }
-            }
+                } }
+            } }
         } }
         // χ₁ = M·F⁻¹[x] (1/N folded into the mask pass, done as each output plane is written), then
         // F[χ₁] for step 2; the spectrum of f is no longer needed and serves as scratch.
@@ -119,12 +127,12 @@ public struct RTS: IterativeInversion {
         var gain = uninitializedArray(count: h) { _ in }
         Self.setSystem(grid, rho: rho, previousRho: nil, delta: delta, mu: mu, scale: scale, chi1Hat: spectrum,
                        constant: &constant, gain: &gain)
-        var admm = ADMMState(count: n)
+        var admm = ADMMState(reusing: consume work0, consume work1, consume work2, count: n)
         // Start from z − u = 0 and χ⁰ = 0 (as QSM.rs): the first χ-step is then the well-conditioned
         // part of χ₁, and the convergence test compares against it. Starting from z = ∇χ₁ (QSM.jl)
         // reproduces χ₁ minus its mean in the first step, so the 1e-2 test can stop before any TV step.
         // χ₁'s array is overwritten by the first χ-step; `previous` starts as χ⁰ = 0.
-        var previous = VoxelLoop.zeros(n)
+        var previous = zeros(reusing: consume work3, count: n)
         var residual = Double.infinity
         var log = IterationLog()
         // ∇ᵀ(z − u) for the χ-step: 0 at first, then formed by the shrinkage pass (and again when ρ grows).
@@ -160,7 +168,7 @@ public struct RTS: IterativeInversion {
         }
         // The crop is one parallel pass into `previous`'s storage (moving χ down in place is a serial
         // 46 MB copy at 256×256×176, a fresh array costs its page faults).
-        return (grid.crop(chi, mask: mask, reusing: previous), log)
+        return (grid.crop(chi, mask: mask, reusing: consume previous), log)
     }
 
     /// Sets (nil `previousRho`, from F[χ₁]) or updates for a new ρ the χ-step's constant and gain.
@@ -242,8 +250,11 @@ private struct ADMMState {
     /// A division of u by γ still to be applied (by the next shrinkage pass, plane by plane in cache).
     var pendingDivisor: Float = 1
 
-    init(count: Int) {
-        ux = VoxelLoop.zeros(count); uy = VoxelLoop.zeros(count); uz = VoxelLoop.zeros(count)
+    /// Duals u = 0 in three spent arrays of at least `count` elements.
+    init(reusing x: consuming [Float], _ y: consuming [Float], _ z: consuming [Float], count: Int) {
+        ux = zeros(reusing: consume x, count: count)
+        uy = zeros(reusing: consume y, count: count)
+        uz = zeros(reusing: consume z, count: count)
     }
 
     /// Returns (‖χ − previous‖², ‖χ‖², Σ‖∇χ − z‖) and, when `update`, performs the z- and u-steps
@@ -345,3 +356,15 @@ private struct ADMMState {
     }
 }
 
+/// `count` zeros in the storage of a spent array of at least `count` elements (zeroed in parallel,
+/// then shortened in place): no fresh allocation and no new page faults.
+private func zeros(reusing storage: consuming [Float], count: Int) -> [Float] {
+    var out = consume storage
+    precondition(out.count >= count)
+    out.removeLast(out.count - count)
+    out.withUnsafeMutableBufferPointer { b in
+        let p = SendablePointer(b.baseAddress!)
+        parallelFor(0..<b.count) { r in (p.base + r.lowerBound).update(repeating: 0, count: r.count) }
+    }
+    return out
+}

@@ -164,7 +164,7 @@ public struct TVADMM: IterativeInversion {
         }
         // The crop is one parallel pass into `previous`'s storage (moving χ down in place is a serial
         // 46 MB copy at 256×256×176, a fresh array costs its page faults).
-        return (grid.crop(chi, mask: mask, reusing: previous), log)
+        return (grid.crop(chi, mask: mask, reusing: consume previous), log)
     }
 
     /// ADMM with the second split y = Dχ: the nonlinear term, or the linear one with data weights.
