@@ -107,26 +107,21 @@ public struct RTS: IterativeInversion {
                 })
             } }
         } }
+        // LSMR's solution is spent: its memory takes F[χ₁].
+        var chi1Hat = consume solution
         chi.withUnsafeBufferPointer { cb in
             let c = ReadPointer(cb.baseAddress!)
-            spectrum.withUnsafeMutableBufferPointer { sb in
+            chi1Hat.withUnsafeMutableBufferPointer { sb in
                 grid.fft.forward(into: sb) { z, plane in plane.baseAddress!.update(from: c.base + z * planeSize, count: planeSize) }
             }
         }
 
-        // Step 2: ADMM on the ill-conditioned cone. The χ-step is F⁻¹[constant + gain·F[∇ᵀ(z − u)]]
-        // with constant = μP·F[χ₁]/(μP + ρ|∇̂|²) and gain = ρ/(μP + ρ|∇̂|²), both carrying 1/N.
+        // Step 2: ADMM on the ill-conditioned cone. The χ-step is
+        // F⁻¹[(μP·F[χ₁] + ρ·F[∇ᵀ(z − u)])/(μP + ρ|∇̂|²)] (`applySystem`, 1/N folded in).
         let delta = Float(p.threshold), mu = Float(p.mu)
         var rho = Float(p.rho)
-        // Recording the objective keeps F[χ₁] and costs one more FFT per iteration.
-        let chi1Hat = recordObjective ? spectrum : []
+        // Recording the objective costs one more FFT per iteration.
         var scratch = recordObjective ? grid.spectrumBuffer() : []
-        // LSMR's solution is spent: its memory takes the constant (every element is set below).
-        var constant = solution
-        solution = []
-        var gain = uninitializedArray(count: h) { _ in }
-        Self.setSystem(grid, rho: rho, previousRho: nil, delta: delta, mu: mu, scale: scale, chi1Hat: spectrum,
-                       constant: &constant, gain: &gain)
         var admm = ADMMState(reusing: consume work0, consume work1, consume work2, count: n)
         // Start from z − u = 0 and χ⁰ = 0 (as QSM.rs): the first χ-step is then the well-conditioned
         // part of χ₁, and the convergence test compares against it. Starting from z = ∇χ₁ (QSM.jl)
@@ -140,7 +135,7 @@ public struct RTS: IterativeInversion {
         for iteration in 1...p.maxIterations {
             swap(&chi, &previous)
             grid.forward(work, into: &spectrum)
-            applySpectralSystem(constant: constant, gain: gain, to: &spectrum)
+            Self.applySystem(grid, chi1Hat: chi1Hat, rho: rho, delta: delta, mu: mu, scale: scale, to: &spectrum)
             grid.rawInverse(&spectrum, into: &chi)
             // One fused pass: the change of χ and, unless this is the last iteration, ∇χ, the
             // shrinkage z = S_{1/ρ}(∇χ + u), the dual step u += ∇χ − z, the primal residual and the
@@ -158,10 +153,7 @@ public struct RTS: IterativeInversion {
             let primal = sums[2]
             if primal > p.residualRatio * residual {
                 let growth = Float(p.rhoGrowth)
-                let oldRho = rho
                 rho *= growth
-                Self.setSystem(grid, rho: rho, previousRho: oldRho, delta: delta, mu: mu, scale: scale, chi1Hat: nil,
-                               constant: &constant, gain: &gain)
                 admm.rescaleDuals(by: growth, grid: grid, adjoint: &work)
             }
             residual = primal
@@ -171,33 +163,23 @@ public struct RTS: IterativeInversion {
         return (grid.crop(chi, mask: mask, reusing: consume previous), log)
     }
 
-    /// Sets (nil `previousRho`, from F[χ₁]) or updates for a new ρ the χ-step's constant and gain.
-    private static func setSystem(_ grid: InversionGrid, rho: Float, previousRho: Float?, delta: Float, mu: Float, scale: Float,
-                                  chi1Hat: [Complex<Float>]?, constant: inout [Complex<Float>], gain: inout [Float]) {
-        constant.withUnsafeMutableBufferPointer { cb in gain.withUnsafeMutableBufferPointer { gb in
+    /// s ← (μP·F[χ₁] + ρ·s)·(1/N)/(μP + ρ|∇̂|²), 0 where the denominator is 0, P = 1{|D| > δ}.
+    /// Formed from F[χ₁] each iteration, so nothing is recomputed when ρ grows.
+    private static func applySystem(_ grid: InversionGrid, chi1Hat: [Complex<Float>], rho: Float, delta: Float, mu: Float,
+                                    scale: Float, to spectrum: inout [Complex<Float>]) {
+        spectrum.withUnsafeMutableBufferPointer { sb in chi1Hat.withUnsafeBufferPointer { cb in
             grid.dipole.withUnsafeBufferPointer { db in grid.laplacian.withUnsafeBufferPointer { lb in
-                let c = SendablePointer(cb.baseAddress!), g = SendablePointer(gb.baseAddress!)
+                let s = SendablePointer(sb.baseAddress!), c = ReadPointer(cb.baseAddress!)
                 let d = ReadPointer(db.baseAddress!), l = ReadPointer(lb.baseAddress!)
-                func run(_ source: ReadPointer<Complex<Float>>?) {
-                    parallelFor(0..<cb.count) { r in
-                        for i in r {
-                            let wellConditioned: Float = abs(d[i]) > delta ? mu : 0
-                            let a = wellConditioned + rho * l[i]
-                            // a = 0 only where μP and |∇̂|² both vanish, for every ρ: zero once.
-                            guard a > 0 else {
-                                if source != nil { c[i] = .zero; g[i] = 0 }
-                                continue
-                            }
-                            if let source {
-                                c[i] = source[i] * (wellConditioned / a * scale)
-                            } else if let previousRho {
-                                c[i] = c[i] * ((wellConditioned + previousRho * l[i]) / a)
-                            }
-                            g[i] = rho / a * scale
-                        }
+                parallelFor(0..<sb.count) { r in
+                    for i in r {
+                        let wellConditioned: Float = abs(d[i]) > delta ? mu : 0
+                        let a = wellConditioned + rho * l[i]
+                        let k: Float = a > 0 ? scale / a : 0
+                        let v = s[i], f = c[i]
+                        s[i] = Complex((wellConditioned * f.real + rho * v.real) * k, (wellConditioned * f.imaginary + rho * v.imaginary) * k)
                     }
                 }
-                if let chi1Hat { chi1Hat.withUnsafeBufferPointer { run(ReadPointer($0.baseAddress!)) } } else { run(nil) }
             } }
         } }
     }
