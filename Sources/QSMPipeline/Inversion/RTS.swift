@@ -130,7 +130,7 @@ public struct RTS: IterativeInversion {
         var previous = zeros(reusing: consume work3, count: n)
         var residual = Double.infinity
         var log = IterationLog()
-        // ∇ᵀ(z − u) for the χ-step: 0 at first, then formed by the shrinkage pass (and again when ρ grows).
+        // ∇ᵀ(z − u) for the χ-step: 0 at first, then formed by the shrinkage pass (corrected when ρ grows).
         var work = VoxelLoop.zeros(n)
         for iteration in 1...p.maxIterations {
             swap(&chi, &previous)
