@@ -171,8 +171,27 @@ public struct RTS: IterativeInversion {
             grid.dipole.withUnsafeBufferPointer { db in grid.laplacian.withUnsafeBufferPointer { lb in
                 let s = SendablePointer(sb.baseAddress!), c = ReadPointer(cb.baseAddress!)
                 let d = ReadPointer(db.baseAddress!), l = ReadPointer(lb.baseAddress!)
+                // Four complex values (eight Floats) at a time, the per-k factors duplicated per
+                // real/imaginary pair; the same arithmetic as the scalar tail.
+                let floats = SendablePointer(UnsafeMutableRawPointer(sb.baseAddress!).assumingMemoryBound(to: Float.self))
+                let fixed = ReadPointer(UnsafeRawPointer(cb.baseAddress!).assumingMemoryBound(to: Float.self))
+                let delta8 = SIMD8<Float>(repeating: delta), mu8 = SIMD8<Float>(repeating: mu)
+                let rho8 = SIMD8<Float>(repeating: rho), scale8 = SIMD8<Float>(repeating: scale)
                 parallelFor(0..<sb.count) { r in
-                    for i in r {
+                    var i = r.lowerBound
+                    while i + 4 <= r.upperBound {
+                        let dk = SIMD8<Float>(d[i], d[i], d[i + 1], d[i + 1], d[i + 2], d[i + 2], d[i + 3], d[i + 3])
+                        let lk = SIMD8<Float>(l[i], l[i], l[i + 1], l[i + 1], l[i + 2], l[i + 2], l[i + 3], l[i + 3])
+                        var wellConditioned = SIMD8<Float>()
+                        wellConditioned.replace(with: mu8, where: lanewiseAbs(dk) .> delta8)
+                        let a = wellConditioned + rho8 * lk
+                        var k = scale8 / a
+                        k.replace(with: 0, where: .!(a .> 0))
+                        let f = fixed.vector(at: 2 * i)
+                        floats.setVector((wellConditioned * f + rho8 * floats.vector(at: 2 * i)) * k, at: 2 * i)
+                        i += 4
+                    }
+                    for i in i..<r.upperBound {
                         let wellConditioned: Float = abs(d[i]) > delta ? mu : 0
                         let a = wellConditioned + rho * l[i]
                         let k: Float = a > 0 ? scale / a : 0
