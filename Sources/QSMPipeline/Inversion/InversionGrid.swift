@@ -15,18 +15,42 @@ struct InversionGrid {
     /// Eigenvalues of −∇² (forward differences, periodic) on the half spectrum.
     let laplacian: [Float]
 
-    /// The padded grid of `grid`; `withLaplacian: false` leaves `laplacian` empty (methods without ∇).
-    init(_ grid: Grid, padding: Int, context: StageContext, withLaplacian: Bool = true) throws(QSMError) {
+    /// The padded grid of `grid`; `withLaplacian: false` leaves `laplacian` empty (methods without ∇),
+    /// `withDipole: false` leaves `dipole` empty (methods that evaluate D on the fly).
+    init(_ grid: Grid, padding: Int, context: StageContext, withLaplacian: Bool = true, withDipole: Bool = true) throws(QSMError) {
         try context.validate()
         original = grid
         shape = FFTSize.paddedShape(grid.shape, padding: SIMD3(repeating: padding))
         voxelSize = grid.voxelSize
         fft = try FFT<Float>(shape: shape)
-        dipole = DipoleKernel.halfSpectrum(shape: shape, voxelSize: voxelSize, b0Direction: context.b0Direction,
+        dipole = !withDipole ? [] : DipoleKernel.halfSpectrum(shape: shape, voxelSize: voxelSize, b0Direction: context.b0Direction,
                                            dc: context.conventions.dipoleDC)
-        var symbol = withLaplacian ? LaplacianEigenvalues.halfSpectrum(shape: shape, voxelSize: voxelSize) : []
-        if withLaplacian { VoxelLoop.update(&symbol) { _, v in -v } }
-        laplacian = symbol
+        laplacian = withLaplacian ? Self.negatedLaplacian(shape: shape, voxelSize: voxelSize) : []
+    }
+
+    /// −λ of `LaplacianEigenvalues.halfSpectrum` (the same Double sums, rounded to Float, negated),
+    /// written in parallel over z: a serial pass and a negation pass cost a few FFTs' worth of time
+    /// at 256×256×176.
+    private static func negatedLaplacian(shape: SIMD3<Int>, voxelSize: SIMD3<Double>) -> [Float] {
+        func axis(_ n: Int, _ count: Int, _ d: Double) -> [Double] {
+            (0..<count).map { m -> Double in
+                let c = Double.cos(2 * Double.pi * Double(m) / Double(n))
+                return 2 * (c - 1) / (d * d)
+            }
+        }
+        let hx = shape.x / 2 + 1, ny = shape.y
+        let lx = axis(shape.x, hx, voxelSize.x), ly = axis(shape.y, shape.y, voxelSize.y)
+        let lz = axis(shape.z, shape.z, voxelSize.z)
+        return uninitializedArray(count: hx * ny * shape.z) { out in
+            parallelFor(0..<shape.z) { zs in
+                for z in zs {
+                    for y in 0..<ny {
+                        let row = hx * (y + ny * z)
+                        for x in 0..<hx { out[row + x] = -Float(lx[x] + ly[y] + lz[z]) }
+                    }
+                }
+            }
+        }
     }
 
     var count: Int { shape.x * shape.y * shape.z }
@@ -79,6 +103,59 @@ struct InversionGrid {
         }
     }
 
+    /// Plane z of `pad(values, mask:)` written into `plane` (the load of a fused transform).
+    func padPlane(_ z: Int, _ plane: UnsafeMutableBufferPointer<Float>, values src: ReadPointer<Float>, mask keep: ReadPointer<Bool>?) {
+        let (inner, outer, o) = (original.shape, shape, offset)
+        let dst = plane.baseAddress!
+        guard (o.z..<o.z + inner.z).contains(z) else {
+            dst.update(repeating: 0, count: outer.x * outer.y)
+            return
+        }
+        for y in 0..<outer.y {
+            let d = outer.x * y
+            guard (o.y..<o.y + inner.y).contains(y) else {
+                (dst + d).update(repeating: 0, count: outer.x)
+                continue
+            }
+            let s = inner.x * ((y - o.y) + inner.y * (z - o.z))
+            for x in 0..<o.x { dst[d + x] = 0 }
+            if let keep {
+                for x in 0..<inner.x { dst[d + o.x + x] = keep[s + x] ? src[s + x] : 0 }
+            } else {
+                for x in 0..<inner.x { dst[d + o.x + x] = src[s + x] }
+            }
+            for x in o.x + inner.x..<outer.x { dst[d + x] = 0 }
+        }
+    }
+
+    /// The original-grid part of padded plane z written into `out` (original grid), zero outside
+    /// `mask` when given (the store of a fused transform); planes outside the original grid are skipped.
+    func cropPlane(_ z: Int, _ plane: UnsafeMutableBufferPointer<Float>, into dst: SendablePointer<Float>, mask keep: ReadPointer<Bool>?) {
+        let (inner, outer, o) = (original.shape, shape, offset)
+        guard (o.z..<o.z + inner.z).contains(z) else { return }
+        let src = plane.baseAddress!
+        for y in 0..<inner.y {
+            let d = inner.x * (y + inner.y * (z - o.z)), s = o.x + outer.x * (y + o.y)
+            if let keep {
+                for x in 0..<inner.x { dst[d + x] = keep[d + x] ? src[s + x] : 0 }
+            } else {
+                for x in 0..<inner.x { dst[d + x] = src[s + x] }
+            }
+        }
+    }
+
+    /// s ← F[pad(values, mask:)] in one fused sweep (the padded array is never formed).
+    func forwardPadded(_ values: [Float], mask: [Bool]?, into s: inout [Complex<Float>]) {
+        precondition(values.count == original.count && (mask?.count ?? values.count) == values.count)
+        values.withUnsafeBufferPointer { vb in s.withUnsafeMutableBufferPointer { sb in
+            let src = ReadPointer(vb.baseAddress!)
+            func run(_ keep: ReadPointer<Bool>?) {
+                fft.forward(into: sb) { z, plane in self.padPlane(z, plane, values: src, mask: keep) }
+            }
+            if let mask { mask.withUnsafeBufferPointer { run(ReadPointer($0.baseAddress!)) } } else { run(nil) }
+        } }
+    }
+
     /// The original-grid part of a padded array, as a volume with the original geometry.
     func crop(_ values: [Float]) -> Volume<Float> { crop(values, mask: nil) }
 
@@ -105,6 +182,26 @@ struct InversionGrid {
             if let mask { return mask.voxels.withUnsafeBufferPointer { fill(ReadPointer($0.baseAddress!)) } }
             return fill(nil)
         }
+        return Volume(unchecked: original, out)
+    }
+
+    /// As `crop(_:mask:)`, written into `storage` (a padded-size array no longer needed, not `values`):
+    /// one parallel pass without a fresh array.
+    func crop(_ values: [Float], mask: Mask, reusing storage: consuming [Float]) -> Volume<Float> {
+        precondition(values.count == count && mask.grid.count == original.count)
+        var out = consume storage
+        guard out.count >= original.count else { return crop(values, mask: mask) }
+        let (inner, outer, o) = (original.shape, shape, offset)
+        out.withUnsafeMutableBufferPointer { ob in values.withUnsafeBufferPointer { vb in mask.voxels.withUnsafeBufferPointer { mb in
+            let dst = SendablePointer(ob.baseAddress!), src = ReadPointer(vb.baseAddress!), keep = ReadPointer(mb.baseAddress!)
+            parallelFor(0..<inner.z) { zs in
+                for z in zs { for y in 0..<inner.y {
+                    let d = inner.x * (y + inner.y * z), s = o.x + outer.x * ((y + o.y) + outer.y * (z + o.z))
+                    for x in 0..<inner.x { dst[d + x] = keep[d + x] ? src[s + x] : 0 }
+                } }
+            }
+        } } }
+        out.removeLast(out.count - original.count)
         return Volume(unchecked: original, out)
     }
 

@@ -4,38 +4,36 @@ import QSMCore
 // (per z-plane or per fixed chunk) and adds its sums in a fixed order, so results do not depend on
 // the thread count.
 
-/// The TV split of an ADMM on the padded grid: scaled duals u and v = z − u per axis, z = S_t(∇χ + u).
+/// The TV split of an ADMM on the padded grid: scaled duals u per axis, z = S_t(∇χ + u); v = z − u
+/// lives only plane by plane, long enough to form ∇ᵀv for the next χ-step.
 /// RTS step 2 keeps its own variant (`ADMMState`: primal residual, no fused ∇ᵀ): one shared kernel
 /// with both options measured 5–8 % slower for RTS and ~5 % for TV-ADMM at 256×256×176.
 struct TVSplit {
-    var ux, uy, uz, vx, vy, vz: [Float]
+    var ux, uy, uz: [Float]
 
     init(count: Int) {
         ux = VoxelLoop.zeros(count); uy = VoxelLoop.zeros(count); uz = VoxelLoop.zeros(count)
-        vx = VoxelLoop.zeros(count); vy = VoxelLoop.zeros(count); vz = VoxelLoop.zeros(count)
     }
 
     /// One pass: returns (‖χ − previous‖², ‖χ‖², Σ(|∂xχ| + |∂yχ| + |∂zχ|) when `measureTV` else 0, 0),
-    /// performs the z- and u-steps z = S_t(∇χ + u), u ← ∇χ + u − z (stored as u and v = z − u), and
-    /// sets `adjoint` ← ∇ᵀv = ∇ᵀ(z − u) for the next χ-step. Each z-plane's ∇ᵀ follows its own
-    /// shrinkage while the plane below is still in cache; the first plane of each thread's slab needs
-    /// the previous slab's last plane and is done after the pass (∇ᵀ is the same arithmetic either
-    /// way). Sums are per z-plane, added in plane order: the same for any thread count.
+    /// performs the z- and u-steps z = S_t(∇χ + u), u ← ∇χ + u − z, and sets `adjoint` ← ∇ᵀv =
+    /// ∇ᵀ(z − u) for the next χ-step (`shrinkPlanes`: v stays in per-thread plane buffers). Sums are
+    /// per z-plane, added in plane order: the same for any thread count.
     mutating func shrink(_ grid: InversionGrid, chi: [Float], previous: [Float], threshold t: Float, measureTV: Bool,
                          adjoint: inout [Float]) -> SIMD4<Double> {
         let (nx, ny, nz) = (grid.shape.x, grid.shape.y, grid.shape.z)
         let hx = Float(1 / grid.voxelSize.x), hy = Float(1 / grid.voxelSize.y), hz = Float(1 / grid.voxelSize.z)
         return adjoint.withUnsafeMutableBufferPointer { ab in chi.withUnsafeBufferPointer { cb in previous.withUnsafeBufferPointer { pb in
             ux.withUnsafeMutableBufferPointer { uxb in uy.withUnsafeMutableBufferPointer { uyb in uz.withUnsafeMutableBufferPointer { uzb in
-                vx.withUnsafeMutableBufferPointer { vxb in vy.withUnsafeMutableBufferPointer { vyb in vz.withUnsafeMutableBufferPointer { vzb in
                     let c = ReadPointer(cb.baseAddress!), old = ReadPointer(pb.baseAddress!)
                     let ux = SendablePointer(uxb.baseAddress!), uy = SendablePointer(uyb.baseAddress!), uz = SendablePointer(uzb.baseAddress!)
-                    let vx = SendablePointer(vxb.baseAddress!), vy = SendablePointer(vyb.baseAddress!), vz = SendablePointer(vzb.baseAddress!)
                     let lanes = SIMD8<Float>.scalarCount
                     let hx8 = SIMD8<Float>(repeating: hx), hy8 = SIMD8<Float>(repeating: hy), hz8 = SIMD8<Float>(repeating: hz)
                     let t8 = SIMD8<Float>(repeating: t)
                     let o = SendablePointer(ab.baseAddress!)
-                    @Sendable func shrinkPlane(_ z: Int) -> SIMD4<Double> {
+                    // v of plane z goes to plane-local buffers: index i − z·nx·ny.
+                    return shrinkPlanes(shape: grid.shape, steps: SIMD3(hx, hy, hz), adjoint: o) { z, vx, vy, vz in
+                        let offset = nx * ny * z
                         // Eight voxels at a time while x + 1 stays in the row, then the row's tail
                         // (periodic x neighbour) one by one; lane sums are Double, added in lane order.
                         var change8 = SIMD8<Double>(), size8 = SIMD8<Double>(), tv8 = SIMD8<Double>()
@@ -53,11 +51,11 @@ struct TVSplit {
                                 let dy = (c.vector(at: rowY + x) - value) * hy8, dz = (c.vector(at: rowZ + x) - value) * hz8
                                 // S_t(a) = a − clamp(a, −t, t) and u ← a − S_t(a) = clamp(a, −t, t).
                                 var a = ux.vector(at: i) + dx, u = lanewiseClamp(a, t8)
-                                ux.setVector(u, at: i); vx.setVector(a - u - u, at: i)
+                                ux.setVector(u, at: i); vx.setVector(a - u - u, at: i - offset)
                                 a = uy.vector(at: i) + dy; u = lanewiseClamp(a, t8)
-                                uy.setVector(u, at: i); vy.setVector(a - u - u, at: i)
+                                uy.setVector(u, at: i); vy.setVector(a - u - u, at: i - offset)
                                 a = uz.vector(at: i) + dz; u = lanewiseClamp(a, t8)
-                                uz.setVector(u, at: i); vz.setVector(a - u - u, at: i)
+                                uz.setVector(u, at: i); vz.setVector(a - u - u, at: i - offset)
                                 if measureTV { tv8 += SIMD8<Double>(lanewiseAbs(dx) + lanewiseAbs(dy) + lanewiseAbs(dz)) }
                                 x += lanes
                             }
@@ -68,45 +66,106 @@ struct TVSplit {
                                 let dx = (c[row + (x + 1 == nx ? 0 : x + 1)] - value) * hx
                                 let dy = (c[rowY + x] - value) * hy, dz = (c[rowZ + x] - value) * hz
                                 var a = ux[i] + dx, u = min(max(a, -t), t)
-                                ux[i] = u; vx[i] = a - u - u
+                                ux[i] = u; vx[i - offset] = a - u - u
                                 a = uy[i] + dy; u = min(max(a, -t), t)
-                                uy[i] = u; vy[i] = a - u - u
+                                uy[i] = u; vy[i - offset] = a - u - u
                                 a = uz[i] + dz; u = min(max(a, -t), t)
-                                uz[i] = u; vz[i] = a - u - u
+                                uz[i] = u; vz[i - offset] = a - u - u
                                 if measureTV { tv += Double(abs(dx) + abs(dy) + abs(dz)) }
                             }
                         }
                         return SIMD4(change + change8.sum(), size + size8.sum(), tv + tv8.sum(), 0)
                     }
-                    // ∇ᵀv on plane z (backward periodic differences), as `InversionGrid.gradientAdjoint`.
-                    @Sendable func adjointPlane(_ z: Int) {
-                        let zp = z == 0 ? nz - 1 : z - 1
-                        for y in 0..<ny {
-                            let yp = y == 0 ? ny - 1 : y - 1
-                            let row = nx * (y + ny * z), rowY = nx * (yp + ny * z), rowZ = nx * (y + ny * zp)
-                            for x in 0..<nx {
-                                let i = row + x, xm = row + (x == 0 ? nx - 1 : x - 1)
-                                o[i] = (vx[xm] - vx[i]) * hx + (vy[rowY + x] - vy[i]) * hy + (vz[rowZ + x] - vz[i]) * hz
-                            }
-                        }
-                    }
-                    var partial = [SIMD4<Double>](repeating: .zero, count: nz)
-                    var deferred = [Bool](repeating: false, count: nz)
-                    partial.withUnsafeMutableBufferPointer { sb in deferred.withUnsafeMutableBufferPointer { db in
-                        let sums = SendablePointer(sb.baseAddress!), later = SendablePointer(db.baseAddress!)
-                        parallelFor(0..<nz) { zs in
-                            for z in zs {
-                                sums[z] = shrinkPlane(z)
-                                if z > zs.lowerBound { adjointPlane(z) } else { later[z] = true }
-                            }
-                        }
-                    } }
-                    let remaining = (0..<nz).filter { deferred[$0] }
-                    parallelFor(0..<remaining.count) { r in for k in r { adjointPlane(remaining[k]) } }
-                    return partial.reduce(.zero, +)
-                } } }
             } } }
         } } }
+    }
+}
+
+/// Runs `shrinkPlane(z, vx, vy, vz)` for every z-plane in parallel (it returns the plane's sums and
+/// writes v of plane z into the three plane buffers, nx·ny each) and, with `adjoint`, sets adjoint ←
+/// ∇ᵀv plane by plane while v is in cache, so v never goes to memory. Plane z's ∇ᵀ needs vz of plane
+/// z − 1: each thread keeps its last plane's; the first plane of each thread's slab needs the previous
+/// slab's last plane, so its v and that vz are kept and its ∇ᵀ is formed after the pass (the same
+/// arithmetic). Sums are added in plane order: the same for any thread count.
+func shrinkPlanes(shape: SIMD3<Int>, steps: SIMD3<Float>, adjoint o: SendablePointer<Float>?,
+                  _ shrinkPlane: @Sendable (Int, SendablePointer<Float>, SendablePointer<Float>, SendablePointer<Float>) -> SIMD4<Double>)
+    -> SIMD4<Double> {
+    let (nx, ny, nz) = (shape.x, shape.y, shape.z), planeSize = nx * ny
+    var partial = [SIMD4<Double>](repeating: .zero, count: nz)
+    // Per z: the kept (vx, vy, vz) of a slab's first plane, and the kept vz of a slab's last plane.
+    let firstKept = UnsafeMutablePointer<UnsafeMutablePointer<Float>?>.allocate(capacity: nz)
+    let lastKept = UnsafeMutablePointer<UnsafeMutablePointer<Float>?>.allocate(capacity: nz)
+    firstKept.initialize(repeating: nil, count: nz); lastKept.initialize(repeating: nil, count: nz)
+    defer {
+        for z in 0..<nz { firstKept[z]?.deallocate(); lastKept[z]?.deallocate() }
+        firstKept.deallocate(); lastKept.deallocate()
+    }
+    let first = SendablePointer(firstKept), last = SendablePointer(lastKept)
+    partial.withUnsafeMutableBufferPointer { sb in
+        let sums = SendablePointer(sb.baseAddress!)
+        parallelFor(0..<nz) { zs in
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: 4 * planeSize)
+            defer { buffer.deallocate() }
+            var vx = buffer, vy = buffer + planeSize, vz = buffer + 2 * planeSize, below = buffer + 3 * planeSize
+            for z in zs {
+                sums[z] = shrinkPlane(z, SendablePointer(vx), SendablePointer(vy), SendablePointer(vz))
+                guard let o else { continue }
+                if z == zs.lowerBound {
+                    let kept = UnsafeMutablePointer<Float>.allocate(capacity: 3 * planeSize)
+                    kept.update(from: vx, count: planeSize)
+                    (kept + planeSize).update(from: vy, count: planeSize)
+                    (kept + 2 * planeSize).update(from: vz, count: planeSize)
+                    first[z] = kept
+                } else {
+                    gradientAdjointPlane(nx: nx, ny: ny, steps: steps, vx, vy, vz, below: below, into: o.base + z * planeSize)
+                }
+                if z == zs.upperBound - 1 {
+                    let kept = UnsafeMutablePointer<Float>.allocate(capacity: planeSize)
+                    kept.update(from: vz, count: planeSize)
+                    last[z] = kept
+                }
+                swap(&vz, &below)
+            }
+        }
+    }
+    if let o {
+        let starts = (0..<nz).filter { firstKept[$0] != nil }
+        parallelFor(0..<starts.count) { r in
+            for k in r {
+                let z = starts[k], kept = first[z]!, below = last[z == 0 ? nz - 1 : z - 1]!
+                gradientAdjointPlane(nx: nx, ny: ny, steps: steps, kept, kept + planeSize, kept + 2 * planeSize, below: below,
+                                     into: o.base + z * planeSize)
+            }
+        }
+    }
+    return partial.reduce(.zero, +)
+}
+
+/// ∇ᵀv on one z-plane (backward periodic differences, `steps` = 1/voxel size) from plane buffers: v of
+/// the plane and vz of the plane below; the arithmetic of `InversionGrid.gradientAdjoint`, eight
+/// voxels at a time where x − 1 stays in the row.
+@inline(__always) func gradientAdjointPlane(nx: Int, ny: Int, steps: SIMD3<Float>, _ vx: UnsafeMutablePointer<Float>,
+                                            _ vy: UnsafeMutablePointer<Float>, _ vz: UnsafeMutablePointer<Float>,
+                                            below: UnsafeMutablePointer<Float>, into o: UnsafeMutablePointer<Float>) {
+    let (hx, hy, hz) = (steps.x, steps.y, steps.z)
+    let hx8 = SIMD8<Float>(repeating: hx), hy8 = SIMD8<Float>(repeating: hy), hz8 = SIMD8<Float>(repeating: hz)
+    @inline(__always) func load(_ p: UnsafeMutablePointer<Float>, _ i: Int) -> SIMD8<Float> {
+        UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+    }
+    for y in 0..<ny {
+        let row = nx * y, rowY = nx * (y == 0 ? ny - 1 : y - 1)
+        o[row] = (vx[row + nx - 1] - vx[row]) * hx + (vy[rowY] - vy[row]) * hy + (below[row] - vz[row]) * hz
+        var x = 1
+        while x + 8 <= nx {
+            let i = row + x
+            let a = (load(vx, i - 1) - load(vx, i)) * hx8, b = (load(vy, rowY + x) - load(vy, i)) * hy8
+            UnsafeMutableRawPointer(o + i).storeBytes(of: a + b + (load(below, i) - load(vz, i)) * hz8, as: SIMD8<Float>.self)
+            x += 8
+        }
+        for x in x..<nx {
+            let i = row + x
+            o[i] = (vx[i - 1] - vx[i]) * hx + (vy[rowY + x] - vy[i]) * hy + (below[i] - vz[i]) * hz
+        }
     }
 }
 

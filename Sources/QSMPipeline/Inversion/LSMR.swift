@@ -20,29 +20,37 @@ package enum DiagonalLSMR {
     ///
     /// Every pass is parallel over fixed chunks and its norms are added in chunk order, so x does
     /// not depend on the thread count. Normalisations are fused into the pass that next reads the
-    /// vector: three passes per iteration.
+    /// vector, and each iteration's update pass also forms the next iteration's ũ = Av − αu and β:
+    /// two passes per iteration, with the arithmetic of the textbook order.
+    /// `workspace`, when given, holds the four work vectors (each rhs.count long, contents ignored);
+    /// otherwise they are allocated here.
     static func solve(diagonal: UnsafeBufferPointer<Float>, rhs: UnsafeBufferPointer<Float>, iterations: Int,
-                      into x: UnsafeMutableBufferPointer<Float>) {
+                      into x: UnsafeMutableBufferPointer<Float>, workspace: [UnsafeMutableBufferPointer<Float>]? = nil) {
         let n = rhs.count
         precondition(x.count == n && diagonal.count * 2 == n)
-        let work = UnsafeMutablePointer<Float>.allocate(capacity: 4 * n)
-        defer { work.deallocate() }
-        let u = SendablePointer(work), v = SendablePointer(work + n), h = SendablePointer(work + 2 * n)
-        let hBar = SendablePointer(work + 3 * n), out = SendablePointer(x.baseAddress!)
+        precondition(workspace.map { $0.count == 4 && $0.allSatisfy { $0.count >= n } } ?? true)
+        let owned = workspace == nil ? UnsafeMutablePointer<Float>.allocate(capacity: 4 * n) : nil
+        defer { owned?.deallocate() }
+        let vectors = workspace?.map { $0.baseAddress! } ?? (0..<4).map { owned! + $0 * n }
+        let u = SendablePointer(vectors[0]), v = SendablePointer(vectors[1]), h = SendablePointer(vectors[2])
+        let hBar = SendablePointer(vectors[3]), out = SendablePointer(x.baseAddress!)
         let d = ReadPointer(diagonal.baseAddress!), b = ReadPointer(rhs.baseAddress!)
-        parallelFor(0..<n) { r in for i in r { out[i] = 0; hBar[i] = 0 } }
 
         var beta = chunkedSums(count: n) { r in
             var s = 0.0
             for i in r { s += Double(b[i]) * Double(b[i]) }
             return SIMD4(s, 0, 0, 0)
         }[0].squareRoot()
-        guard beta > 0 else { return }
-        // u = b/β; ṽ = Aᵀu (A is diagonal and real, Aᵀ = A); α = ‖ṽ‖.
+        guard beta > 0 else {
+            parallelFor(0..<n) { r in for i in r { out[i] = 0 } }
+            return
+        }
+        // u = b/β; ṽ = Aᵀu (A is diagonal and real, Aᵀ = A); α = ‖ṽ‖; x and h̄ start at 0.
         let uScale = Float(1 / beta)
         var alpha = chunkedSums(count: n) { r in
             var s = 0.0
             for i in r {
+                out[i] = 0; hBar[i] = 0
                 let value = b[i] * uScale
                 u[i] = value
                 let w = value * d[i >> 1]
@@ -52,18 +60,23 @@ package enum DiagonalLSMR {
             return SIMD4(s, 0, 0, 0)
         }[0].squareRoot()
         guard alpha > 0 else { return }
-        let vScale = Float(1 / alpha)
-        parallelFor(0..<n) { r in for i in r { let value = v[i] * vScale; v[i] = value; h[i] = value } }
-
         var alphaBar = alpha, zetaBar = alpha * beta, rho = 1.0, rhoBar = 1.0, cBar = 1.0, sBar = 0.0
-        for _ in 0..<iterations {
-            // Bidiagonalisation: ũ = Av − αu, β = ‖ũ‖; then u = ũ/β, ṽ = Aᵀu − βv, α = ‖ṽ‖.
-            let a = Float(alpha)
-            beta = chunkedSums(count: n) { r in
-                var s = 0.0
-                for i in r { let value = v[i] * d[i >> 1] - a * u[i]; u[i] = value; s += Double(value) * Double(value) }
-                return SIMD4(s, 0, 0, 0)
-            }[0].squareRoot()
+        // v = ṽ/α, h = v; then the first ũ = Av − αu and β = ‖ũ‖.
+        let vScale = Float(1 / alpha), a0 = Float(alpha)
+        beta = chunkedSums(count: n) { r in
+            var s = 0.0
+            for i in r {
+                let vi = v[i] * vScale
+                v[i] = vi; h[i] = vi
+                let value = vi * d[i >> 1] - a0 * u[i]
+                u[i] = value
+                s += Double(value) * Double(value)
+            }
+            return SIMD4(s, 0, 0, 0)
+        }[0].squareRoot()
+
+        for iteration in 0..<iterations {
+            // Bidiagonalisation (ũ and β from the previous pass): u = ũ/β, ṽ = Aᵀu − βv, α = ‖ṽ‖.
             let bScale: Float = beta > 0 ? Float(1 / beta) : 1, bf = Float(beta)
             alpha = chunkedSums(count: n) { r in
                 var s = 0.0
@@ -90,12 +103,16 @@ package enum DiagonalLSMR {
             sBar = theta / rhoBar
             let zeta = cBar * zetaBar
             zetaBar = -sBar * zetaBar
-            // v = ṽ/α, then the updates of h̄, x, h.
+            // v = ṽ/α, then the updates of h̄, x, h; unless this is the last iteration (or the
+            // bidiagonalisation ended), the next ũ = Av − αu and β = ‖ũ‖ in the same pass.
+            let more = iteration + 1 < iterations && beta != 0 && alpha != 0
             let vScale: Float = alpha > 0 ? Float(1 / alpha) : 1
             let hBarScale = Float(thetaBar * rho / (rhoOld * rhoBarOld))
             let xScale = Float(zeta / (rho * rhoBar))
             let hScale = Float(theta / rho)
-            parallelFor(0..<n) { r in
+            let a = Float(alpha)
+            let next = chunkedSums(count: n) { r in
+                var sum = 0.0
                 for i in r {
                     let vi = v[i] * vScale
                     v[i] = vi
@@ -103,9 +120,16 @@ package enum DiagonalLSMR {
                     hBar[i] = hb
                     out[i] += xScale * hb
                     h[i] = vi - hScale * h[i]
+                    if more {
+                        let value = vi * d[i >> 1] - a * u[i]
+                        u[i] = value
+                        sum += Double(value) * Double(value)
+                    }
                 }
-            }
-            if beta == 0 || alpha == 0 { break }
+                return SIMD4(sum, 0, 0, 0)
+            }[0].squareRoot()
+            if !more { break }
+            beta = next
         }
     }
 }

@@ -59,11 +59,17 @@ public struct Tikhonov: DipoleInversion {
     public func apply(localField: Volume<Float>, mask: Mask, context: StageContext) throws(QSMError) -> Volume<Float> {
         try validateParameters()
         try InputCheck.field(localField, mask: mask, name: "local field")
+        let onTheFly = parameters.lambdaSelection == .fixed && parameters.regularizer == .identity
         let grid = try InversionGrid(localField.grid, padding: parameters.padding, context: context,
-                                     withLaplacian: parameters.regularizer != .identity)
+                                     withLaplacian: parameters.regularizer != .identity, withDipole: !onTheFly)
         let power = parameters.regularizer.symbolPower, scale = 1 / Float(grid.count)
-        // Two FFTs and one parallel pass over the half spectrum (1/N folded in), plus pad and crop;
-        // the L-curve adds one pass per λ on the same spectrum.
+        if onTheFly {
+            let kernel = DipoleKernel.Columns(shape: grid.shape, voxelSize: grid.voxelSize, b0Direction: context.b0Direction,
+                                              dc: context.conventions.dipoleDC)
+            return Self.filter(grid, field: localField, mask: mask, kernel: kernel, lambda: Float(parameters.lambda))
+        }
+        // The L-curve: two FFTs and one parallel pass over the half spectrum (1/N folded in), plus
+        // pad and crop, and one pass per λ on the same spectrum.
         var field = grid.pad(localField.voxels, mask: mask.voxels)
         var spectrum = grid.spectrumBuffer()
         field.withUnsafeBufferPointer { i in spectrum.withUnsafeMutableBufferPointer { grid.fft.forward(i, into: $0) } }
@@ -87,5 +93,33 @@ public struct Tikhonov: DipoleInversion {
         }
         spectrum.withUnsafeMutableBufferPointer { s in field.withUnsafeMutableBufferPointer { grid.fft.inverse(s, into: $0, normalized: false) } }
         return grid.crop(consuming: consume field, mask: mask)
+    }
+
+    /// χ for a fixed λ and Γ = I in one fused sweep: the masked field padded as the transform's input
+    /// planes, the kernel D/(D² + λ)·(1/N) applied to each block of k-space columns with D evaluated
+    /// there (the arithmetic of the general path, without reading a stored D across the spectrum),
+    /// the crop and mask as output planes are written. Two FFTs.
+    private static func filter(_ grid: InversionGrid, field: Volume<Float>, mask: Mask, kernel: DipoleKernel.Columns,
+                               lambda: Float) -> Volume<Float> {
+        let scale = 1 / Float(grid.count)
+        var spectrum = grid.spectrumBuffer()
+        let chi = uninitializedArray(count: grid.original.count) { out in
+            field.voxels.withUnsafeBufferPointer { fb in mask.voxels.withUnsafeBufferPointer { mb in
+                spectrum.withUnsafeMutableBufferPointer { sb in
+                    let f = ReadPointer(fb.baseAddress!), keep = ReadPointer(mb.baseAddress!)
+                    grid.fft.filter(spectrum: sb, normalized: false, load: { z, plane in
+                        grid.padPlane(z, plane, values: f, mask: keep)
+                    }, product: { columns in
+                        kernel.multiply(columns) { d in
+                            let denominator = d * d + lambda
+                            return denominator > 0 ? d / denominator * scale : 0
+                        }
+                    }, store: { z, plane in
+                        grid.cropPlane(z, plane, into: out, mask: keep)
+                    })
+                }
+            } }
+        }
+        return Volume(unchecked: grid.original, chi)
     }
 }
