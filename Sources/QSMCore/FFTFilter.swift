@@ -96,27 +96,33 @@ extension FFT where T == Float {
     }
 
     private func forwardPlanes(_ spectrum: SendablePointer<Complex<Float>>, load: @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void) {
-        let plan = fusedPlan(.planeRealToComplex, shape, aligned: planesAligned(UnsafeMutableRawPointer(spectrum.base)))
-        let planeSize = shape.x * shape.y, planeCount = planeCount
-        parallelFor(0..<shape.z) { zs in
-            let plane = fftwf_malloc(planeSize * 4)!.bindMemory(to: Float.self, capacity: planeSize)
-            defer { fftwf_free(plane) }
-            for z in zs {
-                load(z, UnsafeMutableBufferPointer(start: plane, count: planeSize))
-                plan.execute(UnsafeMutableRawPointer(plane), UnsafeMutableRawPointer(spectrum.base + z * planeCount))
-            }
-        }
+        planePass(spectrum, inverse: false, load)
     }
 
     private func inversePlanes(_ spectrum: SendablePointer<Complex<Float>>, store: @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void) {
-        let plan = fusedPlan(.planeComplexToReal, shape, aligned: planesAligned(UnsafeMutableRawPointer(spectrum.base)))
+        planePass(spectrum, inverse: true, store)
+    }
+
+    /// 2-D transforms of every x–y plane, each through a per-thread plane buffer that `body` fills
+    /// (forward, before the transform) or reads (inverse, after it).
+    private func planePass(_ spectrum: SendablePointer<Complex<Float>>, inverse: Bool,
+                           _ body: @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void) {
+        let plan = fusedPlan(inverse ? .planeComplexToReal : .planeRealToComplex, shape,
+                             aligned: planesAligned(UnsafeMutableRawPointer(spectrum.base)))
         let planeSize = shape.x * shape.y, planeCount = planeCount
         parallelFor(0..<shape.z) { zs in
             let plane = fftwf_malloc(planeSize * 4)!.bindMemory(to: Float.self, capacity: planeSize)
             defer { fftwf_free(plane) }
+            let buffer = UnsafeMutableBufferPointer(start: plane, count: planeSize), real = UnsafeMutableRawPointer(plane)
             for z in zs {
-                plan.execute(UnsafeMutableRawPointer(spectrum.base + z * planeCount), UnsafeMutableRawPointer(plane))
-                store(z, UnsafeMutableBufferPointer(start: plane, count: planeSize))
+                let half = UnsafeMutableRawPointer(spectrum.base + z * planeCount)
+                if inverse {
+                    plan.execute(half, real)
+                    body(z, buffer)
+                } else {
+                    body(z, buffer)
+                    plan.execute(real, half)
+                }
             }
         }
     }

@@ -67,33 +67,15 @@ struct InversionGrid {
     /// costs about half an FFT, and first touches in parallel spread the page faults over the threads).
     func pad(_ values: [Float], mask: [Bool]?) -> [Float] {
         precondition(values.count == original.count && (mask?.count ?? values.count) == values.count)
-        let (inner, outer, o) = (original.shape, shape, offset)
+        let planeSize = shape.x * shape.y
         return values.withUnsafeBufferPointer { vb in
             let src = ReadPointer(vb.baseAddress!)
             func fill(_ keep: ReadPointer<Bool>?) -> [Float] {
                 uninitializedArray(count: count) { dst in
-                    parallelFor(0..<outer.z) { zs in
+                    parallelFor(0..<shape.z) { zs in
                         for z in zs {
-                            let plane = outer.x * outer.y * z
-                            guard (o.z..<o.z + inner.z).contains(z) else {
-                                for i in plane..<plane + outer.x * outer.y { dst[i] = 0 }
-                                continue
-                            }
-                            for y in 0..<outer.y {
-                                let d = plane + outer.x * y
-                                guard (o.y..<o.y + inner.y).contains(y) else {
-                                    for i in d..<d + outer.x { dst[i] = 0 }
-                                    continue
-                                }
-                                let s = inner.x * ((y - o.y) + inner.y * (z - o.z))
-                                for x in 0..<o.x { dst[d + x] = 0 }
-                                if let keep {
-                                    for x in 0..<inner.x { dst[d + o.x + x] = keep[s + x] ? src[s + x] : 0 }
-                                } else {
-                                    for x in 0..<inner.x { dst[d + o.x + x] = src[s + x] }
-                                }
-                                for x in o.x + inner.x..<outer.x { dst[d + x] = 0 }
-                            }
+                            padPlane(z, UnsafeMutableBufferPointer(start: dst.base + planeSize * z, count: planeSize),
+                                     values: src, mask: keep)
                         }
                     }
                 }
