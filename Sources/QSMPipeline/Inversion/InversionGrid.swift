@@ -248,13 +248,16 @@ struct InversionGrid {
                     for y in 0..<ny {
                         let yn = y + 1 == ny ? 0 : y + 1
                         let row = nx * (y + ny * z)
-                        for x in 0..<nx {
+                        // Periodic x neighbour as an argument: no wrap select in the interior loop.
+                        @inline(__always) func at(_ x: Int, _ next: Int) {
                             let i = row + x
                             let c = input[i]
-                            ox[i] = (input[row + (x + 1 == nx ? 0 : x + 1)] - c) * hx
+                            ox[i] = (input[row + next] - c) * hx
                             oy[i] = (input[x + nx * (yn + ny * z)] - c) * hy
                             oz[i] = (input[x + nx * (y + ny * zn)] - c) * hz
                         }
+                        if nx > 1 { for x in 0..<nx - 1 { at(x, x + 1) } }
+                        at(nx - 1, 0)
                     }
                 }
             }
@@ -276,12 +279,15 @@ struct InversionGrid {
                     for y in 0..<ny {
                         let yp = y == 0 ? ny - 1 : y - 1
                         let row = nx * (y + ny * z)
-                        for x in 0..<nx {
+                        // Periodic x neighbour as an argument: no wrap select in the interior loop.
+                        @inline(__always) func at(_ x: Int, _ previous: Int) {
                             let i = row + x
-                            let xm = row + (x == 0 ? nx - 1 : x - 1)
+                            let xm = row + previous
                             o[i] = (px[xm] - px[i]) * hx + (py[x + nx * (yp + ny * z)] - py[i]) * hy
                                 + (pz[x + nx * (y + ny * zp)] - pz[i]) * hz
                         }
+                        at(0, nx - 1)
+                        if nx > 1 { for x in 1..<nx { at(x, x - 1) } }
                     }
                 }
             }
