@@ -48,18 +48,30 @@ public struct PDF: BackgroundRemoval {
         let inside = padding.pad(mask.voxels, fill: false)
         let maskVoxels = mask.voxels, values = totalField.voxels
         let b = padding.pad(VoxelLoop.generate(count: grid.count) { maskVoxels[$0] ? values[$0] : 0 }, fill: 0)
-        let dipole = DipoleKernel.halfSpectrum(shape: s.shape, voxelSize: grid.voxelSize,
-                                                 b0Direction: context.b0Direction, dc: context.conventions.dipoleDC, as: Float.self)
-        // A x = M·D⊛(M̄x); Aᵀ y = M̄·D⊛(M y): D is real and even, so F⁻¹ D F is symmetric.
-        var scratch = VoxelLoop.complexZeros(s.halfCount)
-        let forward: ([Float], inout [Float]) -> Void = { x, y in     // x is zero inside M
-            s.filter(x, kernel: dipole, scratch: &scratch, into: &y)
-            VoxelLoop.update(&y) { i, v in inside[i] ? v : 0 }
+        // A x = M·D⊛(M̄x); Aᵀ y = M̄·D⊛(M y): D is real and even, so F⁻¹ D F is symmetric. Each is one
+        // fused sweep: D evaluated per block of k-space columns, the mask applied as planes are written.
+        let kernel = DipoleKernel.Columns(shape: s.shape, voxelSize: grid.voxelSize, b0Direction: context.b0Direction,
+                                          dc: context.conventions.dipoleDC)
+        let fft = s.fft, planeSize = s.shape.x * s.shape.y
+        var scratch = [Complex<Float>](unsafeUninitializedCapacity: s.halfCount) { _, n in n = s.halfCount }
+        func convolve(_ x: [Float], into y: inout [Float], keepInside: Bool) {
+            x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
+                inside.withUnsafeBufferPointer { mb in scratch.withUnsafeMutableBufferPointer { sb in
+                    let source = ReadPointer(xb.baseAddress!), target = SendablePointer(yb.baseAddress!)
+                    let m = ReadPointer(mb.baseAddress!)
+                    fft.filter(spectrum: sb, load: { z, plane in
+                        plane.baseAddress!.update(from: source.base + z * planeSize, count: planeSize)
+                    }, product: { columns in
+                        kernel.multiply(columns) { $0 }
+                    }, store: { z, plane in
+                        let offset = z * planeSize
+                        for i in 0..<planeSize { target[offset + i] = m[offset + i] == keepInside ? plane[i] : 0 }
+                    })
+                } }
+            } }
         }
-        let adjoint: ([Float], inout [Float]) -> Void = { y, x in     // y is zero outside M
-            s.filter(y, kernel: dipole, scratch: &scratch, into: &x)
-            VoxelLoop.update(&x) { i, v in inside[i] ? 0 : v }
-        }
+        let forward: ([Float], inout [Float]) -> Void = { x, y in convolve(x, into: &y, keepInside: true) }     // x is zero inside M
+        let adjoint: ([Float], inout [Float]) -> Void = { y, x in convolve(y, into: &x, keepInside: false) }    // y is zero outside M
         let cap = parameters.maxIterations > 0 ? parameters.maxIterations
             : Int(Double(grid.count).squareRoot().rounded(.up))
         // CGLS: r = b − Ax stays available, and the local field is exactly r (W = 1).
