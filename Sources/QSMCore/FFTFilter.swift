@@ -42,9 +42,9 @@ extension FFT where T == Float {
     ) {
         precondition(spectrum.count >= halfCount)
         let base = SendablePointer(spectrum.baseAddress!)
-        forwardPlanes(base, load: load)
+        planePass(base, inverse: false, load)
         columnPass(from: base, to: base, forward: true, normalized: normalized, product: product)
-        inversePlanes(base, store: store)
+        planePass(base, inverse: true, store)
         recordTransforms(2)
     }
 
@@ -55,7 +55,7 @@ extension FFT where T == Float {
     ) {
         precondition(spectrum.count >= halfCount)
         let base = SendablePointer(spectrum.baseAddress!)
-        forwardPlanes(base, load: load)
+        planePass(base, inverse: false, load)
         columnPass(from: base, to: base, forward: true, inverse: false, normalized: false) { _ in }
         recordTransforms(1)
     }
@@ -73,7 +73,7 @@ extension FFT where T == Float {
         let out = SendablePointer(scratch.baseAddress!)
         columnPass(from: SendablePointer(UnsafeMutablePointer(mutating: s.baseAddress!)), to: out,
                    forward: false, normalized: normalized, product: product)
-        inversePlanes(out, store: store)
+        planePass(out, inverse: true, store)
         recordTransforms(1)
     }
 
@@ -93,14 +93,6 @@ extension FFT where T == Float {
     /// Planes start at multiples of planeCount complex values: SIMD-aligned only if that stride is.
     private func planesAligned(_ base: UnsafeMutableRawPointer) -> Bool {
         FFTPlan.isAligned(base, .single) && (planeCount * 8) % 64 == 0
-    }
-
-    private func forwardPlanes(_ spectrum: SendablePointer<Complex<Float>>, load: @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void) {
-        planePass(spectrum, inverse: false, load)
-    }
-
-    private func inversePlanes(_ spectrum: SendablePointer<Complex<Float>>, store: @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void) {
-        planePass(spectrum, inverse: true, store)
     }
 
     /// 2-D transforms of every x–y plane, each through a per-thread plane buffer that `body` fills

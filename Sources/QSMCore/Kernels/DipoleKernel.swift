@@ -51,37 +51,6 @@ public enum DipoleKernel {
         let kb = kx * bx + partial
         return k2 == 0 ? dc : R(1.0 / 3 - kb * kb / k2)
     }
-
-    /// Multiplies a Float half spectrum of `shape` in place by transfer(D(k)), D exactly as
-    /// `halfSpectrum(as: Float.self)` gives it, without materialising D: for k-space divisions,
-    /// one pass over the spectrum instead of three (write D, read D, multiply). Inlinable, so the
-    /// caller's `transfer` is inlined into the loop rather than called per value.
-    @inlinable public static func multiply(
-        _ spectrum: UnsafeMutableBufferPointer<Complex<Float>>, shape: SIMD3<Int>, voxelSize: SIMD3<Double>,
-        b0Direction b0: SIMD3<Double>, dc: DipoleDC = .zero, transfer: @Sendable (Float) -> Float
-    ) {
-        let b = b0 / (b0 * b0).sum().squareRoot()
-        let kx = KSpace.halfFrequencies(count: shape.x, spacing: voxelSize.x)
-        let ky = KSpace.frequencies(count: shape.y, spacing: voxelSize.y)
-        let kz = KSpace.frequencies(count: shape.z, spacing: voxelSize.z)
-        let hx = kx.count, ny = shape.y
-        precondition(spectrum.count == hx * ny * shape.z, "spectrum is not the half spectrum of the shape")
-        let p = SendablePointer(spectrum.baseAddress!)
-        let dcValue = Float(dc.value)
-        parallelFor(0..<shape.z) { zs in
-            for z in zs {
-                for y in 0..<ny {
-                    let row = hx * (y + ny * z)
-                    let partial = ky[y] * b.y + kz[z] * b.z, partial2 = ky[y] * ky[y] + kz[z] * kz[z]
-                    for x in 0..<hx {
-                        let k = transfer(value(kx[x], b.x, partial, partial2, dc: dcValue))
-                        let v = p[row + x]
-                        p[row + x] = Complex(v.real * k, v.imaginary * k)
-                    }
-                }
-            }
-        }
-    }
 }
 
 extension DipoleKernel {
@@ -111,10 +80,9 @@ extension DipoleKernel {
                     partials[n + q] = kx[x] * kx[x] + ky[y] * ky[y]
                 }
                 for z in 0..<columns.depth {
-                    let kzb = kz[z] * b.z, kz2 = kz[z] * kz[z], row = columns.values + z * columns.stride
+                    let row = columns.values + z * columns.stride
                     for q in 0..<n {
-                        let k2 = partials[n + q] + kz2, kb = partials[q] + kzb
-                        let k = transfer(k2 == 0 ? dc : Float(1.0 / 3 - kb * kb / k2))
+                        let k = transfer(DipoleKernel.value(kz[z], b.z, partials[q], partials[n + q], dc: dc))
                         row[q] = Complex(row[q].real * k, row[q].imaginary * k)
                     }
                 }

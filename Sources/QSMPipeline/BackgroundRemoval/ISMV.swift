@@ -38,7 +38,7 @@ public struct ISMV: BackgroundRemoval {
         let domain = try SMVDomain(totalField: totalField, mask: mask, context: context, largestRadius: parameters.radius)
         let s = domain.spectral
         let kernel = try domain.kernel(radius: parameters.radius, parameter: "bgremove.radius")
-        let inner = kernel.erode(maskSpectrum: domain.maskSpectrum, spectral: s)
+        let inner = domain.erosion(radius: parameters.radius)
         let total = domain.field
         var boundary = VoxelLoop.zeros(s.count)
         var innerNorm = 0.0

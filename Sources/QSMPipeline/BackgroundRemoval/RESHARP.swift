@@ -41,7 +41,7 @@ public struct RESHARP: BackgroundRemoval {
         let domain = try SMVDomain(totalField: totalField, mask: mask, context: context, largestRadius: parameters.radius)
         let s = domain.spectral
         let kernel = try domain.kernel(radius: parameters.radius, parameter: "bgremove.radius")
-        let eroded = kernel.erode(maskSpectrum: domain.maskSpectrum, spectral: s)
+        let eroded = domain.erosion(radius: parameters.radius)
         let highPass = kernel.highPass
         let lambda = Float(parameters.regularization)
         // Normal operator N(x) = C·M_r·C·x + λx (C is real and symmetric: its symbol is real and even).

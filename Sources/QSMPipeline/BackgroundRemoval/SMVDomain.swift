@@ -27,20 +27,13 @@ struct SMVDomain {
         values = totalField.voxels
     }
 
-    /// F[M], computed on each use (1 FFT) with the padded indicator written plane by plane inside
-    /// the transform; V-SHARP erodes without it.
-    var maskSpectrum: [Complex<Float>] {
-        let fft = spectral.fft, padding = padding
-        return [Complex<Float>](unsafeUninitializedCapacity: fft.halfCount) { sb, n in
-            inside.withUnsafeBufferPointer { ib in
-                let m = ReadPointer(ib.baseAddress!)
-                fft.forward(into: sb) { z, plane in padding.loadPlane(z, plane) { m[$0] ? 1 : 0 } }
-            }
-            n = fft.halfCount
-        }
+    /// The mask eroded by a ball of `radius` mm, on the padded grid: one distance transform
+    /// (`BallErosion`, the same voxel sets as thresholding s_r ⊛ M at 1 − 0.5/|B_r|).
+    func erosion(radius: Double) -> [Bool] {
+        let state = BallErosion.largestFittingRadius(inside, shape: grid.shape, voxelSize: grid.voxelSize, radii: [radius])
+        return padding.pad(state.map { $0 != UInt8.max }, fill: false)
     }
 
-    /// M·Δb_total (padded), built on each use (RESHARP and iSMV take it once).
     var field: [Float] {
         let m = inside, f = values
         return padding.pad(VoxelLoop.generate(count: grid.count) { m[$0] ? f[$0] : 0 }, fill: 0)

@@ -28,19 +28,14 @@ struct InversionGrid {
         laplacian = withLaplacian ? Self.negatedLaplacian(shape: shape, voxelSize: voxelSize) : []
     }
 
-    /// −λ of `LaplacianEigenvalues.halfSpectrum` (the same Double sums, rounded to Float, negated),
-    /// written in parallel over z: a serial pass and a negation pass cost a few FFTs' worth of time
-    /// at 256×256×176.
+    /// −λ of the periodic 7-point Laplacian (`LaplacianEigenvalues`, Double sums rounded to Float,
+    /// negated), written in parallel over z: a serial pass and a negation pass cost a few FFTs'
+    /// worth of time at 256×256×176.
     private static func negatedLaplacian(shape: SIMD3<Int>, voxelSize: SIMD3<Double>) -> [Float] {
-        func axis(_ n: Int, _ count: Int, _ d: Double) -> [Double] {
-            (0..<count).map { m -> Double in
-                let c = Double.cos(2 * Double.pi * Double(m) / Double(n))
-                return 2 * (c - 1) / (d * d)
-            }
-        }
         let hx = shape.x / 2 + 1, ny = shape.y
-        let lx = axis(shape.x, hx, voxelSize.x), ly = axis(shape.y, shape.y, voxelSize.y)
-        let lz = axis(shape.z, shape.z, voxelSize.z)
+        let lx = LaplacianEigenvalues.axis(shape.x, count: hx, spacing: voxelSize.x)
+        let ly = LaplacianEigenvalues.axis(shape.y, count: shape.y, spacing: voxelSize.y)
+        let lz = LaplacianEigenvalues.axis(shape.z, count: shape.z, spacing: voxelSize.z)
         return uninitializedArray(count: hx * ny * shape.z) { out in
             parallelFor(0..<shape.z) { zs in
                 for z in zs {

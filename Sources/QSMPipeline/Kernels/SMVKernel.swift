@@ -9,10 +9,6 @@ import QSMCore
 struct SMVKernel: Sendable {
     /// Ŝ_r on the half spectrum (real: the ball is symmetric).
     let spectrum: [Float]
-    /// Number of voxels in the ball, |B_r|.
-    let voxelCount: Int
-    /// Ball radius in voxels along each axis, rounded up.
-    let reach: SIMD3<Int>
 
     /// The lattice points of the ball of radius r (mm) in a periodic box, grouped by x–y plane, so
     /// a fused transform can write s_r plane by plane without a box-sized image of the ball.
@@ -78,8 +74,6 @@ struct SMVKernel: Sendable {
         var image = [Float](repeating: 0, count: spectral.count)
         for o in ball.offsets { image[o] = ball.value }
         spectrum = spectral.forward(image).map { $0.real }
-        voxelCount = ball.count
-        reach = Self.reach(radius: radius, voxelSize: voxelSize)
     }
 
     /// Ball reach in voxels per axis for `radius` mm.
@@ -94,40 +88,41 @@ struct SMVKernel: Sendable {
             return VoxelLoop.generate(count: b.count) { 1 - p[$0] }
         }
     }
-
-    /// The cut on (s_r ⊛ M) that separates "whole ball inside" from "one voxel outside".
-    var erosionCut: Float { 1 - 0.5 / Float(voxelCount) }
-
-    /// The mask eroded by the ball: voxels whose whole ball lies in the mask (1 inverse FFT).
-    ///
-    /// (s_r ⊛ M)(x) is 1 inside and at most 1 − 1/|B_r| as soon as one ball voxel is outside, so the
-    /// cut 1 − 0.5/|B_r| separates the two with a margin far above Float FFT rounding (~1e-6).
-    func erode(maskSpectrum: [Complex<Float>], spectral: Spectral) -> [Bool] {
-        let smoothed = spectral.inverse(maskSpectrum, times: spectrum)
-        let cut = 1 - 0.5 / Float(voxelCount)
-        return smoothed.map { $0 > cut }
-    }
 }
 
 /// Eigenvalues of the 7-point discrete Laplacian with periodic boundaries, on the half spectrum.
 ///
 /// λ(k) = Σ_axes 2(cos(2π m_axis/N_axis) − 1)/Δ_axis² ≤ 0, λ(0) = 0 (QSM.md §3.1, §7).
 enum LaplacianEigenvalues {
-    /// λ on the half spectrum of `shape` with voxel size `voxelSize` (mm), x fastest.
-    static func halfSpectrum(shape: SIMD3<Int>, voxelSize: SIMD3<Double>) -> [Float] {
-        func axis(_ n: Int, _ count: Int, _ d: Double) -> [Double] {
-            (0..<count).map { m -> Double in
-                let c = Double.cos(2 * Double.pi * Double(m) / Double(n))
-                return 2 * (c - 1) / (d * d)
+    /// λ's term along one axis of `n` points spaced `d` mm, for m = 0..<count: 2(cos(2πm/n) − 1)/d².
+    static func axis(_ n: Int, count: Int, spacing d: Double) -> [Double] {
+        (0..<count).map { m -> Double in 2 * (Double.cos(2 * Double.pi * Double(m) / Double(n)) - 1) / (d * d) }
+    }
+
+    /// λ(k) on blocks of spectral columns (`FFT.filter`): Float(λx + λy + λz) in Double.
+    struct Columns: Sendable {
+        let lx: [Double], ly: [Double], lz: [Double], halfWidth: Int
+
+        init(shape: SIMD3<Int>, voxelSize: SIMD3<Double>) {
+            halfWidth = shape.x / 2 + 1
+            lx = LaplacianEigenvalues.axis(shape.x, count: halfWidth, spacing: voxelSize.x)
+            ly = LaplacianEigenvalues.axis(shape.y, count: shape.y, spacing: voxelSize.y)
+            lz = LaplacianEigenvalues.axis(shape.z, count: shape.z, spacing: voxelSize.z)
+        }
+
+        /// Divides each coefficient by λ (0 where λ = 0) and multiplies by `scale`.
+        func divide(_ columns: SpectralColumns, scale: Float) {
+            for q in 0..<columns.count {
+                let j = columns.first + q, partial = lx[j % halfWidth] + ly[j / halfWidth]
+                var p = columns.values + q
+                for z in 0..<columns.depth {
+                    let lambda = Float(partial + lz[z])
+                    let k = (lambda == 0 ? 0 : 1 / lambda) * scale
+                    p.pointee = Complex(p.pointee.real * k, p.pointee.imaginary * k)
+                    p += columns.stride
+                }
             }
         }
-        let hx = shape.x / 2 + 1
-        let lx = axis(shape.x, hx, voxelSize.x), ly = axis(shape.y, shape.y, voxelSize.y)
-        let lz = axis(shape.z, shape.z, voxelSize.z)
-        var out = [Float](repeating: 0, count: hx * shape.y * shape.z)
-        var i = 0
-        for z in 0..<shape.z { for y in 0..<shape.y { for x in 0..<hx { out[i] = Float(lx[x] + ly[y] + lz[z]); i += 1 } } }
-        return out
     }
 }
 

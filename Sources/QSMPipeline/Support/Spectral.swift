@@ -42,13 +42,6 @@ struct Spectral: Sendable {
         }
     }
 
-    /// F⁻¹[K · s] for a real kernel K on the half spectrum; `s` is not modified.
-    func inverse(_ s: [Complex<Float>], times kernel: [Float]) -> [Float] {
-        var product = s
-        VoxelLoop.multiply(&product, by: kernel, scale: normalization)
-        return inverse(consuming: &product, normalized: false)
-    }
-
     /// F⁻¹[K · F[x]] for a real kernel K: a circular convolution with an even kernel (2 FFTs).
     func filter(_ x: [Float], kernel: [Float]) -> [Float] {
         var s = forward(x)
@@ -62,12 +55,6 @@ struct Spectral: Sendable {
     /// s ← F[x].
     func forward(_ x: [Float], into s: inout [Complex<Float>]) {
         x.withUnsafeBufferPointer { i in s.withUnsafeMutableBufferPointer { fft.forward(i, into: $0) } }
-    }
-
-    /// out ← F⁻¹[K·s]; `scratch` (half-spectrum size) is overwritten, `s` is kept.
-    func inverse(_ s: [Complex<Float>], times kernel: [Float], scratch: inout [Complex<Float>], into out: inout [Float]) {
-        VoxelLoop.multiply(s, by: kernel, into: &scratch, scale: normalization)
-        rawInverse(&scratch, into: &out)
     }
 
     /// out ← F⁻¹[K·F[x]]; `scratch` is overwritten. `x` and `out` may not be the same array.
@@ -89,57 +76,6 @@ enum VoxelLoop {
                 let kp = SendablePointer(UnsafeMutablePointer(mutating: kb.baseAddress!))
                 parallelFor(0..<sb.count) { r in
                     for i in r { let k = kp[i] * scale; sp[i] = Complex(sp[i].real * k, sp[i].imaginary * k) }
-                }
-            }
-        }
-    }
-
-    /// out[i] ← s[i]·k[i].
-    static func multiply(_ s: [Complex<Float>], by kernel: [Float], into out: inout [Complex<Float>], scale: Float = 1) {
-        precondition(s.count == kernel.count && out.count == s.count)
-        out.withUnsafeMutableBufferPointer { ob in
-            s.withUnsafeBufferPointer { sb in
-                kernel.withUnsafeBufferPointer { kb in
-                    let op = SendablePointer(ob.baseAddress!), sp = ReadPointer(sb.baseAddress!)
-                    let kp = ReadPointer(kb.baseAddress!)
-                    parallelFor(0..<ob.count) { r in
-                        for i in r { let k = kp[i] * scale, v = sp[i]; op[i] = Complex(v.real * k, v.imaginary * k) }
-                    }
-                }
-            }
-        }
-    }
-
-    /// out[i] ← a[i]·Re k[i] and outB[i] ← b[i]·(1 − Re k[i]) in one pass (k: an SMV kernel's transform).
-    static func multiply(_ a: [Complex<Float>], byRealPartOf kernel: [Complex<Float>], into out: inout [Complex<Float>],
-                         and b: [Complex<Float>], byOneMinus outB: inout [Complex<Float>], scale: Float = 1) {
-        precondition(a.count == kernel.count && b.count == kernel.count && out.count == a.count && outB.count == b.count)
-        out.withUnsafeMutableBufferPointer { ob in outB.withUnsafeMutableBufferPointer { obb in
-            a.withUnsafeBufferPointer { ab in b.withUnsafeBufferPointer { bb in
-                kernel.withUnsafeBufferPointer { kb in
-                    let op = SendablePointer(ob.baseAddress!), opb = SendablePointer(obb.baseAddress!)
-                    let ap = ReadPointer(ab.baseAddress!), bp = ReadPointer(bb.baseAddress!), kp = ReadPointer(kb.baseAddress!)
-                    parallelFor(0..<ob.count) { r in
-                        for i in r {
-                            let kernelValue = kp[i].real
-                            let k = kernelValue * scale, h = (1 - kernelValue) * scale, u = ap[i], v = bp[i]
-                            op[i] = Complex(u.real * k, u.imaginary * k)
-                            opb[i] = Complex(v.real * h, v.imaginary * h)
-                        }
-                    }
-                }
-            } }
-        } }
-    }
-
-    /// s[i] ← s[i]·(1 − k[i]) in place.
-    static func multiply(_ s: inout [Complex<Float>], byOneMinus kernel: [Float], scale: Float = 1) {
-        precondition(s.count == kernel.count)
-        s.withUnsafeMutableBufferPointer { sb in
-            kernel.withUnsafeBufferPointer { kb in
-                let sp = SendablePointer(sb.baseAddress!), kp = ReadPointer(kb.baseAddress!)
-                parallelFor(0..<sb.count) { r in
-                    for i in r { let k = (1 - kp[i]) * scale; sp[i] = Complex(sp[i].real * k, sp[i].imaginary * k) }
                 }
             }
         }
@@ -280,11 +216,6 @@ struct ReadPointer<Element>: @unchecked Sendable {
     let base: UnsafePointer<Element>
     init(_ base: UnsafePointer<Element>) { self.base = base }
     subscript(index: Int) -> Element { base[index] }
-}
-
-extension Volume where Element == Bool {
-    /// The mask as 1/0 floats.
-    var indicator: [Float] { voxels.map { $0 ? 1 : 0 } }
 }
 
 extension Volume where Element == Float {

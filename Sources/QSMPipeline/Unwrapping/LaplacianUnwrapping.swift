@@ -143,34 +143,3 @@ public struct LaplacianUnwrapping: PhaseUnwrapping {
         }
     }
 }
-
-extension LaplacianEigenvalues {
-    /// λ(k) of `halfSpectrum` on blocks of spectral columns (`FFT.filter`), same Double sum.
-    struct Columns: Sendable {
-        let lx: [Double], ly: [Double], lz: [Double], halfWidth: Int
-
-        init(shape: SIMD3<Int>, voxelSize: SIMD3<Double>) {
-            func axis(_ n: Int, _ count: Int, _ d: Double) -> [Double] {
-                (0..<count).map { m -> Double in 2 * (Double.cos(2 * Double.pi * Double(m) / Double(n)) - 1) / (d * d) }
-            }
-            halfWidth = shape.x / 2 + 1
-            lx = axis(shape.x, halfWidth, voxelSize.x)
-            ly = axis(shape.y, shape.y, voxelSize.y)
-            lz = axis(shape.z, shape.z, voxelSize.z)
-        }
-
-        /// Divides each coefficient by λ (0 where λ = 0) and multiplies by `scale`.
-        func divide(_ columns: SpectralColumns, scale: Float) {
-            for q in 0..<columns.count {
-                let j = columns.first + q, partial = lx[j % halfWidth] + ly[j / halfWidth]
-                var p = columns.values + q
-                for z in 0..<columns.depth {
-                    let lambda = Float(partial + lz[z])
-                    let k = (lambda == 0 ? 0 : 1 / lambda) * scale
-                    p.pointee = Complex(p.pointee.real * k, p.pointee.imaginary * k)
-                    p += columns.stride
-                }
-            }
-        }
-    }
-}
