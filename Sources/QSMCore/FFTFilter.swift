@@ -48,15 +48,17 @@ extension FFT where T == Float {
         recordTransforms(2)
     }
 
-    /// spectrum ← F[x], with input plane z written by `load(z, plane)`. Counts one transform.
+    /// spectrum ← F[x], with input plane z written by `load(z, plane)`; `inspect` sees (and may
+    /// change) each block of finished spectral columns before it is stored. Counts one transform.
     public func forward(
         into spectrum: UnsafeMutableBufferPointer<Complex<Float>>,
-        load: @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void
+        load: @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void,
+        inspect: @Sendable (SpectralColumns) -> Void = { _ in }
     ) {
         precondition(spectrum.count >= halfCount)
         let base = SendablePointer(spectrum.baseAddress!)
         planePass(base, inverse: false, load)
-        columnPass(from: base, to: base, forward: true, inverse: false, normalized: false) { _ in }
+        columnPass(from: base, to: base, forward: true, inverse: false, normalized: false, product: inspect)
         recordTransforms(1)
     }
 
@@ -74,6 +76,21 @@ extension FFT where T == Float {
         columnPass(from: SendablePointer(UnsafeMutablePointer(mutating: s.baseAddress!)), to: out,
                    forward: false, normalized: normalized, product: product)
         planePass(out, inverse: true, store)
+        recordTransforms(1)
+    }
+
+    /// F⁻¹[P(s)] with `s` overwritten (its columns, then its planes, serve as the work space):
+    /// `product` transforms each block of columns, `store(z, plane)` reads output plane z.
+    /// Normalised by 1/N unless `normalized` is false. Counts one transform.
+    public func inverse(
+        inPlace s: UnsafeMutableBufferPointer<Complex<Float>>, normalized: Bool = true,
+        product: @Sendable (SpectralColumns) -> Void,
+        store: @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void
+    ) {
+        precondition(s.count >= halfCount)
+        let base = SendablePointer(s.baseAddress!)
+        columnPass(from: base, to: base, forward: false, normalized: normalized, product: product)
+        planePass(base, inverse: true, store)
         recordTransforms(1)
     }
 

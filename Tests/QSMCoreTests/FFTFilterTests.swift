@@ -93,6 +93,45 @@ import Testing
         #expect(kept == plain)
         let expected = try Self.reference(x, shape: shape)
         #expect(Self.maxDifference(out, expected) <= 2e-5 * expected.map(abs).max()!, "inverse, shape \(shape)")
+
+        // The in-place inverse gives the same planes from a copy it may destroy.
+        var destroyed = plain, inPlace = [Float](repeating: .nan, count: fft.count)
+        destroyed.withUnsafeMutableBufferPointer { sb in inPlace.withUnsafeMutableBufferPointer { ob in
+            let output = SendablePointer(ob.baseAddress!)
+            fft.inverse(inPlace: sb, product: { columns in
+                for z in 0..<columns.depth { for q in 0..<columns.count {
+                    let k = Self.kernel(columns.index(q, z)), v = columns.values[z * columns.stride + q]
+                    columns.values[z * columns.stride + q] = Complex(v.real * k, v.imaginary * k)
+                } }
+            }, store: { z, plane in for i in 0..<planeSize { output[z * planeSize + i] = plane[i] } })
+        } }
+        #expect(inPlace == out, "in-place inverse, shape \(shape)")
+    }
+
+    /// `inspect` sees every half-spectrum coefficient once, with the value the forward transform stores.
+    @Test(arguments: shapes)
+    func forwardInspectSeesEveryStoredCoefficient(shape: SIMD3<Int>) throws {
+        let fft = try FFT<Float>(shape: shape)
+        let x = Self.random(fft.count, seed: 13)
+        let planeSize = shape.x * shape.y
+        var spectrum = [Complex<Float>](repeating: .zero, count: fft.halfCount)
+        var seen = [Complex<Float>](repeating: Complex(.nan, .nan), count: fft.halfCount)
+        var visits = [Int32](repeating: 0, count: fft.halfCount)
+        x.withUnsafeBufferPointer { xb in seen.withUnsafeMutableBufferPointer { vb in visits.withUnsafeMutableBufferPointer { cb in
+            nonisolated(unsafe) let source = xb.baseAddress!
+            let values = SendablePointer(vb.baseAddress!), counts = SendablePointer(cb.baseAddress!)
+            spectrum.withUnsafeMutableBufferPointer { sb in
+                fft.forward(into: sb, load: { z, plane in for i in 0..<planeSize { plane[i] = source[z * planeSize + i] } },
+                            inspect: { columns in
+                    for z in 0..<columns.depth { for q in 0..<columns.count {
+                        values[columns.index(q, z)] = columns.values[z * columns.stride + q]
+                        counts[columns.index(q, z)] += 1
+                    } }
+                })
+            }
+        } } }
+        #expect(visits.allSatisfy { $0 == 1 }, "shape \(shape)")
+        #expect(seen == spectrum, "shape \(shape)")
     }
 
     @Test func filterIsIndependentOfThreadCount() throws {

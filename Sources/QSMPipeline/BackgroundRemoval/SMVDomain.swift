@@ -128,7 +128,10 @@ extension Padding {
 /// one spectrum cost ~35 ms CPU per sweep, nearly one FFT's 40 ms.
 enum BlockOrder {
     /// Capacity of a block-ordered half spectrum (the last block is padded to full width).
-    static func capacity(_ spectral: Spectral) -> Int { spectral.halfCount + 64 * spectral.shape.z }
+    static func capacity(_ spectral: Spectral) -> Int { capacity(halfCount: spectral.halfCount, depth: spectral.shape.z) }
+
+    /// Capacity of a block-ordered half spectrum of `halfCount` values, columns `depth` long.
+    static func capacity(halfCount: Int, depth: Int) -> Int { halfCount + 64 * depth }
 
     /// Start of the block in a block-ordered array (its column q at k-index z is at
     /// start + z·stride + q); traps if `capacity` is too small.

@@ -70,23 +70,18 @@ public struct RTS: IterativeInversion {
         // is formed plane by plane inside the forward transform.
         var spectrum = grid.spectrumBuffer(), solution = grid.spectrumBuffer()
         grid.forwardPadded(localField.voxels, mask: mask.voxels, into: &spectrum)
-        // LSMR's four work vectors (2·h Floats each, ≥ n) are kept afterwards for step 2's duals and
-        // χ⁰, so their pages are faulted in once (a fresh 46 MB array costs about a third of an FFT).
-        var work0 = uninitializedArray(count: 2 * h) { _ in }, work1 = uninitializedArray(count: 2 * h) { _ in }
-        var work2 = uninitializedArray(count: 2 * h) { _ in }, work3 = uninitializedArray(count: 2 * h) { _ in }
         spectrum.withUnsafeBufferPointer { sb in solution.withUnsafeMutableBufferPointer { xb in
-            work0.withUnsafeMutableBufferPointer { w0 in work1.withUnsafeMutableBufferPointer { w1 in
-                work2.withUnsafeMutableBufferPointer { w2 in work3.withUnsafeMutableBufferPointer { w3 in
-                    sb.withMemoryRebound(to: Float.self) { rhs in
-                        xb.withMemoryRebound(to: Float.self) { x in
-                            grid.dipole.withUnsafeBufferPointer {
-                                DiagonalLSMR.solve(diagonal: $0, rhs: rhs, iterations: p.lsmrIterations, into: x, workspace: [w0, w1, w2, w3])
-                            }
-                        }
+            sb.withMemoryRebound(to: Float.self) { rhs in
+                xb.withMemoryRebound(to: Float.self) { x in
+                    grid.dipole.withUnsafeBufferPointer {
+                        DiagonalLSMR.solve(diagonal: $0, rhs: rhs, iterations: p.lsmrIterations, into: x)
                     }
-                } }
-            } }
+                }
+            }
         } }
+        // Step 2's duals and ∇ᵀ(z − u): each is written before it is read, so none is zero-filled.
+        let work0 = uninitializedArray(count: n) { _ in }, work1 = uninitializedArray(count: n) { _ in }
+        let work2 = uninitializedArray(count: n) { _ in }, work3 = uninitializedArray(count: n) { _ in }
         // χ₁ = M·F⁻¹[x] (1/N folded into the mask pass, done as each output plane is written), then
         // F[χ₁] for step 2; the spectrum of f is no longer needed and serves as scratch.
         var chi = uninitializedArray(count: n) { _ in }
@@ -107,100 +102,143 @@ public struct RTS: IterativeInversion {
                 })
             } }
         } }
-        // LSMR's solution is spent: its memory takes F[χ₁].
-        var chi1Hat = consume solution
-        chi.withUnsafeBufferPointer { cb in
-            let c = ReadPointer(cb.baseAddress!)
-            chi1Hat.withUnsafeMutableBufferPointer { sb in
-                grid.fft.forward(into: sb) { z, plane in plane.baseAddress!.update(from: c.base + z * planeSize, count: planeSize) }
-            }
-        }
-
-        // Step 2: ADMM on the ill-conditioned cone. The χ-step is
-        // F⁻¹[(μP·F[χ₁] + ρ·F[∇ᵀ(z − u)])/(μP + ρ|∇̂|²)] (`applySystem`, 1/N folded in).
+        // LSMR's solution is spent: its memory takes F[χ₁]. That transform's column pass also writes,
+        // block-ordered (`BlockOrder`: each χ-step reads them in streaming order), μP·F[χ₁] and the
+        // Laplacian symbol −λ ≥ 0 with P = 1{|D| > δ} in its sign bit.
         let delta = Float(p.threshold), mu = Float(p.mu)
-        var rho = Float(p.rho)
-        // Recording the objective costs one more FFT per iteration.
-        var scratch = recordObjective ? grid.spectrumBuffer() : []
-        var admm = ADMMState(reusing: consume work0, consume work1, consume work2, count: n)
-        // Start from z − u = 0 and χ⁰ = 0 (as QSM.rs): the first χ-step is then the well-conditioned
-        // part of χ₁, and the convergence test compares against it. Starting from z = ∇χ₁ (QSM.jl)
-        // reproduces χ₁ minus its mean in the first step, so the 1e-2 test can stop before any TV step.
-        // χ₁'s array is overwritten by the first χ-step; `previous` starts as χ⁰ = 0.
-        var previous = zeros(reusing: consume work3, count: n)
-        var residual = Double.infinity
-        var log = IterationLog()
-        // ∇ᵀ(z − u) for the χ-step: 0 at first, then formed by the shrinkage pass (corrected when ρ grows).
-        var work = VoxelLoop.zeros(n)
-        for iteration in 1...p.maxIterations {
-            swap(&chi, &previous)
-            grid.forward(work, into: &spectrum)
-            Self.applySystem(grid, chi1Hat: chi1Hat, rho: rho, delta: delta, mu: mu, scale: scale, to: &spectrum)
-            grid.rawInverse(&spectrum, into: &chi)
-            // One fused pass: the change of χ and, unless this is the last iteration, ∇χ, the
-            // shrinkage z = S_{1/ρ}(∇χ + u), the dual step u += ∇χ − z, the primal residual and the
-            // next χ-step's ∇ᵀ(z − u).
-            if recordObjective {
-                log.objective.append(Self.objective(grid, chi: chi, chi1Hat: chi1Hat, delta: delta, mu: mu, scratch: &scratch))
-            }
-            let last = iteration == p.maxIterations
-            let sums = admm.shrink(grid, chi: chi, previous: previous, threshold: 1 / rho, update: !last, adjoint: &work)
-            let relative = sums[1] > 0 ? (sums[0] / sums[1]).squareRoot() : 0
-            log.relativeChange.append(relative)
-            log.iterations = iteration
-            if relative < p.tolerance { log.converged = true; break }
-            if last { break }
-            let primal = sums[2]
-            if primal > p.residualRatio * residual {
-                let growth = Float(p.rhoGrowth)
-                rho *= growth
-                admm.rescaleDuals(by: growth, grid: grid, adjoint: &work)
-            }
-            residual = primal
-        }
-        // The crop is one parallel pass into `previous`'s storage (moving χ down in place is a serial
-        // 46 MB copy at 256×256×176, a fresh array costs its page faults).
-        return (grid.crop(chi, mask: mask, reusing: consume previous), log)
-    }
-
-    /// s ← (μP·F[χ₁] + ρ·s)·(1/N)/(μP + ρ|∇̂|²), 0 where the denominator is 0, P = 1{|D| > δ}.
-    /// Formed from F[χ₁] each iteration, so nothing is recomputed when ρ grows.
-    private static func applySystem(_ grid: InversionGrid, chi1Hat: [Complex<Float>], rho: Float, delta: Float, mu: Float,
-                                    scale: Float, to spectrum: inout [Complex<Float>]) {
-        spectrum.withUnsafeMutableBufferPointer { sb in chi1Hat.withUnsafeBufferPointer { cb in
-            grid.dipole.withUnsafeBufferPointer { db in grid.laplacian.withUnsafeBufferPointer { lb in
-                let s = SendablePointer(sb.baseAddress!), c = ReadPointer(cb.baseAddress!)
-                let d = ReadPointer(db.baseAddress!), l = ReadPointer(lb.baseAddress!)
-                // Four complex values (eight Floats) at a time, the per-k factors duplicated per
-                // real/imaginary pair; the same arithmetic as the scalar tail.
-                let floats = SendablePointer(UnsafeMutableRawPointer(sb.baseAddress!).assumingMemoryBound(to: Float.self))
-                let fixed = ReadPointer(UnsafeRawPointer(cb.baseAddress!).assumingMemoryBound(to: Float.self))
-                let delta8 = SIMD8<Float>(repeating: delta), mu8 = SIMD8<Float>(repeating: mu)
-                let rho8 = SIMD8<Float>(repeating: rho), scale8 = SIMD8<Float>(repeating: scale)
-                parallelFor(0..<sb.count) { r in
-                    var i = r.lowerBound
-                    while i + 4 <= r.upperBound {
-                        let dk = SIMD8<Float>(d[i], d[i], d[i + 1], d[i + 1], d[i + 2], d[i + 2], d[i + 3], d[i + 3])
-                        let lk = SIMD8<Float>(l[i], l[i], l[i + 1], l[i + 1], l[i + 2], l[i + 2], l[i + 3], l[i + 3])
-                        var wellConditioned = SIMD8<Float>()
-                        wellConditioned.replace(with: mu8, where: lanewiseAbs(dk) .> delta8)
-                        let a = wellConditioned + rho8 * lk
-                        var k = scale8 / a
-                        k.replace(with: 0, where: .!(a .> 0))
-                        let f = fixed.vector(at: 2 * i)
-                        floats.setVector((wellConditioned * f + rho8 * floats.vector(at: 2 * i)) * k, at: 2 * i)
-                        i += 4
-                    }
-                    for i in i..<r.upperBound {
-                        let wellConditioned: Float = abs(d[i]) > delta ? mu : 0
-                        let a = wellConditioned + rho * l[i]
-                        let k: Float = a > 0 ? scale / a : 0
-                        let v = s[i], f = c[i]
-                        s[i] = Complex((wellConditioned * f.real + rho * v.real) * k, (wellConditioned * f.imaginary + rho * v.imaginary) * k)
-                    }
+        let capacity = BlockOrder.capacity(halfCount: h, depth: grid.shape.z)
+        var fixedBlocks = [Complex<Float>](unsafeUninitializedCapacity: capacity) { _, initialized in initialized = capacity }
+        var symbolBlocks = uninitializedArray(count: capacity) { _ in }
+        var chi1Hat = consume solution
+        let laplacian = LaplacianEigenvalues.Columns(shape: grid.shape, voxelSize: grid.voxelSize)
+        chi.withUnsafeBufferPointer { cb in fixedBlocks.withUnsafeMutableBufferPointer { fb in
+            symbolBlocks.withUnsafeMutableBufferPointer { lb in grid.dipole.withUnsafeBufferPointer { db in
+                let c = ReadPointer(cb.baseAddress!), fixed = SendablePointer(fb.baseAddress!)
+                let symbol = SendablePointer(lb.baseAddress!), d = ReadPointer(db.baseAddress!)
+                chi1Hat.withUnsafeMutableBufferPointer { sb in
+                    grid.fft.forward(into: sb, load: { z, plane in
+                        plane.baseAddress!.update(from: c.base + z * planeSize, count: planeSize)
+                    }, inspect: { columns in
+                        let base = BlockOrder.base(columns, capacity: capacity), width = laplacian.halfWidth
+                        for q in 0..<columns.count {
+                            let j = columns.first + q, partial = laplacian.lx[j % width] + laplacian.ly[j / width]
+                            for z in 0..<columns.depth {
+                                let at = base + z * columns.stride + q, v = columns.values[z * columns.stride + q]
+                                let wellConditioned: Float = abs(d[columns.index(q, z)]) > delta ? mu : 0
+                                fixed[at] = Complex(wellConditioned * v.real, wellConditioned * v.imaginary)
+                                // −λ as InversionGrid's Laplacian (Double sum, rounded, negated); −0 at k = 0 made +0.
+                                let l = (-Float(partial + laplacian.lz[z])).magnitude
+                                symbol[at] = wellConditioned > 0 ? -l : l
+                            }
+                        }
+                    })
                 }
             } }
         } }
+
+        // Step 2: ADMM on the ill-conditioned cone. The χ-step is
+        // F⁻¹[(μP·F[χ₁] + ρ·F[∇ᵀ(z − u)])/(μP + ρ|∇̂|²)] (1/N folded in), its product in the inverse
+        // transform's column pass, and ‖χ − χ_previous‖, ‖χ‖ summed as its planes overwrite χ.
+        var rho = Float(p.rho)
+        // Recording the objective costs one more FFT per iteration.
+        var scratch = recordObjective ? grid.spectrumBuffer() : []
+        // Start from z − u = 0 (as QSM.rs): the first χ-step is then the well-conditioned part of χ₁
+        // (no forward transform: F[∇ᵀ(z − u)] = 0), and its change is measured against χ₁. Starting
+        // from z = ∇χ₁ (QSM.jl) reproduces χ₁ minus its mean in the first step, so the 1e-2 test
+        // can stop before any TV step. The duals are written by the first shrinkage pass.
+        var admm = ADMMState(ux: work0, uy: work1, uz: work2)
+        var residual = Double.infinity
+        var log = IterationLog()
+        // ∇ᵀ(z − u) for the χ-step, formed by the shrinkage pass; when ρ has just grown by γ, the
+        // next χ-step adds (1 − 1/γ)·∇ᵀu as it loads it (`ADMMState.loadAdjoint`).
+        var work = consume work3
+        var spectrumPlanes = [SIMD2<Double>](repeating: .zero, count: grid.shape.z)
+        for iteration in 1...p.maxIterations {
+            let first = iteration == 1
+            spectrum.withUnsafeMutableBufferPointer { sb in
+                fixedBlocks.withUnsafeBufferPointer { fb in symbolBlocks.withUnsafeBufferPointer { lb in
+                    chi.withUnsafeMutableBufferPointer { cb in spectrumPlanes.withUnsafeMutableBufferPointer { pb in
+                        let fixed = ReadPointer(fb.baseAddress!), symbol = ReadPointer(lb.baseAddress!)
+                        let c = SendablePointer(cb.baseAddress!), sums = SendablePointer(pb.baseAddress!)
+                        let rho = rho
+                        let product: @Sendable (SpectralColumns) -> Void = { columns in
+                            Self.applySystem(columns, fixed: fixed, symbol: symbol, capacity: capacity, rho: rho, mu: mu,
+                                             scale: scale, first: first)
+                        }
+                        let store: @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void = { z, plane in
+                            sums[z] = Self.overwrite(c.base + z * planeSize, with: plane)
+                        }
+                        if first {
+                            grid.fft.inverse(inPlace: sb, normalized: false, product: product, store: store)
+                        } else {
+                            admm.loadAdjoint(grid, work: work) { load in
+                                grid.fft.filter(spectrum: sb, normalized: false, load: load, product: product, store: store)
+                            }
+                        }
+                    } }
+                } }
+            }
+            let change = spectrumPlanes.reduce(.zero, +)
+            let relative = change[1] > 0 ? (change[0] / change[1]).squareRoot() : 0
+            if recordObjective {
+                log.objective.append(Self.objective(grid, chi: chi, chi1Hat: chi1Hat, delta: delta, mu: mu, scratch: &scratch))
+            }
+            log.relativeChange.append(relative)
+            log.iterations = iteration
+            if relative < p.tolerance { log.converged = true; break }
+            if iteration == p.maxIterations { break }
+            // One fused pass: ∇χ, the shrinkage z = S_{1/ρ}(∇χ + u), the dual step u += ∇χ − z, the
+            // primal residual and the next χ-step's ∇ᵀ(z − u).
+            let primal = admm.shrink(grid, chi: chi, threshold: 1 / rho, dualsZero: first, adjoint: &work)
+            if primal > p.residualRatio * residual {
+                let growth = Float(p.rhoGrowth)
+                rho *= growth
+                admm.rescale(by: growth)
+            }
+            residual = primal
+        }
+        // The crop is one parallel pass into `work`'s storage (moving χ down in place is a serial
+        // 46 MB copy at 256×256×176, a fresh array costs its page faults).
+        return (grid.crop(chi, mask: mask, reusing: consume work), log)
+    }
+
+    /// One block of the χ-step: s ← (μP·F[χ₁] + ρ·s)·(1/N)/(μP + ρ|∇̂|²), 0 where the denominator
+    /// is 0 (s = 0 when `first`), from the block-ordered μP·F[χ₁] and sign-flagged symbol.
+    @inline(__always)
+    private static func applySystem(_ columns: SpectralColumns, fixed: ReadPointer<Complex<Float>>, symbol: ReadPointer<Float>,
+                                    capacity: Int, rho: Float, mu: Float, scale: Float, first: Bool) {
+        let base = BlockOrder.base(columns, capacity: capacity)
+        for z in 0..<columns.depth {
+            let row = columns.values + z * columns.stride, at = base + z * columns.stride
+            for q in 0..<columns.count {
+                let encoded = symbol[at + q]
+                let wellConditioned: Float = encoded.sign == .minus ? mu : 0
+                let a = wellConditioned + rho * encoded.magnitude
+                let k: Float = a > 0 ? scale / a : 0
+                let f = fixed[at + q], v = first ? Complex<Float>.zero : row[q]
+                row[q] = Complex((f.real + rho * v.real) * k, (f.imaginary + rho * v.imaginary) * k)
+            }
+        }
+    }
+
+    /// Writes `plane` over `out` and returns (‖plane − out‖², ‖plane‖²) (Float terms, Double lane sums).
+    @inline(__always)
+    private static func overwrite(_ out: UnsafeMutablePointer<Float>, with plane: UnsafeMutableBufferPointer<Float>) -> SIMD2<Double> {
+        let source = SendablePointer(plane.baseAddress!), target = SendablePointer(out)
+        var change8 = SIMD8<Double>(), size8 = SIMD8<Double>(), change = 0.0, size = 0.0
+        var i = 0
+        while i + 8 <= plane.count {
+            let value = source.vector(at: i), difference = value - target.vector(at: i)
+            change8 += SIMD8<Double>(difference * difference); size8 += SIMD8<Double>(value * value)
+            target.setVector(value, at: i)
+            i += 8
+        }
+        for i in i..<plane.count {
+            let value = plane[i], difference = value - out[i]
+            change += Double(difference * difference); size += Double(value * value)
+            out[i] = value
+        }
+        return SIMD2(change + change8.sum(), size + size8.sum())
     }
 
     /// (μ/2)‖P(Fχ − Fχ₁)‖² + ‖∇χ‖₁ (anisotropic, as the per-component shrinkage), with F unitary:
@@ -251,23 +289,20 @@ private struct ADMMState {
     /// A division of u by γ still to be applied (by the next shrinkage pass, plane by plane in cache).
     var pendingDivisor: Float = 1
 
-    /// Duals u = 0 in three spent arrays of at least `count` elements.
-    init(reusing x: consuming [Float], _ y: consuming [Float], _ z: consuming [Float], count: Int) {
-        ux = zeros(reusing: consume x, count: count)
-        uy = zeros(reusing: consume y, count: count)
-        uz = zeros(reusing: consume z, count: count)
+    /// Duals in three arrays of the grid's size whose contents the first `shrink` (`dualsZero`) ignores.
+    init(ux: consuming [Float], uy: consuming [Float], uz: consuming [Float]) {
+        self.ux = ux; self.uy = uy; self.uz = uz
     }
 
-    /// Returns (‖χ − previous‖², ‖χ‖², Σ‖∇χ − z‖) and, when `update`, performs the z- and u-steps
-    /// and sets `adjoint` ← ∇ᵀv (`shrinkPlanes`: v = z − u stays in per-thread plane buffers). Sums
-    /// are per z-plane, added in plane order: the same for any thread count.
-    mutating func shrink(_ grid: InversionGrid, chi: [Float], previous: [Float], threshold t: Float, update: Bool,
-                         adjoint: inout [Float]) -> SIMD4<Double> {
+    /// Performs the z- and u-steps, sets `adjoint` ← ∇ᵀv (`shrinkPlanes`: v = z − u stays in
+    /// per-thread plane buffers) and returns the primal residual Σ‖∇χ − z‖ (per z-plane sums added
+    /// in plane order: the same for any thread count). `dualsZero`: u = 0, its arrays not read.
+    mutating func shrink(_ grid: InversionGrid, chi: [Float], threshold t: Float, dualsZero: Bool, adjoint: inout [Float]) -> Double {
         let (nx, ny, nz) = (grid.shape.x, grid.shape.y, grid.shape.z)
         let hx = Float(1 / grid.voxelSize.x), hy = Float(1 / grid.voxelSize.y), hz = Float(1 / grid.voxelSize.z)
-        return adjoint.withUnsafeMutableBufferPointer { ab in chi.withUnsafeBufferPointer { cb in previous.withUnsafeBufferPointer { pb in
+        return adjoint.withUnsafeMutableBufferPointer { ab in chi.withUnsafeBufferPointer { cb in
             ux.withUnsafeMutableBufferPointer { uxb in uy.withUnsafeMutableBufferPointer { uyb in uz.withUnsafeMutableBufferPointer { uzb in
-                    let c = ReadPointer(cb.baseAddress!), old = ReadPointer(pb.baseAddress!), o = SendablePointer(ab.baseAddress!)
+                    let c = ReadPointer(cb.baseAddress!), o = SendablePointer(ab.baseAddress!)
                     let ux = SendablePointer(uxb.baseAddress!), uy = SendablePointer(uyb.baseAddress!), uz = SendablePointer(uzb.baseAddress!)
                     let lanes = SIMD8<Float>.scalarCount
                     let vx8 = SIMD8<Float>(repeating: hx), vy8 = SIMD8<Float>(repeating: hy), vz8 = SIMD8<Float>(repeating: hz)
@@ -275,15 +310,14 @@ private struct ADMMState {
                     // v of plane z goes to plane-local buffers: index i − z·nx·ny.
                     let divisor = pendingDivisor
                     defer { pendingDivisor = 1 }
-                    return shrinkPlanes(shape: grid.shape, steps: SIMD3(hx, hy, hz), adjoint: update ? o : nil) { z, vx, vy, vz in
+                    return shrinkPlanes(shape: grid.shape, steps: SIMD3(hx, hy, hz), adjoint: o) { z, vx, vy, vz in
                         let offset = nx * ny * z
-                        if divisor != 1 {
+                        if divisor != 1 && !dualsZero {
                             for i in offset..<offset + nx * ny { ux[i] /= divisor; uy[i] /= divisor; uz[i] /= divisor }
                         }
                         // Eight voxels at a time while x + 1 stays in the row, then the row's tail
                         // (periodic x neighbour) one by one; lane sums are Double, added in lane order.
-                        var change8 = SIMD8<Double>(), size8 = SIMD8<Double>(), primal8 = SIMD8<Double>()
-                        var change = 0.0, size = 0.0, primal = 0.0
+                        var primal8 = SIMD8<Double>(), primal = 0.0
                         let zn = z + 1 == nz ? 0 : z + 1
                         for y in 0..<ny {
                             let yn = y + 1 == ny ? 0 : y + 1
@@ -291,81 +325,69 @@ private struct ADMMState {
                             var x = 0
                             while x + lanes < nx {
                                 let i = row + x, value = c.vector(at: i)
-                                let difference = value - old.vector(at: i)
-                                change8 += SIMD8<Double>(difference * difference); size8 += SIMD8<Double>(value * value)
-                                if update {
-                                    let dx = (c.vector(at: i + 1) - value) * vx8
-                                    let dy = (c.vector(at: rowY + x) - value) * vy8, dz = (c.vector(at: rowZ + x) - value) * vz8
-                                    // S_t(a) = a − clamp(a, −t, t) and u ← a − S_t(a) = clamp(a, −t, t).
-                                    var a = ux.vector(at: i) + dx, u = lanewiseClamp(a, t8), s = a - u
-                                    ux.setVector(u, at: i); vx.setVector(s - u, at: i - offset); let rx = dx - s
-                                    a = uy.vector(at: i) + dy; u = lanewiseClamp(a, t8); s = a - u
-                                    uy.setVector(u, at: i); vy.setVector(s - u, at: i - offset); let ry = dy - s
-                                    a = uz.vector(at: i) + dz; u = lanewiseClamp(a, t8); s = a - u
-                                    uz.setVector(u, at: i); vz.setVector(s - u, at: i - offset); let rz = dz - s
-                                    primal8 += SIMD8<Double>((rx * rx + ry * ry + rz * rz).squareRoot())
-                                }
+                                let dx = (c.vector(at: i + 1) - value) * vx8
+                                let dy = (c.vector(at: rowY + x) - value) * vy8, dz = (c.vector(at: rowZ + x) - value) * vz8
+                                // S_t(a) = a − clamp(a, −t, t) and u ← a − S_t(a) = clamp(a, −t, t).
+                                var a = dualsZero ? dx : ux.vector(at: i) + dx, u = lanewiseClamp(a, t8), s = a - u
+                                ux.setVector(u, at: i); vx.setVector(s - u, at: i - offset); let rx = dx - s
+                                a = dualsZero ? dy : uy.vector(at: i) + dy; u = lanewiseClamp(a, t8); s = a - u
+                                uy.setVector(u, at: i); vy.setVector(s - u, at: i - offset); let ry = dy - s
+                                a = dualsZero ? dz : uz.vector(at: i) + dz; u = lanewiseClamp(a, t8); s = a - u
+                                uz.setVector(u, at: i); vz.setVector(s - u, at: i - offset); let rz = dz - s
+                                primal8 += SIMD8<Double>((rx * rx + ry * ry + rz * rz).squareRoot())
                                 x += lanes
                             }
                             for x in x..<nx {
                                 let i = row + x, value = c[i]
-                                let difference = Double(value - old[i])
-                                change += difference * difference; size += Double(value) * Double(value)
-                                guard update else { continue }
                                 let dx = (c[row + (x + 1 == nx ? 0 : x + 1)] - value) * hx
                                 let dy = (c[rowY + x] - value) * hy, dz = (c[rowZ + x] - value) * hz
-                                var a = ux[i] + dx, u = min(max(a, -t), t), s = a - u
+                                var a = dualsZero ? dx : ux[i] + dx, u = min(max(a, -t), t), s = a - u
                                 ux[i] = u; vx[i - offset] = s - u; let rx = dx - s
-                                a = uy[i] + dy; u = min(max(a, -t), t); s = a - u
+                                a = dualsZero ? dy : uy[i] + dy; u = min(max(a, -t), t); s = a - u
                                 uy[i] = u; vy[i - offset] = s - u; let ry = dy - s
-                                a = uz[i] + dz; u = min(max(a, -t), t); s = a - u
+                                a = dualsZero ? dz : uz[i] + dz; u = min(max(a, -t), t); s = a - u
                                 uz[i] = u; vz[i - offset] = s - u; let rz = dz - s
                                 primal += Double((rx * rx + ry * ry + rz * rz).squareRoot())
                             }
                         }
-                        return SIMD4(change + change8.sum(), size + size8.sum(), primal + primal8.sum(), 0)
-                    }
+                        return SIMD4(primal + primal8.sum(), 0, 0, 0)
+                    }[0]
             } } }
-        } } }
+        } }
     }
 
-    /// Scaled duals shrink by γ when ρ grows by γ, and v = z − u follows: v gains (1 − 1/γ)·u, so the
-    /// χ-step's ∇ᵀv gains (1 − 1/γ)·∇ᵀu (formed from u before it shrinks). The division of u itself
-    /// is left to the next shrinkage pass, which reads u anyway.
-    mutating func rescaleDuals(by growth: Float, grid: InversionGrid, adjoint: inout [Float]) {
+    /// ρ grew by γ: scaled duals shrink by γ, so v = z − u gains (1 − 1/γ)·u. Both are left to the
+    /// passes that read u anyway: the next χ-step's load (`loadAdjoint`) and shrinkage.
+    mutating func rescale(by growth: Float) {
         precondition(pendingDivisor == 1)
-        defer { pendingDivisor = growth }
+        pendingDivisor = growth
+    }
+
+    /// Runs `body` with the χ-step's plane loader: plane z of ∇ᵀ(z − u) from `work`, plus
+    /// (1 − 1/γ)·∇ᵀu (u before its division) when ρ has just grown by γ.
+    func loadAdjoint(_ grid: InversionGrid, work: [Float],
+                     _ body: (@Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void) -> Void) {
         let (nx, ny, nz) = (grid.shape.x, grid.shape.y, grid.shape.z), planeSize = nx * ny
         let steps = SIMD3(Float(1 / grid.voxelSize.x), Float(1 / grid.voxelSize.y), Float(1 / grid.voxelSize.z))
-        let gain = 1 - 1 / growth
-        adjoint.withUnsafeMutableBufferPointer { ab in
-            ux.withUnsafeMutableBufferPointer { uxb in uy.withUnsafeMutableBufferPointer { uyb in uz.withUnsafeMutableBufferPointer { uzb in
-                let o = SendablePointer(ab.baseAddress!)
-                let ux = SendablePointer(uxb.baseAddress!), uy = SendablePointer(uyb.baseAddress!), uz = SendablePointer(uzb.baseAddress!)
-                parallelFor(0..<nz) { zs in
-                    let plane = UnsafeMutablePointer<Float>.allocate(capacity: planeSize)
-                    defer { plane.deallocate() }
-                    for z in zs {
-                        let offset = z * planeSize, below = (z == 0 ? nz - 1 : z - 1) * planeSize
-                        gradientAdjointPlane(nx: nx, ny: ny, steps: steps, ux.base + offset, uy.base + offset, uz.base + offset,
-                                             below: uz.base + below, into: plane)
-                        for i in 0..<planeSize { o[offset + i] += gain * plane[i] }
-                    }
+        let gain = 1 - 1 / pendingDivisor
+        work.withUnsafeBufferPointer { wb in
+            ux.withUnsafeBufferPointer { uxb in uy.withUnsafeBufferPointer { uyb in uz.withUnsafeBufferPointer { uzb in
+                let w = ReadPointer(wb.baseAddress!)
+                guard gain != 0 else {
+                    body { z, plane in plane.baseAddress!.update(from: w.base + z * planeSize, count: planeSize) }
+                    return
+                }
+                let ux = SendablePointer(UnsafeMutablePointer(mutating: uxb.baseAddress!))
+                let uy = SendablePointer(UnsafeMutablePointer(mutating: uyb.baseAddress!))
+                let uz = SendablePointer(UnsafeMutablePointer(mutating: uzb.baseAddress!))
+                body { z, plane in
+                    let offset = z * planeSize, below = (z == 0 ? nz - 1 : z - 1) * planeSize, out = plane.baseAddress!
+                    gradientAdjointPlane(nx: nx, ny: ny, steps: steps, ux.base + offset, uy.base + offset, uz.base + offset,
+                                         below: uz.base + below, into: out)
+                    for i in 0..<planeSize { out[i] = w[offset + i] + gain * out[i] }
                 }
             } } }
         }
     }
 }
 
-/// `count` zeros in the storage of a spent array of at least `count` elements (zeroed in parallel,
-/// then shortened in place): no fresh allocation and no new page faults.
-private func zeros(reusing storage: consuming [Float], count: Int) -> [Float] {
-    var out = consume storage
-    precondition(out.count >= count)
-    out.removeLast(out.count - count)
-    out.withUnsafeMutableBufferPointer { b in
-        let p = SendablePointer(b.baseAddress!)
-        parallelFor(0..<b.count) { r in (p.base + r.lowerBound).update(repeating: 0, count: r.count) }
-    }
-    return out
-}

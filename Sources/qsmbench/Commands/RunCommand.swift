@@ -19,7 +19,7 @@ struct RunCommand: ParsableCommand {
             through the phase image's affine, so oblique acquisitions need nothing else. \
             Without BIDS_DIR: --field F (total field, ppm) starts at background removal, --local-field F \
             (ppm) runs the inversion alone; both need --mask F; output DIR/<input stem>_Chimap.nii.gz. \
-            Presets (--pipeline): default = threshold→laplacian→linear-fit→vsharp→tkd→mean; \
+            Presets (--pipeline): default = threshold→region-growing→linear-fit→vsharp→tkd→mean; \
             fast = the same with sharp (one 6 mm kernel) instead of vsharp. --unwrap/--combine/--bgremove/\
             --inversion/--mask-method replace one stage; `qsmbench list methods` shows names and parameters. \
             A series with bad input (missing echo or sidecar, no EchoTime, mismatched grids, NaN/Inf, \
