@@ -27,6 +27,8 @@ public struct RunExecutor: Sendable {
         var acquisition: ProtocolSpec
         var seed: UInt64
         var version: String
+        /// `Simulator.modelRevision`: scans cached under an older simulated physics are not reused.
+        var model = Simulator.modelRevision
     }
 
     /// The scan key of a run.

@@ -24,8 +24,8 @@ extension Phantom {
     /// on its absolute size. Voxels whose centre label differs from a face neighbour's are sub-sampled
     /// (`supersampling`³ points): χ, M0 and R2* are the sample means, the mask holds voxels whose
     /// samples are at least half intracranial, and the label is the majority on the mask's side. The
-    /// local field comes from the intracranial fraction of every voxel's χ (`localSources`), so bone
-    /// and air in mask-edge voxels count as background sources, as they physically are. Deterministic: no
+    /// local field comes from the intracranial fraction of every mask voxel's χ (`localSources`), so
+    /// bone and air in mask-edge voxels count as background sources, as they physically are. Deterministic: no
     /// randomness is involved.
     public static func head(grid: Grid, settings: HeadPhantomSettings = .init()) throws(QSMError) -> Phantom {
         guard all(grid.voxelSize .> 0), (0..<3).allSatisfy({ grid.voxelSize[$0].isFinite }) else {

@@ -45,8 +45,8 @@ public struct Phantom: Sendable {
     public var paddingFactor: SIMD3<Double>
     /// Field strength (T) the R2* values belong to.
     public var fieldStrength: Double
-    /// χ (ppm) of the sources that make the local field, when it is not simply χ inside the mask
-    /// (the head counts the intracranial fraction of partial-volume voxels); nil = χ inside the mask.
+    /// χ (ppm) of the local field's sources where it is not simply χ (the head counts only the
+    /// intracranial fraction of partial-volume voxels); taken inside the mask; nil = χ.
     public var localSources: Volume<Float>?
 
     /// A phantom from its maps; see the properties for units.
@@ -70,8 +70,10 @@ public struct Phantom: Sendable {
     /// The grid of every map.
     public var grid: Grid { chi.grid }
 
-    /// The sources of the local field: `localSources`, or χ inside the mask and 0 outside.
-    public var localChi: Volume<Float> { localSources ?? chi.masked(by: mask) }
+    /// The sources of the local field: `localSources` (or χ) inside the mask, 0 outside. Sources
+    /// outside the mask, such as the intracranial fraction of a voxel less than half intracranial,
+    /// are background: their field is harmonic in the mask, and background removal removes it.
+    public var localChi: Volume<Float> { (localSources ?? chi).masked(by: mask) }
 
     /// The sources of the background field: χ − `localChi`.
     public var backgroundChi: Volume<Float> {

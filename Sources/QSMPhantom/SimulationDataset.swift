@@ -16,7 +16,7 @@ public enum PhaseScaling: String, Sendable, CaseIterable {
 /// Layout (shared/CLI.md): `DIR/sub-<name>/anat/sub-<name>_echo-<n>_part-{mag,phase}_MEGRE.nii.gz`
 /// with JSON sidecars, `DIR/dataset_description.json`, and in `DIR/derivatives/qsmbench/sub-<name>/anat/`
 /// `_Chimap`, `_mask`, `_dseg` (+ `_dseg.tsv`), `_fieldmap` (total), `_desc-local_fieldmap`,
-/// `_desc-background_fieldmap`, `_M0map`, `_R2starmap`, each with a sidecar recording units and
+/// `_desc-local_Chimap` (the χ making the local field), `_desc-background_fieldmap`, `_M0map`, `_R2starmap`, each with a sidecar recording units and
 /// conventions. Files are first written to a hidden directory beside DIR and moved into place at the
 /// end, so a failure leaves nothing behind.
 public enum SimulationDataset {
@@ -172,6 +172,10 @@ public enum SimulationDataset {
         try map("fieldmap", truth.totalField, units: "ppm",
                 description: "total field encoded in the phase (local + background\(scan.acquisition.shim ? " - second-order shim" : ""))")
         try map("desc-local_fieldmap", truth.localField, units: "ppm", description: "field of the sources inside the mask")
+        // The truth for an inversion from the local field: at the mask's rim `Chimap` holds
+        // partial-volume bone or air, which makes no part of the local field.
+        try map("desc-local_Chimap", truth.localChi, units: "ppm",
+                description: "susceptibility of the local field's sources (intracranial part of each mask voxel); truth for inversions from the local field")
         try map("desc-background_fieldmap", truth.backgroundField, units: "ppm",
                 description: "total field minus local field")
         try map("M0map", truth.m0, units: "arbitrary", description: "proton density")

@@ -58,6 +58,9 @@ public struct SimulatedScan: Sendable {
 
 /// Phantom → fields → multi-echo complex signal → magnitude and wrapped phase.
 public struct Simulator: Sendable {
+    /// Revision of the simulated physics, raised whenever equal settings give different data
+    /// (2: the local field's sources are taken inside the mask only), so caches can tell.
+    public static let modelRevision = 2
     /// χ → field settings (B0 direction in voxel axes, D(0), padding, precision).
     public var forward: ForwardModel
     /// Echo times, field strength, noise, φ0, shim, background, k-space cropping.
@@ -157,7 +160,7 @@ public struct Simulator: Sendable {
         }
 
         var truth = SimulationTruth(
-            chi: phantom.chi, localChi: phantom.localChi.masked(by: phantom.mask), mask: phantom.mask,
+            chi: phantom.chi, localChi: phantom.localChi, mask: phantom.mask,
             segmentation: phantom.segmentation, labels: phantom.labels,
             totalField: total, localField: local, backgroundField: background, m0: phantom.m0,
             r2star: phantom.r2star, phaseOffset: offset)
