@@ -113,20 +113,11 @@ package enum DiagonalLSMR {
         let scale = 2 / largest, count = coefficients.count
         coefficients.withUnsafeBufferPointer { cb in
             let a = ReadPointer(cb.baseAddress!)
-            @inline(__always) @Sendable func value(_ s: SIMD4<Double>) -> SIMD4<Double> {
-                let t = s * scale - 1, twoT = t + t
-                var next = SIMD4<Double>(), nextButOne = SIMD4<Double>()
-                for j in stride(from: count - 1, through: 1, by: -1) {
-                    let current = twoT * next - nextButOne + a[j]
-                    nextButOne = next; next = current
-                }
-                return t * next - nextButOne + a[0]
-            }
             parallelFor(0..<diagonal.count) { r in
                 var i = r.lowerBound
                 while i + 4 <= r.upperBound {
                     let dk = SIMD4<Double>(Double(d[i]), Double(d[i + 1]), Double(d[i + 2]), Double(d[i + 3]))
-                    let g = dk * value(dk * dk)
+                    let g = gain(a.base, count: count, scale: scale, dk)
                     for lane in 0..<4 {
                         let k = i + lane, gain = g[lane]
                         out[2 * k] = Float(gain * Double(b[2 * k])); out[2 * k + 1] = Float(gain * Double(b[2 * k + 1]))
@@ -134,11 +125,24 @@ package enum DiagonalLSMR {
                     i += 4
                 }
                 for k in i..<r.upperBound {
-                    let dk = Double(d[k]), gain = dk * value(SIMD4(repeating: dk * dk))[0]
-                    out[2 * k] = Float(gain * Double(b[2 * k])); out[2 * k + 1] = Float(gain * Double(b[2 * k + 1]))
+                    let g = gain(a.base, count: count, scale: scale, SIMD4(repeating: Double(d[k])))[0]
+                    out[2 * k] = Float(g * Double(b[2 * k])); out[2 * k + 1] = Float(g * Double(b[2 * k + 1]))
                 }
             }
         }
+    }
+
+    /// d·X(d²) for four d, X given by `count` Chebyshev coefficients in t = s·`scale` − 1
+    /// (`scale` = 2/max s), by Clenshaw's recurrence.
+    @inline(__always)
+    static func gain(_ a: UnsafePointer<Double>, count: Int, scale: Double, _ d: SIMD4<Double>) -> SIMD4<Double> {
+        let t = d * d * scale - 1, twoT = t + t
+        var next = SIMD4<Double>(), nextButOne = SIMD4<Double>()
+        for j in stride(from: count - 1, through: 1, by: -1) {
+            let current = twoT * next - nextButOne + a[j]
+            nextButOne = next; next = current
+        }
+        return d * (t * next - nextButOne + a[0])
     }
 
     private static func scaled(_ p: [Double], _ a: Double) -> [Double] { p.map { $0 * a } }
@@ -170,18 +174,7 @@ struct SpectralMeasure {
                     for c in cs {
                         sums.initialize(repeating: .zero)
                         let r = count * c / chunks..<count * (c + 1) / chunks
-                        // Four k at a time: w·T_j by the three-term recurrence (linear, so it carries the weight).
-                        func add(_ t: SIMD4<Double>, _ w: SIMD4<Double>) {
-                            var previous = w, current = w * t
-                            sums[0] += previous
-                            if terms > 1 { sums[1] += current }
-                            let twoT = t + t
-                            for j in 2..<max(2, terms) {
-                                let next = twoT * current - previous
-                                sums[j] += next
-                                previous = current; current = next
-                            }
-                        }
+                        func add(_ t: SIMD4<Double>, _ w: SIMD4<Double>) { Self.accumulate(t, w, into: sums.baseAddress!, terms: terms) }
                         var k = r.lowerBound
                         while k + 4 <= r.upperBound {
                             let dk = SIMD4<Double>(Double(d[k]), Double(d[k + 1]), Double(d[k + 2]), Double(d[k + 3]))
@@ -203,6 +196,21 @@ struct SpectralMeasure {
             }
         }
         moments = (0..<terms).map { j in (0..<chunks).reduce(0.0) { $0 + partial[$1 * terms + j] } }
+    }
+
+    /// sums[j] += w·T_j(t) for j < `terms`, four points at a time, by the three-term recurrence
+    /// (linear, so it carries the weight w).
+    @inline(__always)
+    static func accumulate(_ t: SIMD4<Double>, _ w: SIMD4<Double>, into sums: UnsafeMutablePointer<SIMD4<Double>>, terms: Int) {
+        var previous = w, current = w * t
+        sums[0] += previous
+        if terms > 1 { sums[1] += current }
+        let twoT = t + t
+        for j in 2..<max(2, terms) {
+            let next = twoT * current - previous
+            sums[j] += next
+            previous = current; current = next
+        }
     }
 
     /// ∫ P·R dμ for Chebyshev coefficients, by T_j·T_l = (T_{j+l} + T_{|j−l|})/2.
