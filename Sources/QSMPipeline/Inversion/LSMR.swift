@@ -24,8 +24,9 @@ package enum DiagonalLSMR {
         }
     }
 
-    /// As `solve(diagonal:rhs:iterations:)`, writing x into `x` (overwritten). Sums run over fixed
-    /// chunks added in chunk order, so x does not depend on the thread count.
+    /// As `solve(diagonal:rhs:iterations:)`, writing x into `x` (overwritten; it may be `rhs`'s
+    /// memory: each entry is read before it is written). Sums run over fixed chunks added in chunk
+    /// order, so x does not depend on the thread count.
     static func solve(diagonal: UnsafeBufferPointer<Float>, rhs: UnsafeBufferPointer<Float>, iterations: Int,
                       into x: UnsafeMutableBufferPointer<Float>) {
         precondition(rhs.count == 2 * diagonal.count && x.count == rhs.count && iterations >= 1)

@@ -65,32 +65,30 @@ public struct RTS: IterativeInversion {
         let grid = try InversionGrid(localField.grid, padding: p.padding, context: context)
         let n = grid.count, h = grid.halfCount, scale = 1 / Float(n)
 
-        // Step 1: LSMR in k-space on the diagonal operator D, on the spectrum's own memory
+        // Step 1: LSMR in k-space on the diagonal operator D, in place on the spectrum's own memory
         // (Complex<Float> is two Floats, the interleaved layout LSMR expects). The padded masked field
         // is formed plane by plane inside the forward transform.
-        var spectrum = grid.spectrumBuffer(), solution = grid.spectrumBuffer()
+        var spectrum = grid.spectrumBuffer()
         grid.forwardPadded(localField.voxels, mask: mask.voxels, into: &spectrum)
-        spectrum.withUnsafeBufferPointer { sb in solution.withUnsafeMutableBufferPointer { xb in
-            sb.withMemoryRebound(to: Float.self) { rhs in
-                xb.withMemoryRebound(to: Float.self) { x in
-                    grid.dipole.withUnsafeBufferPointer {
-                        DiagonalLSMR.solve(diagonal: $0, rhs: rhs, iterations: p.lsmrIterations, into: x)
-                    }
+        spectrum.withUnsafeMutableBufferPointer { sb in
+            sb.withMemoryRebound(to: Float.self) { x in
+                grid.dipole.withUnsafeBufferPointer {
+                    DiagonalLSMR.solve(diagonal: $0, rhs: UnsafeBufferPointer(x), iterations: p.lsmrIterations, into: x)
                 }
             }
-        } }
+        }
         // Step 2's duals and ∇ᵀ(z − u): each is written before it is read, so none is zero-filled.
         let work0 = uninitializedArray(count: n) { _ in }, work1 = uninitializedArray(count: n) { _ in }
         let work2 = uninitializedArray(count: n) { _ in }, work3 = uninitializedArray(count: n) { _ in }
-        // χ₁ = M·F⁻¹[x] (1/N folded into the mask pass, done as each output plane is written), then
-        // F[χ₁] for step 2; the spectrum of f is no longer needed and serves as scratch.
+        // χ₁ = M·F⁻¹[x] (1/N folded into the mask pass, done as each output plane is written); x's
+        // memory then takes F[χ₁].
         var chi = uninitializedArray(count: n) { _ in }
         let planeSize = grid.shape.x * grid.shape.y
-        chi.withUnsafeMutableBufferPointer { cb in solution.withUnsafeBufferPointer { xb in
+        chi.withUnsafeMutableBufferPointer { cb in
             spectrum.withUnsafeMutableBufferPointer { sb in mask.voxels.withUnsafeBufferPointer { mb in
                 let c = SendablePointer(cb.baseAddress!), keep = ReadPointer(mb.baseAddress!)
                 let (inner, outer, o) = (grid.original.shape, grid.shape, grid.offset)
-                grid.fft.inverse(xb, scratch: sb, normalized: false, product: { _ in }, store: { z, plane in
+                grid.fft.inverse(inPlace: sb, normalized: false, product: { _ in }, store: { z, plane in
                     // The padded mask is 0 outside the original grid, so only its planes and rows are read.
                     let out = c.base + z * planeSize
                     out.update(repeating: 0, count: planeSize)
@@ -101,21 +99,20 @@ public struct RTS: IterativeInversion {
                     }
                 })
             } }
-        } }
-        // LSMR's solution is spent: its memory takes F[χ₁]. That transform's column pass also writes,
+        }
+        // F[χ₁]. That transform's column pass also writes,
         // block-ordered (`BlockOrder`: each χ-step reads them in streaming order), μP·F[χ₁] and the
         // Laplacian symbol −λ ≥ 0 with P = 1{|D| > δ} in its sign bit.
         let delta = Float(p.threshold), mu = Float(p.mu)
         let capacity = BlockOrder.capacity(halfCount: h, depth: grid.shape.z)
         var fixedBlocks = [Complex<Float>](unsafeUninitializedCapacity: capacity) { _, initialized in initialized = capacity }
         var symbolBlocks = uninitializedArray(count: capacity) { _ in }
-        var chi1Hat = consume solution
         let laplacian = LaplacianEigenvalues.Columns(shape: grid.shape, voxelSize: grid.voxelSize)
         chi.withUnsafeBufferPointer { cb in fixedBlocks.withUnsafeMutableBufferPointer { fb in
             symbolBlocks.withUnsafeMutableBufferPointer { lb in grid.dipole.withUnsafeBufferPointer { db in
                 let c = ReadPointer(cb.baseAddress!), fixed = SendablePointer(fb.baseAddress!)
                 let symbol = SendablePointer(lb.baseAddress!), d = ReadPointer(db.baseAddress!)
-                chi1Hat.withUnsafeMutableBufferPointer { sb in
+                spectrum.withUnsafeMutableBufferPointer { sb in
                     grid.fft.forward(into: sb, load: { z, plane in
                         plane.baseAddress!.update(from: c.base + z * planeSize, count: planeSize)
                     }, inspect: { columns in
@@ -135,6 +132,10 @@ public struct RTS: IterativeInversion {
                 }
             } }
         } }
+
+        // F[χ₁] in natural order serves only the objective; otherwise its memory is the χ-steps' scratch.
+        let chi1Hat: [Complex<Float>] = recordObjective ? spectrum : []
+        if recordObjective { spectrum = grid.spectrumBuffer() }
 
         // Step 2: ADMM on the ill-conditioned cone. The χ-step is
         // F⁻¹[(μP·F[χ₁] + ρ·F[∇ᵀ(z − u)])/(μP + ρ|∇̂|²)] (1/N folded in), its product in the inverse
