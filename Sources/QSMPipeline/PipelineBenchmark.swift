@@ -11,8 +11,11 @@ public struct PipelineBenchmarkReport: Sendable {
     public struct Row: Sendable {
         /// Stage key and method (`bgremove vsharp`).
         public var label: String
-        /// Wall time, ms.
+        /// Wall time, ms (of the run after the untimed first run, when warming up).
         public var milliseconds: Double
+        /// Wall time of the first run, ms, which also makes FFT plans and faults in fresh memory;
+        /// nil without warm-up (then `milliseconds` is that run).
+        public var firstRunMilliseconds: Double?
         /// 3-D FFTs executed.
         public var transforms: Int
         /// milliseconds ÷ Σ (transforms of a kind × one such FFT's ms); nil without FFTs.
@@ -45,8 +48,11 @@ public struct PipelineBenchmarkReport: Sendable {
 /// linear gradient; magnitude M0·exp(−TE·R2*), wrapped phase at 3 T for TE = 4, 8, 12, … ms.
 /// Iterative methods are capped at `iterationCap` iterations (the ratio to the FFT floor does not
 /// depend on the count). With `only`, rows are kept whose label contains one of its words (stages
-/// that feed them still run, untimed). `progress` receives one line per finished row.
+/// that feed them still run, untimed). With `warmUp`, each row runs twice and the second run is
+/// the one timed and counted, as the FFT reference is timed on warm plans and memory; the first
+/// run's time is reported beside it. `progress` receives one line per finished row.
 public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCap: Int = 50, only: [String] = [],
+                                 warmUp: Bool = true,
                                  progress: (String) -> Void = { _ in }) throws(QSMError) -> PipelineBenchmarkReport {
     guard echoes >= 2 else { throw .invalidOption("--echoes", "\(echoes) is fewer than 2") }
     guard iterationCap >= 1 else { throw .invalidOption("--iterations", "\(iterationCap) is not positive") }
@@ -75,11 +81,19 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
     for _ in 0..<4 { sampleFFT() }
     wallSamples.removeFirst(); cpuSamples.removeFirst()          // the first pair includes planning
 
-    struct Raw { var label: String, ms: Double, cpu: Double, count: Int, kinds: [FFTTransformKind: Int], note: String, iterations = 0 }
+    struct Raw {
+        var label: String, ms: Double, first: Double?, cpu: Double, count: Int, kinds: [FFTTransformKind: Int], note: String, iterations = 0
+    }
     var raw: [Raw] = []
     func selected(_ label: String) -> Bool { only.isEmpty || only.contains { label.contains($0) } }
     func measure<R>(_ label: String, note: String = "", iterations: Int = 0, _ body: () throws(QSMError) -> R) throws(QSMError) -> R {
         guard selected(label) else { return try body() }
+        var first: Double?
+        if warmUp {
+            let t0 = now()
+            _ = try body()
+            first = now() - t0
+        }
         sampleFFT()
         let f0 = FFTStatistics.executedTransforms, k0 = FFTStatistics.executedTransformsByKind
         let t0 = now(), c0 = processCPUTime()
@@ -89,7 +103,7 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
         for (kind, total) in FFTStatistics.executedTransformsByKind where total > k0[kind] ?? 0 {
             kinds[kind] = total - (k0[kind] ?? 0)
         }
-        raw.append(Raw(label: label, ms: ms, cpu: cpu, count: count, kinds: kinds, note: note, iterations: iterations))
+        raw.append(Raw(label: label, ms: ms, first: first, cpu: cpu, count: count, kinds: kinds, note: note, iterations: iterations))
         progress("\(label): \(Int(ms.rounded())) ms, \(count) FFTs")
         return r
     }
@@ -187,7 +201,7 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
         if r.iterations > 0 && r.count == 0 {
             notes.append("\(Double(Int(r.ms / (Double(r.iterations) * one) * 100)) / 100) FFTs' time per iteration")
         }
-        return PipelineBenchmarkReport.Row(label: r.label, milliseconds: r.ms, transforms: r.count,
+        return PipelineBenchmarkReport.Row(label: r.label, milliseconds: r.ms, firstRunMilliseconds: r.first, transforms: r.count,
                                            ratioToFFTFloor: r.count > 0 ? r.ms / wallFloor : nil,
                                            cpuMilliseconds: r.cpu,
                                            cpuRatioToFFTFloor: r.count > 0 ? r.cpu / cpuFloor : nil,

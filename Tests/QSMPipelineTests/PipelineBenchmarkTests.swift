@@ -1,0 +1,23 @@
+import QSMCore
+import QSMPipeline
+import Testing
+
+/// `qsmbench benchmark pipeline`'s rows on a small volume: the counts, the warm-up protocol and the
+/// row filter (the figures themselves are machine-dependent and not asserted).
+@Suite struct PipelineBenchmarkTests {
+    static let shape = SIMD3(24, 22, 20)
+
+    @Test func warmUpTimesTheSecondRunAndCountsOnlyIt() throws {
+        let warm = try runPipelineBenchmark(shape: Self.shape, echoes: 2, iterationCap: 2, only: ["tkd", "default"])
+        let cold = try runPipelineBenchmark(shape: Self.shape, echoes: 2, iterationCap: 2, only: ["tkd", "default"], warmUp: false)
+        #expect(warm.rows.map(\.label) == ["inversion tkd", "default pipeline"])
+        #expect(cold.rows.map(\.label) == warm.rows.map(\.label))
+        // TKD is one fused filter: two transforms, whichever run is counted.
+        #expect(warm.rows[0].transforms == 2 && cold.rows[0].transforms == 2)
+        // V-SHARP (default radii, no FFT erosion) + TKD: the same count with and without warm-up.
+        #expect(warm.rows[1].transforms == cold.rows[1].transforms)
+        #expect(warm.rows.allSatisfy { ($0.firstRunMilliseconds ?? -1) > 0 && $0.milliseconds > 0 })
+        #expect(cold.rows.allSatisfy { $0.firstRunMilliseconds == nil })
+        #expect(warm.rows.allSatisfy { ($0.ratioToFFTFloor ?? 0) > 0 })
+    }
+}
