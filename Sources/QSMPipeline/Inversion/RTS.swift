@@ -102,7 +102,7 @@ public struct RTS: IterativeInversion {
         }
         // F[χ₁]. That transform's column pass also writes,
         // block-ordered (`BlockOrder`: each χ-step reads them in streaming order), μP·F[χ₁] and the
-        // Laplacian symbol −λ ≥ 0 with P = 1{|D| > δ} in its sign bit.
+        // Laplacian symbol −λ ≥ 0 with P = 1{|D| > δ} as its sign.
         let delta = Float(p.threshold), mu = Float(p.mu)
         let capacity = BlockOrder.capacity(halfCount: h, depth: grid.shape.z)
         var fixedBlocks = [Complex<Float>](unsafeUninitializedCapacity: capacity) { _, initialized in initialized = capacity }
@@ -124,8 +124,10 @@ public struct RTS: IterativeInversion {
                                 let wellConditioned: Float = abs(d[columns.index(q, z)]) > delta ? mu : 0
                                 fixed[at] = Complex(wellConditioned * v.real, wellConditioned * v.imaginary)
                                 // −λ as InversionGrid's Laplacian (Double sum, rounded, negated); −0 at k = 0 made +0.
+                                // P = 1 is a negative value: −λ, or the least subnormal where λ = 0
+                                // (k = 0), which ρ·(it) leaves μ + ρ·(it) = μ unchanged.
                                 let l = (-Float(partial + laplacian.lz[z])).magnitude
-                                symbol[at] = wellConditioned > 0 ? -l : l
+                                symbol[at] = wellConditioned > 0 ? -max(l, .leastNonzeroMagnitude) : l
                             }
                         }
                     })
@@ -209,11 +211,29 @@ public struct RTS: IterativeInversion {
     private static func applySystem(_ columns: SpectralColumns, fixed: ReadPointer<Complex<Float>>, symbol: ReadPointer<Float>,
                                     capacity: Int, rho: Float, mu: Float, scale: Float, first: Bool) {
         let base = BlockOrder.base(columns, capacity: capacity)
+        let rho8 = SIMD8<Float>(repeating: rho), mu8 = SIMD8<Float>(repeating: mu), scale8 = SIMD8<Float>(repeating: scale)
         for z in 0..<columns.depth {
             let row = columns.values + z * columns.stride, at = base + z * columns.stride
-            for q in 0..<columns.count {
-                let encoded = symbol[at + q]
-                let wellConditioned: Float = encoded.sign == .minus ? mu : 0
+            // Four complex values (eight Floats) at a time, the per-k factors duplicated per real/
+            // imaginary pair; the same arithmetic as the scalar tail.
+            let values = SendablePointer(UnsafeMutableRawPointer(row).assumingMemoryBound(to: Float.self))
+            let constant = ReadPointer(UnsafeRawPointer(fixed.base + at).assumingMemoryBound(to: Float.self))
+            let e = symbol.base + at
+            var q = 0
+            while q + 4 <= columns.count {
+                let encoded = SIMD8<Float>(e[q], e[q], e[q + 1], e[q + 1], e[q + 2], e[q + 2], e[q + 3], e[q + 3])
+                var wellConditioned = SIMD8<Float>()
+                wellConditioned.replace(with: mu8, where: encoded .< 0)
+                let a = wellConditioned + rho8 * lanewiseAbs(encoded)
+                var k = scale8 / a
+                k.replace(with: 0, where: .!(a .> 0))
+                let v = first ? SIMD8<Float>() : values.vector(at: 2 * q)
+                values.setVector((constant.vector(at: 2 * q) + rho8 * v) * k, at: 2 * q)
+                q += 4
+            }
+            for q in q..<columns.count {
+                let encoded = e[q]
+                let wellConditioned: Float = encoded < 0 ? mu : 0
                 let a = wellConditioned + rho * encoded.magnitude
                 let k: Float = a > 0 ? scale / a : 0
                 let f = fixed[at + q], v = first ? Complex<Float>.zero : row[q]
