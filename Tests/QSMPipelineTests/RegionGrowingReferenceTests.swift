@@ -156,4 +156,22 @@ import QSMPipeline
         let differing = (0..<flat.count).filter { out.voxels[$0].bitPattern != flat[$0].bitPattern }
         #expect(differing.isEmpty, "\(differing.count) voxels differ, first \(differing.prefix(5))")
     }
+
+    /// A non-finite phase inside the mask is an error naming the echo and voxel, whichever pass reads
+    /// it (weight pass of the template, temporal pass, or each echo's weight pass when individual).
+    @Test(arguments: [(0, false), (2, false), (2, true)]) func nonFinitePhaseInsideTheMaskIsAnError(echo: Int, individual: Bool) throws {
+        let grid = Grid(shape: SIMD3(24, 20, 18)), count = grid.count
+        let mask = centralSphere(grid, radius: 8)
+        var voxels = [Float](repeating: 0.5, count: 3 * count)
+        voxels[echo * count + grid.index(12, 10, 9)] = echo == 0 ? .infinity : .nan
+        voxels[1 * count] = .nan                        // outside the mask: allowed
+        var parameters = RegionGrowingUnwrapping.Parameters()
+        parameters.individual = individual
+        let value = echo == 0 ? "inf" : "nan"
+        #expect(throws: QSMError.invalidFile("phase echo \(echo + 1)", "non-finite value \(value) at voxel (12, 10, 9) inside the mask")) {
+            try RegionGrowingUnwrapping(parameters).apply(wrappedPhase: try Volume(grid: grid, frames: 3, voxels: voxels),
+                                                          magnitude: nil, mask: mask,
+                                                          context: StageContext(echoTimes: [0.005, 0.010, 0.015]))
+        }
+    }
 }

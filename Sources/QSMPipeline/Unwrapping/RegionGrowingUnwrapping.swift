@@ -78,9 +78,6 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
         guard n < 1 << 30 else {
             throw .invalidFile("phase", "\(n) voxels per echo exceed region growing's limit of 2³⁰; crop the volume")
         }
-        if !wrappedPhase.withVoxels({ VoxelLoop.allFinite($0) }) {
-            for e in 0..<echoes { try wrappedPhase.frame(e).requireFinite(in: mask, "phase echo \(e + 1)") }
-        }
         // One output buffer, each voxel written once: echoes unwrapped spatially are copied in (zero
         // outside the mask) by their weight pass and unwrapped in place, the others by the temporal pass.
         let order = temporal ? [template] : Array(0..<echoes)
@@ -88,11 +85,15 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
         let te = context.echoTimes
         let emptyMagnitude: [Float] = []
         let magnitudeVoxels = magnitude?.voxels ?? emptyMagnitude
-        wrappedPhase.withVoxels { input in output.withUnsafeMutableBufferPointer { out in
+        // Every echo's phase inside the mask must be finite: checked by the passes that read it
+        // (weight pass or temporal pass) instead of a pass of its own; on failure the per-echo
+        // check below names the first offending voxel. Non-finite values cannot crash the passes.
+        let allFinite = wrappedPhase.withVoxels { input in output.withUnsafeMutableBufferPointer { out in
             magnitudeVoxels.withUnsafeBufferPointer { magnitudeBuffer in mask.withVoxels { inside in
                 let ip = ReadPointer(input.baseAddress!), op = SendablePointer(out.baseAddress!)
                 let mp = ReadPointer(inside.baseAddress!)
                 var unwrapped = [Bool](repeating: false, count: echoes)
+                var finite = true
                 for e in order {
                     let offset = e * n
                     let second = echoes > 1 && te.count == echoes ? (e + 1 < echoes ? e + 1 : e - 1) : nil
@@ -101,12 +102,12 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
                         ReadPointer(unwrapped[s] ? UnsafePointer(out.baseAddress! + s * n) : input.baseAddress! + s * n)
                     }
                     let magnitudePointer = magnitude == nil ? nil : ReadPointer(magnitudeBuffer.baseAddress! + offset)
-                    grow(phase: out.baseAddress! + offset, wrapped: ReadPointer(input.baseAddress! + offset),
+                    finite = grow(phase: out.baseAddress! + offset, wrapped: ReadPointer(input.baseAddress! + offset),
                          second: secondPhase, teRatio: second.map { te[e] / te[$0] } ?? 1, magnitude: magnitudePointer,
-                         inside: inside, insideCount: insideCount, shape: mask.grid.shape)
+                         inside: inside, insideCount: insideCount, shape: mask.grid.shape) && finite
                     unwrapped[e] = true
                 }
-                guard temporal else { return }
+                guard temporal else { return finite }
                 // Outwards from the template, each echo from its one or two nearer unwrapped echoes;
                 // one pass over blocks of voxels (each written once, zero outside the mask).
                 let steps = Array((template + 1)..<max(template + 1, echoes)).map { e in
@@ -114,11 +115,16 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
                 } + stride(from: template - 1, through: 0, by: -1).map { e in
                     TemporalStep(echo: e, near: e + 1, further: e + 2 <= template ? e + 2 : nil, echoTimes: te)
                 }
-                steps.withUnsafeBufferPointer { stepBuffer in
+                let chunks = max(1, min(256, n / 4096))
+                var chunkFinite = [Bool](repeating: true, count: chunks)
+                steps.withUnsafeBufferPointer { stepBuffer in chunkFinite.withUnsafeMutableBufferPointer { fb in
                     let sp = ReadPointer(stepBuffer.baseAddress!), stepCount = stepBuffer.count
-                    parallelFor(0..<n) { r in
+                    let flags = SendablePointer(fb.baseAddress!)
+                    parallelFor(0..<chunks, chunks: chunks) { chunkRange in for chunk in chunkRange {
                         // Blocks of voxels, step by step within a block: the voxels of a step are
                         // independent (its two divisions overlap across voxels), the block stays in cache.
+                        let r = n * chunk / chunks..<n * (chunk + 1) / chunks
+                        var finite = true
                         var start = r.lowerBound
                         while start < r.upperBound {
                             let end = min(start + 2048, r.upperBound)
@@ -133,24 +139,31 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
                                         predicted = a + (a - b) * (step.teEcho - step.teNear) / (step.teNear - step.teFurther)
                                     }
                                     let p = Double(ip[step.echo * n + i])
+                                    finite = finite && p.isFinite
                                     op[step.echo * n + i] = Float(p - 2 * Double.pi * roundedHalfAway((p - predicted) / (2 * Double.pi)))
                                 }
                             }
                             start = end
                         }
-                    }
-                }
+                        flags[chunk] = finite
+                    } }
+                } }
+                return finite && !chunkFinite.contains(false)
             } }
         } }
+        if !allFinite {
+            for e in 0..<echoes { try wrappedPhase.frame(e).requireFinite(in: mask, "phase echo \(e + 1)") }
+        }
         return try Volume(grid: wrappedPhase.grid, frames: echoes, voxels: output)
     }
 
     /// Region growing over the mask into `phase`: `wrapped` inside the mask, 0 outside, unwrapped.
     ///
     /// `second` is the phase of the echo for the gradient-coherence weight, `magnitude` this echo's
-    /// magnitude; `insideCount` is the number of mask voxels.
+    /// magnitude; `insideCount` is the number of mask voxels. Returns whether `wrapped` is finite
+    /// inside the mask.
     func grow(phase: UnsafeMutablePointer<Float>, wrapped: ReadPointer<Float>, second: ReadPointer<Float>?, teRatio: Double,
-              magnitude: ReadPointer<Float>?, inside: UnsafeBufferPointer<Bool>, insideCount: Int, shape n: SIMD3<Int>) {
+              magnitude: ReadPointer<Float>?, inside: UnsafeBufferPointer<Bool>, insideCount: Int, shape n: SIMD3<Int>) -> Bool {
         let count = n.x * n.y * n.z
         let strides = SIMD3(1, n.x, n.x * n.y)
         // Edge e = 3·i + axis joins i and i + stride[axis]; bin 0 = no edge, 1 (best) … 255 (worst).
@@ -166,8 +179,10 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
                                   useLinearity: parameters.phaseLinearity,
                                   useMagnitude: parameters.magnitudeCoherence && magnitude != nil)
         let mp = ReadPointer(inside.baseAddress!)
+        var allFinite = true
         bins.withUnsafeMutableBufferPointer { bb in best.withUnsafeMutableBufferPointer { kb in
-            let seedKey = binning.binAll(into: bb.baseAddress!, best: kb.baseAddress!)
+            let (seedKey, finite) = binning.binAll(into: bb.baseAddress!, best: kb.baseAddress!)
+            allFinite = finite
             var front = GrowthFront(bins: bb.baseAddress!, best: kb.baseAddress!, phase: phase,
                                     strides: strides, queue: BucketQueue(valueLimit: 4 * count))
             front.growRegion(from: Int(seedKey & 0xFF_FFFF_FFFF))
@@ -191,6 +206,7 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
             for (k, i) in remaining.enumerated() { sorted[start[Int(sums[k])]] = i; start[Int(sums[k])] += 1 }
             for seed in sorted where kp[seed] != 0 { front.growRegion(from: seed) }
         } }
+        return allFinite
     }
 }
 
@@ -339,33 +355,43 @@ struct EdgeBinning: Sendable {
     }
 
     /// Bins of every edge into `bins` (3 per voxel, 0 = no edge) and .max into every `best` key;
-    /// returns the lowest seed key (sum of the three bins << 40 | index).
-    func binAll(into bins: UnsafeMutablePointer<UInt8>, best keys: UnsafeMutablePointer<UInt16>) -> UInt64 {
+    /// returns the lowest seed key (sum of the three bins << 40 | index) and whether the phase is
+    /// finite inside the mask.
+    func binAll(into bins: UnsafeMutablePointer<UInt8>, best keys: UnsafeMutablePointer<UInt16>) -> (UInt64, Bool) {
         let n = shape
         let slabs = max(1, min(n.z, 64))
         var slabBest = [UInt64](repeating: .max, count: slabs)
+        var slabFinite = [Bool](repeating: true, count: slabs)
         let bp = SendablePointer(bins), kp = SendablePointer(keys)
-        slabBest.withUnsafeMutableBufferPointer { sb in
-            let best = SendablePointer(sb.baseAddress!)
+        slabBest.withUnsafeMutableBufferPointer { sb in slabFinite.withUnsafeMutableBufferPointer { fb in
+            let best = SendablePointer(sb.baseAddress!), flags = SendablePointer(fb.baseAddress!)
             parallelFor(0..<slabs, chunks: slabs) { slabRange in
                 for slab in slabRange {
-                    var slabMinimum = UInt64.max
+                    var slabMinimum = UInt64.max, finite = true
                     for z in n.z * slab / slabs..<n.z * (slab + 1) / slabs {
                         let plane = n.x * n.y * z
                         (kp.base + plane).initialize(repeating: .max, count: n.x * n.y)
-                        for y in 0..<n.y { slabMinimum = min(slabMinimum, row(y, z, bp.base)) }
+                        for y in 0..<n.y { slabMinimum = min(slabMinimum, row(y, z, bp.base, &finite)) }
                     }
                     best[slab] = slabMinimum
+                    flags[slab] = finite
                 }
             }
-        }
-        return slabBest.min()!
+        } }
+        return (slabBest.min()!, !slabFinite.contains(false))
     }
 
-    /// Bins of row (y, z); returns its lowest key.
-    @inline(__always) func row(_ y: Int, _ z: Int, _ bp: UnsafeMutablePointer<UInt8>) -> UInt64 {
+    /// Bins of row (y, z), copied phase included; returns its lowest key, clears `finite` when the
+    /// phase is not finite inside the mask.
+    @inline(__always) func row(_ y: Int, _ z: Int, _ bp: UnsafeMutablePointer<UInt8>, _ finite: inout Bool) -> UInt64 {
         let n = shape, rowStart = n.x * (y + n.y * z)
-        for i in rowStart..<rowStart + n.x { copy[i] = inside[i] ? phase[i] : 0 }
+        var rowFinite = true
+        for i in rowStart..<rowStart + n.x {
+            let value = phase[i], isInside = inside[i]
+            copy[i] = isInside ? value : 0
+            rowFinite = rowFinite && (!isInside || value.isFinite)
+        }
+        finite = finite && rowFinite
         var minimum = UInt64.max
         // Vector chunks start at x ≥ 8 (the x-linearity reads i − 1) and end by x + 9 < nx (it reads
         // i + 9), so every lane has its x neighbours in the row; the ends go through the scalar path.
