@@ -130,18 +130,18 @@ public struct RegionGrowingUnwrapping: PhaseUnwrapping {
                             let end = min(start + 2048, r.upperBound)
                             for k in 0..<stepCount {
                                 let step = sp[k]
-                                for i in start..<end {
-                                    guard mp[i] else { op[step.echo * n + i] = 0; continue }
-                                    let a = Double(op[step.near * n + i])
-                                    var predicted = a * step.teEcho / step.teNear
-                                    if step.extrapolate {
-                                        let b = Double(op[step.far * n + i])
-                                        predicted = a + (a - b) * (step.teEcho - step.teNear) / (step.teNear - step.teFurther)
+                                var i = start
+                                // Four inside voxels at a time (the scalar arithmetic lane by lane).
+                                while i + 4 <= end {
+                                    let flags = UnsafeRawPointer(mp.base + i).loadUnaligned(as: UInt32.self)
+                                    if flags == 0 {
+                                        UnsafeMutableRawPointer(op.base + step.echo * n + i).storeBytes(of: .zero, as: SIMD4<Float>.self)
+                                    } else if flags != 0x0101_0101 || !step.four(i, n, ip, op) {
+                                        for k in i..<i + 4 { finite = step.one(k, n, mp[k], ip, op) && finite }
                                     }
-                                    let p = Double(ip[step.echo * n + i])
-                                    finite = finite && p.isFinite
-                                    op[step.echo * n + i] = Float(p - 2 * Double.pi * roundedHalfAway((p - predicted) / (2 * Double.pi)))
+                                    i += 4
                                 }
+                                while i < end { finite = step.one(i, n, mp[i], ip, op) && finite; i += 1 }
                             }
                             start = end
                         }
@@ -218,6 +218,60 @@ private struct TemporalStep {
     init(echo: Int, near: Int, further: Int?, echoTimes te: [Double]) {
         self.echo = echo; self.near = near; far = further ?? near; extrapolate = further != nil
         teEcho = te[echo]; teNear = te[near]; teFurther = further.map { te[$0] } ?? 0
+    }
+
+    /// Voxel i of `echo` into `out` (0 outside the mask); returns whether its phase is finite
+    /// (or outside the mask).
+    @inline(__always) func one(_ i: Int, _ n: Int, _ inside: Bool, _ input: ReadPointer<Float>, _ out: SendablePointer<Float>) -> Bool {
+        guard inside else { out[echo * n + i] = 0; return true }
+        let a = Double(out[near * n + i])
+        var predicted = a * teEcho / teNear
+        if extrapolate {
+            let b = Double(out[far * n + i])
+            predicted = a + (a - b) * (teEcho - teNear) / (teNear - teFurther)
+        }
+        let p = Double(input[echo * n + i])
+        out[echo * n + i] = Float(p - 2 * Double.pi * roundedHalfAway((p - predicted) / (2 * Double.pi)))
+        return p.isFinite
+    }
+
+    /// Voxels i…i+3 (all inside) with `one`'s arithmetic in SIMD4<Double> lanes; false (nothing
+    /// written) unless every lane's (p − predicted)/2π is finite and below 2⁵¹ in magnitude. There
+    /// round-half-away is RNE by adding and subtracting 1.5·2⁵² (exact), plus one in magnitude
+    /// where the remainder is ±0.5 with the argument's sign, with the argument's sign (also on a
+    /// zero result, as `roundedHalfAway`); comparisons as integer arithmetic on the bit patterns,
+    /// since Swift's SIMD comparisons compile to lane-by-lane loops.
+    @inline(__always) func four(_ i: Int, _ n: Int, _ input: ReadPointer<Float>, _ out: SendablePointer<Float>) -> Bool {
+        @inline(__always) func lanes(_ p: UnsafePointer<Float>) -> SIMD4<Double> {
+            SIMD4(Double(p[0]), Double(p[1]), Double(p[2]), Double(p[3]))
+        }
+        @inline(__always) func bits(_ v: SIMD4<Double>) -> SIMD4<UInt64> { unsafeBitCast(v, to: SIMD4<UInt64>.self) }
+        @inline(__always) func double(_ v: SIMD4<UInt64>) -> SIMD4<Double> { unsafeBitCast(v, to: SIMD4<Double>.self) }
+        let a = lanes(out.base + near * n + i)
+        var predicted = a * teEcho / teNear
+        if extrapolate {
+            let b = lanes(out.base + far * n + i)
+            predicted = a + (a - b) * (teEcho - teNear) / (teNear - teFurther)
+        }
+        let p = lanes(input.base + echo * n + i)
+        let x = (p - predicted) / (2 * Double.pi)
+        let sign = SIMD4<UInt64>(repeating: 1 << 63), magnitude = bits(x) & ~sign
+        // Valid: |x| < 2⁵¹ (NaN and infinity excluded).
+        let valid = (magnitude &- SIMD4(repeating: (0x1p51 as Double).bitPattern)) &>> 63
+        guard valid[0] & valid[1] & valid[2] & valid[3] == 1 else { return false }
+        let magic = SIMD4<Double>(repeating: 0x1.8p52)
+        let nearest = (x + magic) - magic
+        let remainder = x - nearest
+        // Zero exactly where the remainder is 0.5 in magnitude with the sign of x.
+        let tie = (bits(remainder) ^ (bits(x) & sign)) ^ SIMD4(repeating: (0.5 as Double).bitPattern)
+        let isTie = ~(tie | (0 &- tie)) &>> 63
+        let one = SIMD4<UInt64>(repeating: (1.0 as Double).bitPattern) & (0 &- isTie)
+        let roundedMagnitude = double(bits(nearest) & ~sign) + double(one)
+        let rounded = double(bits(roundedMagnitude) | (bits(x) & sign))
+        let result = p - 2 * Double.pi * rounded
+        let o = out.base + echo * n + i
+        o[0] = Float(result[0]); o[1] = Float(result[1]); o[2] = Float(result[2]); o[3] = Float(result[3])
+        return true
     }
 }
 
