@@ -277,7 +277,7 @@ private struct TemporalStep {
 
 /// The state of one growth: the edge bins, the per-voxel best keys (0 = visited) and the queue (a
 /// struct with mutating methods, so the hot loop's accesses need no dynamic exclusivity checks).
-private struct GrowthFront {
+private struct GrowthFront: ~Copyable {
     let bins: UnsafePointer<UInt8>
     /// Per voxel, 0 once visited, else the best key (bin << 3 | slot ≥ 8) of the edges queued
     /// towards it: an edge that does not beat it can never be the one that reaches the voxel, so it
