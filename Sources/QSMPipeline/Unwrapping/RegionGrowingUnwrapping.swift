@@ -584,19 +584,60 @@ struct EdgeBinning: Sendable {
         let flags = unsafeBitCast(bad, to: SIMD4<UInt64>.self)
         guard (flags[0] | flags[1] | flags[2] | flags[3]) & 0x8000_0000_8000_0000 == 0 else { return false }
         let mp = inside
+        // The weight in lanes: f = (1·before)·after with 1 for a neighbour outside the mask
+        // (selected by bit masks from the mask bytes), then ((front·(0.1 + 0.9·f))·back), and
+        // (1 − weight)·255 rounded half away from zero, all in the scalar order.
+        var weight = front
+        if useLinearity {
+            let f = Self.selected(linearBefore, where: before ? mp.base + i - s : nil)
+                * Self.selected(linearAfter, where: after ? mp.base + i + 2 * s : nil)
+            weight *= tenth + nineTenths * f
+        }
+        if useMagnitude { weight *= back }
+        guard let rounded = Self.roundedLanes((one - weight) * 255) else {
+            for lane in 0..<8 {
+                let k = i + lane
+                guard mp[k] && mp[k + s] else { bp[3 * k + axis] = 0; continue }
+                bp[3 * k + axis] = UInt8(Self.quantised(weight[lane]))
+            }
+            return true
+        }
         for lane in 0..<8 {
             let k = i + lane
-            guard mp[k] && mp[k + s] else { bp[3 * k + axis] = 0; continue }
-            var weight = front[lane]
-            if useLinearity {
-                var f = 1.0
-                if before && mp[k - s] { f *= linearBefore[lane] }
-                if after && mp[k + 2 * s] { f *= linearAfter[lane] }
-                weight *= 0.1 + 0.9 * f
-            }
-            if useMagnitude { weight *= back[lane] }
-            bp[3 * k + axis] = UInt8(Self.quantised(weight))
+            // Swift's max(1, min(255, r)), as `quantised`.
+            let r = rounded[lane], clamped = r < 255 ? r : 255
+            bp[3 * k + axis] = mp[k] && mp[k + s] ? UInt8(clamped >= 1 ? clamped : 1) : 0
         }
         return true
+    }
+
+    /// `values` where the eight mask bytes from `inside` are true, 1 elsewhere (all 1 for nil).
+    @inline(__always) static func selected(_ values: SIMD8<Double>, where inside: UnsafePointer<Bool>?) -> SIMD8<Double> {
+        guard let inside else { return SIMD8(repeating: 1) }
+        let bytes = UnsafeRawPointer(inside).loadUnaligned(as: UInt64.self)
+        let lanes = SIMD8<UInt64>(repeating: bytes) & SIMD8(0xFF, 0xFF00, 0xFF_0000, 0xFF00_0000, 0xFF_0000_0000,
+                                                            0xFF00_0000_0000, 0xFF_0000_0000_0000, 0xFF00_0000_0000_0000)
+        let set = 0 &- ((lanes | (0 &- lanes)) &>> 63)           // all ones where the byte is non-zero
+        let valueBits = unsafeBitCast(values, to: SIMD8<UInt64>.self)
+        let oneBits = SIMD8<UInt64>(repeating: (1.0 as Double).bitPattern)
+        return unsafeBitCast((valueBits & set) | (oneBits & ~set), to: SIMD8<Double>.self)
+    }
+
+    /// roundedHalfAway lane by lane, bit for bit, for |x| < 2⁵¹ (else nil): round to nearest even
+    /// by adding and subtracting 1.5·2⁵² (exact there), then one more in magnitude where the
+    /// remainder is 0.5 with the sign of x, and the sign of x (also on a zero result).
+    @inline(__always) static func roundedLanes(_ x: SIMD8<Double>) -> SIMD8<Double>? {
+        @inline(__always) func bits(_ v: SIMD8<Double>) -> SIMD8<UInt64> { unsafeBitCast(v, to: SIMD8<UInt64>.self) }
+        @inline(__always) func double(_ v: SIMD8<UInt64>) -> SIMD8<Double> { unsafeBitCast(v, to: SIMD8<Double>.self) }
+        let sign = SIMD8<UInt64>(repeating: 1 << 63)
+        let valid = ((bits(x) & ~sign) &- SIMD8(repeating: (0x1p51 as Double).bitPattern)) &>> 63
+        guard valid[0] & valid[1] & valid[2] & valid[3] & valid[4] & valid[5] & valid[6] & valid[7] == 1 else { return nil }
+        let magic = SIMD8<Double>(repeating: 0x1.8p52)
+        let nearest = (x + magic) - magic
+        let tie = (bits(x - nearest) ^ (bits(x) & sign)) ^ SIMD8(repeating: (0.5 as Double).bitPattern)
+        let isTie = ~(tie | (0 &- tie)) &>> 63
+        let extra = SIMD8<UInt64>(repeating: (1.0 as Double).bitPattern) & (0 &- isTie)
+        let magnitude = double(bits(nearest) & ~sign) + double(extra)
+        return double(bits(magnitude) | (bits(x) & sign))
     }
 }
