@@ -332,12 +332,13 @@ private struct GrowthFront: ~Copyable {
 
 /// The edge-weight pass of region growing: the bin of every forward edge and the seed key.
 ///
-/// Rows are processed eight voxels at a time: the Float phase wraps (three quarters of the
-/// work) as `SIMD8<Float>` with the scalar `wrapPhase` arithmetic, the factors in `SIMD8<Double>`
-/// with the scalar operation order, and the per-edge mask selections lane by lane, so every bin
-/// equals the scalar `bin` bit for bit (a test compares both paths). Chunks whose wrap arguments
-/// leave the range the vector rounding covers (|x/2π| ≥ 2.5, i.e. unwrapped or non-finite input)
-/// and the row ends use the scalar path.
+/// Rows are processed eight voxels at a time: the Float phase wraps as `SIMD8<Float>` with the
+/// scalar `wrapPhase` arithmetic, the factors, the weight and its rounding in `SIMD8<Double>` with
+/// the scalar operation order (mask selections as bit masks), so every bin equals the scalar
+/// `bin` bit for bit (RegionGrowingReferenceTests compares the output with a plain
+/// re-implementation). Chunks whose wrap arguments leave the range the vector rounding covers
+/// (|x/2π| ≥ 2.5: unwrapped or non-finite input), with a negative or non-finite magnitude, and
+/// the row ends use the scalar path.
 struct EdgeBinning: Sendable {
     /// The wrapped phase (read as given, also outside the mask).
     let phase: ReadPointer<Float>
@@ -349,8 +350,6 @@ struct EdgeBinning: Sendable {
     let inside: ReadPointer<Bool>
     let shape: SIMD3<Int>
     let useCoherence: Bool, useGradient: Bool, useLinearity: Bool, useMagnitude: Bool
-    /// Off only in tests: every voxel takes the scalar path.
-    var vectorised = true
 
     /// Bin of the edge i → j = i + s (both inside); `before`/`after`: i − s / j + s are in the grid.
     @inline(__always) func bin(_ i: Int, _ s: Int, before: Bool, after: Bool) -> Int {
@@ -449,9 +448,8 @@ struct EdgeBinning: Sendable {
         var minimum = UInt64.max
         // Vector chunks start at x ≥ 8 (the x-linearity reads i − 1) and end by x + 9 < nx (it reads
         // i + 9), so every lane has its x neighbours in the row; the ends go through the scalar path.
-        let vectorStart = vectorised ? 8 : n.x
         var x = 0
-        while x < min(vectorStart, n.x) { minimum = min(minimum, scalarVoxel(x, y, z, rowStart + x, bp)); x += 1 }
+        while x < min(8, n.x) { minimum = min(minimum, scalarVoxel(x, y, z, rowStart + x, bp)); x += 1 }
         while x + 10 <= n.x {
             let i = rowStart + x
             let insideBits = UnsafeRawPointer(inside.base + i).loadUnaligned(as: UInt64.self)
