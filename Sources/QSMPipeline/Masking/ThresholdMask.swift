@@ -55,7 +55,14 @@ public struct ThresholdMask: MaskingMethod {
             guard let range = VoxelLoop.finiteRange(values) else { return (values.firstIndex { !$0.isFinite }, 0, []) }
             let threshold = rule == .otsu ? Self.otsuThreshold(values, range: range) : Self.percentileThreshold(values, fraction: fraction)
             let p = ReadPointer(values.baseAddress!)
-            return (nil, threshold, VoxelLoop.generateFlags(count: n) { p[$0] > threshold })
+            // Every flag written once, in parallel (no serial zero fill first).
+            let flags = [Bool](unsafeUninitializedCapacity: n) { buffer, initialized in
+                guard let base = buffer.baseAddress else { initialized = 0; return }
+                let op = SendablePointer(base)
+                parallelFor(0..<n) { r in for i in r { op[i] = p[i] > threshold } }
+                initialized = n
+            }
+            return (nil, threshold, flags)
         }
         if let bad { throw .invalidFile("magnitude", "non-finite value at voxel index \(bad)") }
         var mask = thresholded

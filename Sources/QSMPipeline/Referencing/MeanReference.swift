@@ -31,7 +31,16 @@ public struct MeanReference: Referencing {
     public func apply(susceptibility: Volume<Float>, mask: Mask, segmentation: Volume<Int32>?,
                       context: StageContext) throws(QSMError) -> Volume<Float> {
         try validateParameters()
-        try InputCheck.field(susceptibility, mask: mask, name: "susceptibility")
+        try susceptibility.grid.requireMatches(mask.grid, "susceptibility", "mask")
+        guard susceptibility.frames == 1 else {
+            throw .mismatch("susceptibility", "has \(susceptibility.frames) frames; expected one 3-D volume")
+        }
+        let insideCount = mask.insideCount
+        guard insideCount > 0 else { throw .mismatch("mask", "no voxel is inside the mask") }
+        // Over the whole mask, the Double sum is finite exactly when every value in the mask is (a
+        // sum of finite Floats cannot overflow a Double), so the finiteness check needs no pass of
+        // its own; a label region needs one.
+        if parameters.label != 0 { try susceptibility.requireFinite(in: mask, "susceptibility") }
         var region = mask
         if parameters.label != 0 {
             guard let segmentation else {
@@ -44,14 +53,25 @@ public struct MeanReference: Referencing {
                 throw .invalidParameter("reference.label", "no voxel of label \(parameters.label) lies inside the mask")
             }
         }
-        let inRegion = region.voxels, inside = mask.voxels, values = susceptibility.voxels
-        let sum = VoxelLoop.chunkedSum(count: values.count) { r in
-            var s = 0.0
-            for i in r where inRegion[i] { s += Double(values[i]) }
-            return s
+        let count = susceptibility.grid.count
+        let sum = susceptibility.withVoxels { vb in region.withVoxels { rb in
+            let values = ReadPointer(vb.baseAddress!), inRegion = ReadPointer(rb.baseAddress!)
+            return VoxelLoop.chunkedSum(count: count) { r in
+                var s = 0.0
+                for i in r where inRegion[i] { s += Double(values[i]) }
+                return s
+            }
+        } }
+        if !sum.isFinite { try susceptibility.requireFinite(in: mask, "susceptibility") }
+        let mean = Float(sum / Double(parameters.label != 0 ? region.insideCount : insideCount))
+        let referenced = [Float](unsafeUninitializedCapacity: count) { ob, initialized in
+            susceptibility.withVoxels { vb in mask.withVoxels { mb in
+                let values = ReadPointer(vb.baseAddress!), inside = ReadPointer(mb.baseAddress!)
+                let out = SendablePointer(ob.baseAddress!)
+                parallelFor(0..<count) { r in for i in r { out[i] = inside[i] ? values[i] - mean : 0 } }
+            } }
+            initialized = count
         }
-        let mean = Float(sum / Double(region.insideCount))
-        return try Volume(grid: susceptibility.grid,
-                          voxels: VoxelLoop.generate(count: values.count) { inside[$0] ? values[$0] - mean : 0 })
+        return try Volume(grid: susceptibility.grid, voxels: referenced)
     }
 }
