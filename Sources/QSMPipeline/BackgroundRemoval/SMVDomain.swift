@@ -30,7 +30,7 @@ struct SMVDomain {
     /// The mask eroded by a ball of `radius` mm, on the padded grid: one distance transform
     /// (`BallErosion`, the same voxel sets as thresholding s_r ⊛ M at 1 − 0.5/|B_r|).
     func erosion(radius: Double) -> [Bool] {
-        let state = BallErosion.largestFittingRadius(inside, shape: grid.shape, voxelSize: grid.voxelSize, radii: [radius])
+        let state = BallErosion.largestFittingRadius(inside, shape: grid.shape, voxelSize: grid.voxelSize, radii: [radius]).state
         return padding.pad(state.map { $0 != UInt8.max }, fill: false)
     }
 

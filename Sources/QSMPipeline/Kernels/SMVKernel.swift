@@ -192,32 +192,39 @@ enum BallErosion {
     }
 
     /// For each voxel, the index in `radii` (largest first) of the largest radius whose erosion
-    /// contains it, or nil outside every erosion.
+    /// contains it, or `UInt8.max` outside every erosion; and the number of voxels per index.
     static func largestFittingRadius(_ mask: [Bool], shape: SIMD3<Int>, voxelSize: SIMD3<Double>,
-                                     radii: [Double]) -> [UInt8] {
+                                     radii: [Double]) -> (state: [UInt8], counts: [Int]) {
         precondition(radii.count < Int(UInt8.max))
         let d = squaredDistances(mask, shape: shape, voxelSize: voxelSize)
         let limits = radii.map { $0 * $0 * (1 + 1e-12) }
-        return [UInt8](unsafeUninitializedCapacity: d.count) { buffer, initialized in
+        let radiusCount = radii.count, chunks = max(1, min(64, d.count / 65536))
+        var partial = [Int](repeating: 0, count: chunks * radiusCount)
+        let state = [UInt8](unsafeUninitializedCapacity: d.count) { buffer, initialized in
             let out = SendablePointer(buffer.baseAddress!)
-            d.withUnsafeBufferPointer { db in limits.withUnsafeBufferPointer { lb in
-                let dp = ReadPointer(db.baseAddress!), lp = ReadPointer(lb.baseAddress!), radiusCount = lb.count
-                let smallest = lb[radiusCount - 1]
-                parallelFor(0..<d.count) { r in
-                    for i in r {
-                        let distance = dp[i]
-                        var index = UInt8.max
-                        if distance > smallest {
-                            var k = 0
-                            while !(distance > lp[k]) { k += 1 }
-                            index = UInt8(k)
+            d.withUnsafeBufferPointer { db in limits.withUnsafeBufferPointer { lb in partial.withUnsafeMutableBufferPointer { pb in
+                let dp = ReadPointer(db.baseAddress!), lp = ReadPointer(lb.baseAddress!), counts = SendablePointer(pb.baseAddress!)
+                let smallest = lb[radiusCount - 1], count = db.count
+                parallelFor(0..<chunks, chunks: chunks) { cs in
+                    for c in cs {
+                        for i in count * c / chunks..<count * (c + 1) / chunks {
+                            let distance = dp[i]
+                            var index = UInt8.max
+                            if distance > smallest {
+                                var k = 0
+                                while !(distance > lp[k]) { k += 1 }
+                                index = UInt8(k)
+                                counts[c * radiusCount + k] += 1
+                            }
+                            out[i] = index
                         }
-                        out[i] = index
                     }
                 }
-            } }
+            } } }
             initialized = d.count
         }
+        let counts = (0..<radiusCount).map { k in (0..<chunks).reduce(0) { $0 + partial[$1 * radiusCount + k] } }
+        return (state, counts)
     }
 
     /// Buffers of the 1-D transform along one line: d(q) ← min_p f(p) + ((q − p)·spacing)² over the
