@@ -95,7 +95,8 @@ public struct VSHARP: BackgroundRemoval {
         let copyField = used.dropFirst().contains(true)
         var fieldBlocks: [Complex<Float>] = uninitialized(copyField ? capacity : 1), largestKernel: [Float] = uninitialized(capacity)
         // g on the original grid: the erosions lie inside the mask, hence inside the original grid.
-        var g = VoxelLoop.zeros(grid.count)
+        // The first sweep (always run) writes every voxel, 0 where the largest radius is not the voxel's.
+        var g: [Float] = uninitialized(grid.count)
         for (index, ball) in balls.enumerated() where index == 0 || used[index] {
             // One sweep per radius (2 FFTs): the ball's transform, (1 − Ŝ_r)·F[M·Δb] on its columns,
             // and the high-passed field kept where this radius is the voxel's.
@@ -131,7 +132,11 @@ public struct VSHARP: BackgroundRemoval {
                                 }
                             }
                         }, store: { z, plane in
-                            padding.storePlane(z, plane) { i, v in if st[i] == tag { gp[i] = v } }
+                            if index == 0 {
+                                padding.storePlane(z, plane) { i, v in gp[i] = st[i] == tag ? v : 0 }
+                            } else {
+                                padding.storePlane(z, plane) { i, v in if st[i] == tag { gp[i] = v } }
+                            }
                         })
                     } }
                 } }

@@ -140,22 +140,32 @@ enum LaplacianEigenvalues {
 /// agrees with the ball test to rounding (far inside the 1e-12 slack), and ties between points at
 /// equal distances give equal values whichever point the envelope picks.
 enum BallErosion {
-    /// d² (mm²) for every voxel of `mask` (0 outside it).
-    static func squaredDistances(_ mask: [Bool], shape n: SIMD3<Int>, voxelSize h: SIMD3<Double>) -> [Double] {
+    /// For each voxel, the index in `radii` (largest first) of the largest radius whose erosion
+    /// contains it (d² > r²(1 + 1e-12)), or `UInt8.max` outside every erosion; and the number of
+    /// voxels per index. The last (z) pass of the transform classifies each block of lines as it
+    /// finishes, so d² is never stored for the whole volume after it.
+    static func largestFittingRadius(_ mask: [Bool], shape n: SIMD3<Int>, voxelSize h: SIMD3<Double>,
+                                     radii: [Double]) -> (state: [UInt8], counts: [Int]) {
+        precondition(!radii.isEmpty && radii.count < Int(UInt8.max))
+        let limits = radii.map { $0 * $0 * (1 + 1e-12) }, radiusCount = radii.count
         let count = n.x * n.y * n.z
-        // Outside the mask's bounding box everything is 0: only lines through the box are transformed.
+        // Outside the mask's bounding box everything is outside every erosion (d² = 0).
         let (low, high) = Morphology.boundingBox(mask, shape: n)
-        return [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
-            let d = SendablePointer(buffer.baseAddress!)
-            mask.withUnsafeBufferPointer { mb in
-                let m = ReadPointer(mb.baseAddress!)
+        var state = [UInt8](repeating: .max, count: count)
+        guard high.x >= low.x else { return (state, [Int](repeating: 0, count: radiusCount)) }
+        let width = 16, xBlocks = (high.x - low.x) / width + 1, blocks = (high.y - low.y + 1) * xBlocks
+        var blockCounts = [Int](repeating: 0, count: blocks * radiusCount)
+        // d² (mm²) inside the box after the x and y passes.
+        var d = [Double](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+        d.withUnsafeMutableBufferPointer { db in mask.withUnsafeBufferPointer { mb in
+            state.withUnsafeMutableBufferPointer { sb in limits.withUnsafeBufferPointer { lb in blockCounts.withUnsafeMutableBufferPointer { cb in
+                let d = SendablePointer(db.baseAddress!), m = ReadPointer(mb.baseAddress!), out = SendablePointer(sb.baseAddress!)
+                let lp = ReadPointer(lb.baseAddress!), counts = SendablePointer(cb.baseAddress!), smallest = lb[radiusCount - 1]
                 // Along x: distance to the nearest outside voxel of the row (or the grid's edge).
-                parallelFor(0..<(n.y * n.z)) { rows in
+                parallelFor(0..<((high.y - low.y + 1) * (high.z - low.z + 1))) { rows in
                     for row in rows {
-                        let base = row * n.x, y = row % n.y, z = row / n.y
-                        guard y >= low.y && y <= high.y && z >= low.z && z <= high.z else {
-                            (d.base + base).initialize(repeating: 0, count: n.x); continue
-                        }
+                        let y = low.y + row % (high.y - low.y + 1), z = low.z + row / (high.y - low.y + 1)
+                        let base = n.x * (y + n.y * z)
                         var last = -1
                         for x in 0..<n.x {
                             if !m[base + x] { last = x; d[base + x] = 0 } else { let t = Double(x - last) * h.x; d[base + x] = t * t }
@@ -166,64 +176,46 @@ enum BallErosion {
                         }
                     }
                 }
-            }
-            guard high.x >= low.x else { initialized = count; return }
-            // Along y within each plane (a plane stays in cache), then along z for blocks of
-            // `width` neighbouring lines gathered together, so each plane contributes whole cache lines.
-            parallelFor(low.z..<(high.z + 1)) { planes in
-                let line = Line(n.y)
-                defer { line.deallocate() }
-                for z in planes { for x in low.x...high.x { line.transform(d.base + x + n.x * n.y * z, stride: n.x, count: n.y, spacing: h.y) } }
-            }
-            let width = 16, xBlocks = (high.x - low.x) / width + 1
-            parallelFor(0..<((high.y - low.y + 1) * xBlocks)) { blocks in
-                let line = Line(n.z), block = UnsafeMutablePointer<Double>.allocate(capacity: width * n.z)
-                defer { line.deallocate(); block.deallocate() }
-                for b in blocks {
-                    let y = low.y + b / xBlocks, x0 = low.x + (b % xBlocks) * width
-                    let lines = min(width, high.x + 1 - x0), first = x0 + n.x * y
-                    for z in 0..<n.z { (block + z * width).update(from: d.base + first + n.x * n.y * z, count: lines) }
-                    for j in 0..<lines { line.transform(block + j, stride: width, count: n.z, spacing: h.z) }
-                    for z in 0..<n.z { (d.base + first + n.x * n.y * z).update(from: block + z * width, count: lines) }
+                // Along y within each plane (a plane stays in cache), rows and planes outside the box
+                // being 0 (outside the mask); then along z for blocks of `width` neighbouring lines
+                // gathered together, so each plane contributes whole cache lines.
+                parallelFor(low.z..<(high.z + 1)) { planes in
+                    let line = Line(n.y)
+                    defer { line.deallocate() }
+                    for z in planes {
+                        for y in 0..<n.y where y < low.y || y > high.y { (d.base + n.x * (y + n.y * z)).update(repeating: 0, count: n.x) }
+                        for x in low.x...high.x { line.transform(d.base + x + n.x * n.y * z, stride: n.x, count: n.y, spacing: h.y) }
+                    }
                 }
-            }
-            initialized = count
-        }
-    }
-
-    /// For each voxel, the index in `radii` (largest first) of the largest radius whose erosion
-    /// contains it, or `UInt8.max` outside every erosion; and the number of voxels per index.
-    static func largestFittingRadius(_ mask: [Bool], shape: SIMD3<Int>, voxelSize: SIMD3<Double>,
-                                     radii: [Double]) -> (state: [UInt8], counts: [Int]) {
-        precondition(radii.count < Int(UInt8.max))
-        let d = squaredDistances(mask, shape: shape, voxelSize: voxelSize)
-        let limits = radii.map { $0 * $0 * (1 + 1e-12) }
-        let radiusCount = radii.count, chunks = max(1, min(64, d.count / 65536))
-        var partial = [Int](repeating: 0, count: chunks * radiusCount)
-        let state = [UInt8](unsafeUninitializedCapacity: d.count) { buffer, initialized in
-            let out = SendablePointer(buffer.baseAddress!)
-            d.withUnsafeBufferPointer { db in limits.withUnsafeBufferPointer { lb in partial.withUnsafeMutableBufferPointer { pb in
-                let dp = ReadPointer(db.baseAddress!), lp = ReadPointer(lb.baseAddress!), counts = SendablePointer(pb.baseAddress!)
-                let smallest = lb[radiusCount - 1], count = db.count
-                parallelFor(0..<chunks, chunks: chunks) { cs in
-                    for c in cs {
-                        for i in count * c / chunks..<count * (c + 1) / chunks {
-                            let distance = dp[i]
-                            var index = UInt8.max
-                            if distance > smallest {
+                parallelFor(0..<blocks) { range in
+                    let line = Line(n.z), block = UnsafeMutablePointer<Double>.allocate(capacity: width * n.z)
+                    defer { line.deallocate(); block.deallocate() }
+                    for b in range {
+                        let y = low.y + b / xBlocks, x0 = low.x + (b % xBlocks) * width
+                        let lines = min(width, high.x + 1 - x0), first = x0 + n.x * y
+                        for z in 0..<n.z {
+                            if z < low.z || z > high.z { (block + z * width).update(repeating: 0, count: lines) }
+                            else { (block + z * width).update(from: d.base + first + n.x * n.y * z, count: lines) }
+                        }
+                        for j in 0..<lines { line.transform(block + j, stride: width, count: n.z, spacing: h.z) }
+                        // Classify: the largest radius whose erosion holds the voxel.
+                        let blockCounts = counts.base + b * radiusCount
+                        for z in low.z...high.z {
+                            let values = block + z * width, target = out.base + first + n.x * n.y * z
+                            for j in 0..<lines {
+                                let distance = values[j]
+                                guard distance > smallest else { continue }
                                 var k = 0
                                 while !(distance > lp[k]) { k += 1 }
-                                index = UInt8(k)
-                                counts[c * radiusCount + k] += 1
+                                target[j] = UInt8(k)
+                                blockCounts[k] += 1
                             }
-                            out[i] = index
                         }
                     }
                 }
             } } }
-            initialized = d.count
-        }
-        let counts = (0..<radiusCount).map { k in (0..<chunks).reduce(0) { $0 + partial[$1 * radiusCount + k] } }
+        } }
+        let counts = (0..<radiusCount).map { k in (0..<blocks).reduce(0) { $0 + blockCounts[$1 * radiusCount + k] } }
         return (state, counts)
     }
 
