@@ -62,7 +62,8 @@ public struct RTS: IterativeInversion {
         try validateParameters()
         try InputCheck.field(localField, mask: mask, name: "local field")
 
-        let grid = try InversionGrid(localField.grid, padding: p.padding, context: context)
+        // The Laplacian symbol is formed per column block below, not as a half-spectrum array.
+        let grid = try InversionGrid(localField.grid, padding: p.padding, context: context, withLaplacian: false)
         let n = grid.count, h = grid.halfCount, scale = 1 / Float(n)
 
         // Step 1: LSMR in k-space on the diagonal operator D, in place on the spectrum's own memory
@@ -100,9 +101,9 @@ public struct RTS: IterativeInversion {
                 })
             } }
         }
-        // F[χ₁]. That transform's column pass also writes,
-        // block-ordered (`BlockOrder`: each χ-step reads them in streaming order), μP·F[χ₁] and the
-        // Laplacian symbol −λ ≥ 0 with P = 1{|D| > δ} as its sign.
+        // F[χ₁]. That transform's column pass also writes, block-ordered (`BlockOrder`: each χ-step
+        // reads them in streaming order), μP·F[χ₁] and the Laplacian symbol −λ ≥ 0 with
+        // P = 1{|D| > δ} as its sign.
         let delta = Float(p.threshold), mu = Float(p.mu)
         let capacity = BlockOrder.capacity(halfCount: h, depth: grid.shape.z)
         var fixedBlocks = [Complex<Float>](unsafeUninitializedCapacity: capacity) { _, initialized in initialized = capacity }
