@@ -54,7 +54,8 @@ public enum DipoleKernel {
 }
 
 extension DipoleKernel {
-    /// D(k) on blocks of spectral columns (`FFT.filter`): the same Double expression as `halfSpectrum`, rounded to Float.
+    /// D(k) on blocks of spectral columns (`FFT.filter`): `value` as in `halfSpectrum`, rounded to
+    /// Float, its axis terms added in another order (a value can differ in the last Double bit).
     public struct Columns: Sendable {
         @usableFromInline let kx: [Double], ky: [Double], kz: [Double], b: SIMD3<Double>, dc: Float
         @usableFromInline let halfWidth: Int
