@@ -30,7 +30,8 @@ package enum DiagonalLSMR {
     static func solve(diagonal: UnsafeBufferPointer<Float>, rhs: UnsafeBufferPointer<Float>, iterations: Int,
                       into x: UnsafeMutableBufferPointer<Float>) {
         precondition(rhs.count == 2 * diagonal.count && x.count == rhs.count && iterations >= 1)
-        let largest = largestSquare(diagonal)
+        guard let range = VoxelLoop.finiteRange(diagonal) else { preconditionFailure("LSMR: the diagonal is not finite") }
+        let extreme = diagonal.isEmpty ? 0 : Double(max(-range.low, range.high)), largest = extreme * extreme
         // The highest moment an inner product below needs is 2·iterations + 1.
         let measure = largest > 0 ? SpectralMeasure(diagonal: diagonal, rhs: rhs, largest: largest, degree: 2 * iterations + 2) : nil
         let solution = measure.map { coefficients(of: $0, iterations: iterations) } ?? []
@@ -79,28 +80,6 @@ package enum DiagonalLSMR {
             if alpha == 0 { break }
         }
         return x
-    }
-
-    /// max d² over the diagonal (Double).
-    private static func largestSquare(_ diagonal: UnsafeBufferPointer<Float>) -> Double {
-        let d = ReadPointer(diagonal.baseAddress!), count = diagonal.count
-        let chunks = max(1, min(64, count / 4096))
-        var partial = [Float](repeating: 0, count: chunks)
-        partial.withUnsafeMutableBufferPointer { pb in
-            let pp = SendablePointer(pb.baseAddress!)
-            parallelFor(0..<chunks) { cs in
-                for c in cs {
-                    let r = count * c / chunks..<count * (c + 1) / chunks
-                    var m = SIMD8<Float>(), i = r.lowerBound
-                    while i + 8 <= r.upperBound { m = lanewiseMaximum(m, lanewiseAbs(d.vector(at: i))); i += 8 }
-                    var largest = m.max()
-                    for i in i..<r.upperBound { largest = max(largest, abs(d[i])) }
-                    pp[c] = largest
-                }
-            }
-        }
-        let largest = Double(partial.max()!)
-        return largest * largest
     }
 
     /// x = d·X(s)·b, X by Clenshaw's recurrence in t = 2s/max s − 1 (X empty: x = 0).

@@ -156,12 +156,12 @@ public struct RTS: IterativeInversion {
         // ∇ᵀ(z − u) for the χ-step, formed by the shrinkage pass; when ρ has just grown by γ, the
         // next χ-step adds (1 − 1/γ)·∇ᵀu as it loads it (`ADMMState.loadAdjoint`).
         var work = consume work3
-        var spectrumPlanes = [SIMD2<Double>](repeating: .zero, count: grid.shape.z)
+        var changeSums = [SIMD2<Double>](repeating: .zero, count: grid.shape.z)
         for iteration in 1...p.maxIterations {
             let first = iteration == 1
             spectrum.withUnsafeMutableBufferPointer { sb in
                 fixedBlocks.withUnsafeBufferPointer { fb in symbolBlocks.withUnsafeBufferPointer { lb in
-                    chi.withUnsafeMutableBufferPointer { cb in spectrumPlanes.withUnsafeMutableBufferPointer { pb in
+                    chi.withUnsafeMutableBufferPointer { cb in changeSums.withUnsafeMutableBufferPointer { pb in
                         let fixed = ReadPointer(fb.baseAddress!), symbol = ReadPointer(lb.baseAddress!)
                         let c = SendablePointer(cb.baseAddress!), sums = SendablePointer(pb.baseAddress!)
                         let rho = rho
@@ -182,7 +182,7 @@ public struct RTS: IterativeInversion {
                     } }
                 } }
             }
-            let change = spectrumPlanes.reduce(.zero, +)
+            let change = changeSums.reduce(.zero, +)
             let relative = change[1] > 0 ? (change[0] / change[1]).squareRoot() : 0
             if recordObjective {
                 log.objective.append(Self.objective(grid, chi: chi, chi1Hat: chi1Hat, delta: delta, mu: mu, scratch: &scratch))
