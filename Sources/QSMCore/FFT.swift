@@ -159,8 +159,16 @@ public enum FFTStatistics {
     static func record(_ kind: FFTTransformKind) {
         tallies.withLock { $0[kind, default: 0] += 1 }
     }
+    static let planeCounter = Atomic<Int>(0), skippedPlaneCounter = Atomic<Int>(0)
+    /// 2-D plane transforms of fused transforms (`FFT.filter` and kin) so far: run, and skipped
+    /// because a `PlaneSupport` left their plane out (empty input or unneeded output).
+    public static var planeTransforms: (run: Int, skipped: Int) {
+        (planeCounter.load(ordering: .relaxed), skippedPlaneCounter.load(ordering: .relaxed))
+    }
     /// Number of plans currently cached.
     public static var cachedPlans: Int { FFTPlanCache.shared.count }
+    /// Number of cached plans for transforms of `shape` (unaffected by other shapes' planning).
+    public static func cachedPlans(shape: SIMD3<Int>) -> Int { FFTPlanCache.shared.count(shape: shape) }
     /// Destroys every cached plan (the next transform of each shape plans again).
     public static func removeCachedPlans() { FFTPlanCache.shared.removeAll() }
 }

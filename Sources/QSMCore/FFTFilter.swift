@@ -23,6 +23,59 @@ public struct SpectralColumns {
     @inlinable public func index(_ q: Int, _ z: Int) -> Int { first + q + planeCount * z }
 }
 
+/// The x–y planes (z indices) of a fused transform that matter: a forward transform takes the
+/// others as zero and does not load them; an inverse transform neither computes nor stores them.
+///
+/// A masked volume or a small kernel occupies a fraction of the planes; the plane transforms
+/// (two of the three axes) of the rest are skipped, and the results are the full transform's.
+public struct PlaneSupport: Sendable {
+    /// Whether each plane is in the support.
+    let flags: [Bool]
+    /// The planes in the support, ascending.
+    public let planes: [Int]
+
+    /// The planes of `ranges` (clamped to 0..<depth) in a volume `depth` planes deep.
+    public init(depth: Int, ranges: [Range<Int>]) {
+        var flags = [Bool](repeating: false, count: depth)
+        for r in ranges { for z in max(0, r.lowerBound)..<min(depth, max(r.upperBound, 0)) { flags[z] = true } }
+        self.flags = flags
+        planes = flags.indices.filter { flags[$0] }
+    }
+
+    /// The planes of a volume (x fastest, planes of `planeSize` voxels) holding a true voxel of `mask`.
+    public init(occupiedBy mask: UnsafeBufferPointer<Bool>, planeSize: Int) {
+        precondition(planeSize > 0 && mask.count % planeSize == 0)
+        let depth = mask.count / planeSize
+        var flags = [Bool](repeating: false, count: depth)
+        let base = SendablePointer(UnsafeMutableRawPointer(mutating: mask.baseAddress!).assumingMemoryBound(to: UInt8.self))
+        flags.withUnsafeMutableBufferPointer { fb in
+            let f = SendablePointer(fb.baseAddress!)
+            parallelFor(0..<depth) { zs in
+                for z in zs {
+                    // Eight flags (bytes) at a time; a plane with a voxel usually stops early.
+                    let plane = UnsafeRawPointer(base.base + z * planeSize)
+                    var i = 0, found = false
+                    while !found && i + 8 <= planeSize { found = plane.loadUnaligned(fromByteOffset: i, as: UInt64.self) != 0; i += 8 }
+                    while !found && i < planeSize { found = plane.load(fromByteOffset: i, as: UInt8.self) != 0; i += 1 }
+                    f[z] = found
+                }
+            }
+        }
+        self.flags = flags
+        planes = flags.indices.filter { flags[$0] }
+    }
+
+    /// This support placed at plane `offset` of a volume `depth` planes deep (padding).
+    public func embedded(at offset: Int, depth: Int) -> PlaneSupport {
+        PlaneSupport(depth: depth, ranges: planes.map { ($0 + offset)..<($0 + offset + 1) })
+    }
+
+    /// Planes in the support.
+    public var count: Int { planes.count }
+    /// Whether plane z is in the support.
+    public func contains(_ z: Int) -> Bool { z >= 0 && z < flags.count && flags[z] }
+}
+
 /// Fused transforms: the 3-D FFT split into 2-D transforms of x–y planes and batched 1-D
 /// transforms along z, so elementwise work happens while the data are in cache.
 ///
@@ -33,64 +86,72 @@ extension FFT where T == Float {
     /// out ← F⁻¹[P(F[x])] in one fused sweep; `load(z, plane)` writes input plane z (nx·ny, x
     /// fastest), `product` transforms each block of spectral columns in place, `store(z, plane)`
     /// reads output plane z. `spectrum` (half-spectrum size) is scratch. Normalised by 1/N unless
-    /// `normalized` is false. Counts two transforms.
+    /// `normalized` is false. Input planes outside `inputPlanes` are zero; output planes outside
+    /// `outputPlanes` are not computed (nil: every plane). Counts two transforms.
     public func filter(
         spectrum: UnsafeMutableBufferPointer<Complex<Float>>, normalized: Bool = true,
+        inputPlanes: PlaneSupport? = nil, outputPlanes: PlaneSupport? = nil,
         load: @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void,
         product: @Sendable (SpectralColumns) -> Void,
         store: @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void
     ) {
         precondition(spectrum.count >= halfCount)
         let base = SendablePointer(spectrum.baseAddress!)
-        planePass(base, inverse: false, load)
-        columnPass(from: base, to: base, forward: true, normalized: normalized, product: product)
-        planePass(base, inverse: true, store)
+        planePass(base, inverse: false, support: inputPlanes, load)
+        columnPass(from: base, to: base, forward: true, normalized: normalized, input: inputPlanes, output: outputPlanes,
+                   product: product)
+        planePass(base, inverse: true, support: outputPlanes, store)
         recordTransforms(2)
     }
 
     /// spectrum ← F[x], with input plane z written by `load(z, plane)`; `inspect` sees (and may
-    /// change) each block of finished spectral columns before it is stored. Counts one transform.
+    /// change) each block of finished spectral columns before it is stored. Input planes outside
+    /// `inputPlanes` are zero (nil: every plane is loaded). Counts one transform.
     public func forward(
-        into spectrum: UnsafeMutableBufferPointer<Complex<Float>>,
+        into spectrum: UnsafeMutableBufferPointer<Complex<Float>>, inputPlanes: PlaneSupport? = nil,
         load: @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void,
         inspect: @Sendable (SpectralColumns) -> Void = { _ in }
     ) {
         precondition(spectrum.count >= halfCount)
         let base = SendablePointer(spectrum.baseAddress!)
-        planePass(base, inverse: false, load)
-        columnPass(from: base, to: base, forward: true, inverse: false, normalized: false, product: inspect)
+        planePass(base, inverse: false, support: inputPlanes, load)
+        columnPass(from: base, to: base, forward: true, inverse: false, normalized: false, input: inputPlanes, output: nil,
+                   product: inspect)
         recordTransforms(1)
     }
 
     /// F⁻¹[P(s)] for a kept spectrum `s` (not modified): `product` transforms each block of
     /// columns of s, `store(z, plane)` reads output plane z; `scratch` is half-spectrum size.
-    /// Normalised by 1/N unless `normalized` is false. Counts one transform.
+    /// Normalised by 1/N unless `normalized` is false; output planes outside `outputPlanes` are
+    /// not computed (nil: every plane). Counts one transform.
     public func inverse(
         _ s: UnsafeBufferPointer<Complex<Float>>, scratch: UnsafeMutableBufferPointer<Complex<Float>>,
-        normalized: Bool = true,
+        normalized: Bool = true, outputPlanes: PlaneSupport? = nil,
         product: @Sendable (SpectralColumns) -> Void,
         store: @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void
     ) {
         precondition(s.count >= halfCount && scratch.count >= halfCount)
         let out = SendablePointer(scratch.baseAddress!)
         columnPass(from: SendablePointer(UnsafeMutablePointer(mutating: s.baseAddress!)), to: out,
-                   forward: false, normalized: normalized, product: product)
-        planePass(out, inverse: true, store)
+                   forward: false, normalized: normalized, input: nil, output: outputPlanes, product: product)
+        planePass(out, inverse: true, support: outputPlanes, store)
         recordTransforms(1)
     }
 
     /// F⁻¹[P(s)] with `s` overwritten (its columns, then its planes, serve as the work space):
     /// `product` transforms each block of columns, `store(z, plane)` reads output plane z.
-    /// Normalised by 1/N unless `normalized` is false. Counts one transform.
+    /// Normalised by 1/N unless `normalized` is false; output planes outside `outputPlanes` are
+    /// not computed (nil: every plane). Counts one transform.
     public func inverse(
-        inPlace s: UnsafeMutableBufferPointer<Complex<Float>>, normalized: Bool = true,
+        inPlace s: UnsafeMutableBufferPointer<Complex<Float>>, normalized: Bool = true, outputPlanes: PlaneSupport? = nil,
         product: @Sendable (SpectralColumns) -> Void,
         store: @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void
     ) {
         precondition(s.count >= halfCount)
         let base = SendablePointer(s.baseAddress!)
-        columnPass(from: base, to: base, forward: false, normalized: normalized, product: product)
-        planePass(base, inverse: true, store)
+        columnPass(from: base, to: base, forward: false, normalized: normalized, input: nil, output: outputPlanes,
+                   product: product)
+        planePass(base, inverse: true, support: outputPlanes, store)
         recordTransforms(1)
     }
 
@@ -112,18 +173,23 @@ extension FFT where T == Float {
         FFTPlan.isAligned(base, .single) && (planeCount * 8) % 64 == 0
     }
 
-    /// 2-D transforms of every x–y plane, each through a per-thread plane buffer that `body` fills
-    /// (forward, before the transform) or reads (inverse, after it).
-    private func planePass(_ spectrum: SendablePointer<Complex<Float>>, inverse: Bool,
+    /// 2-D transforms of the x–y planes of `support` (nil: all), each through a per-thread plane
+    /// buffer that `body` fills (forward, before the transform) or reads (inverse, after it).
+    private func planePass(_ spectrum: SendablePointer<Complex<Float>>, inverse: Bool, support: PlaneSupport?,
                            _ body: @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void) {
+        precondition(support.map { $0.flags.count == shape.z } ?? true, "plane support of another depth")
         let plan = fusedPlan(inverse ? .planeComplexToReal : .planeRealToComplex, shape,
                              aligned: planesAligned(UnsafeMutableRawPointer(spectrum.base)))
         let planeSize = shape.x * shape.y, planeCount = planeCount
-        parallelFor(0..<shape.z) { zs in
+        let planes = support?.planes
+        FFTStatistics.planeCounter.add(planes?.count ?? shape.z, ordering: .relaxed)
+        FFTStatistics.skippedPlaneCounter.add(shape.z - (planes?.count ?? shape.z), ordering: .relaxed)
+        parallelFor(0..<(planes?.count ?? shape.z)) { ks in
             let plane = fftwf_malloc(planeSize * 4)!.bindMemory(to: Float.self, capacity: planeSize)
             defer { fftwf_free(plane) }
             let buffer = UnsafeMutableBufferPointer(start: plane, count: planeSize), real = UnsafeMutableRawPointer(plane)
-            for z in zs {
+            for k in ks {
+                let z = planes?[k] ?? k
                 let half = UnsafeMutableRawPointer(spectrum.base + z * planeCount)
                 if inverse {
                     plan.execute(half, real)
@@ -138,10 +204,13 @@ extension FFT where T == Float {
 
     /// Gathers blocks of columns of `source`, applies the z transform(s) and `product`, scatters to
     /// `destination` (may equal `source`). `forward`: forward z transform first; `inverse`: backward after.
+    /// Rows of planes outside `input` are read as zero; rows of planes outside `output` are not written.
     private func columnPass(
         from source: SendablePointer<Complex<Float>>, to destination: SendablePointer<Complex<Float>>,
-        forward: Bool, inverse: Bool = true, normalized: Bool, product: @Sendable (SpectralColumns) -> Void
+        forward: Bool, inverse: Bool = true, normalized: Bool, input: PlaneSupport?, output: PlaneSupport?,
+        product: @Sendable (SpectralColumns) -> Void
     ) {
+        let inputFlags = input?.flags, outputFlags = output?.flags
         let block = Self.columnBlock, depth = shape.z, planeCount = planeCount
         let blocks = (planeCount + block - 1) / block
         let shape = SIMD3(block, 1, depth)
@@ -157,6 +226,10 @@ extension FFT where T == Float {
                 let ahead = b + 1 < range.upperBound ? first + block : -1
                 if width < block { values.initialize(repeating: .zero, count: block * depth) }
                 for z in 0..<depth {
+                    if let inputFlags, !inputFlags[z] {
+                        (values + z * block).initialize(repeating: .zero, count: block)
+                        continue
+                    }
                     let row = source.base + first + planeCount * z
                     if ahead >= 0 {
                         // The next block's row: each z is a different page, so prefetch it now.
@@ -173,6 +246,7 @@ extension FFT where T == Float {
                 }
                 backwardPlan?.execute(raw, raw)
                 for z in 0..<depth {
+                    if let outputFlags, !outputFlags[z] { continue }
                     let row = destination.base + first + planeCount * z
                     if ahead >= 0 && destination.base != source.base {
                         let next = UnsafeRawPointer(row + block)

@@ -32,6 +32,9 @@ final class FFTPlanCache: Sendable {
     /// Number of cached plans (for tests and benchmarks).
     var count: Int { plans.withLock { $0.count } }
 
+    /// Number of cached plans for transforms of `shape`.
+    func count(shape: SIMD3<Int>) -> Int { plans.withLock { $0.keys.filter { $0.shape == shape }.count } }
+
     /// Destroys every cached plan.
     func removeAll() { plans.withLock { $0.removeAll() } }
 }

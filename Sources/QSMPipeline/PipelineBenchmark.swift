@@ -83,6 +83,7 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
 
     struct Raw {
         var label: String, ms: Double, first: Double?, cpu: Double, count: Int, kinds: [FFTTransformKind: Int], note: String, iterations = 0
+        var skippedPlanes = 0.0
     }
     var raw: [Raw] = []
     func selected(_ label: String) -> Bool { only.isEmpty || only.contains { label.contains($0) } }
@@ -95,7 +96,7 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
             first = now() - t0
         }
         sampleFFT()
-        let f0 = FFTStatistics.executedTransforms, k0 = FFTStatistics.executedTransformsByKind
+        let f0 = FFTStatistics.executedTransforms, k0 = FFTStatistics.executedTransformsByKind, p0 = FFTStatistics.planeTransforms
         let t0 = now(), c0 = processCPUTime()
         let r = try body()
         let ms = now() - t0, cpu = processCPUTime() - c0, count = FFTStatistics.executedTransforms - f0
@@ -103,7 +104,9 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
         for (kind, total) in FFTStatistics.executedTransformsByKind where total > k0[kind] ?? 0 {
             kinds[kind] = total - (k0[kind] ?? 0)
         }
-        raw.append(Raw(label: label, ms: ms, first: first, cpu: cpu, count: count, kinds: kinds, note: note, iterations: iterations))
+        let p1 = FFTStatistics.planeTransforms, planes = (run: p1.run - p0.run, skipped: p1.skipped - p0.skipped)
+        raw.append(Raw(label: label, ms: ms, first: first, cpu: cpu, count: count, kinds: kinds, note: note, iterations: iterations,
+                       skippedPlanes: planes.skipped > 0 ? Double(planes.skipped) / Double(planes.run + planes.skipped) : 0))
         progress("\(label): \(Int(ms.rounded())) ms, \(count) FFTs")
         return r
     }
@@ -197,6 +200,9 @@ public func runPipelineBenchmark(shape: SIMD3<Int>, echoes: Int = 4, iterationCa
         }
         var notes = [r.note].filter { !$0.isEmpty }
         if !others.isEmpty { notes.append("floor counts " + others.joined(separator: ", ")) }
+        // Fused transforms skip the plane transforms of planes without data or wanted output, so
+        // such a stage can beat its floor of full transforms: say how much was skipped.
+        if r.skippedPlanes > 0 { notes.append("\(Int((r.skippedPlanes * 100).rounded())) % of fused plane transforms skipped (empty or unneeded planes)") }
         // Stencil methods (TGV) run no FFT: give their cost per iteration in units of one FFT.
         if r.iterations > 0 && r.count == 0 {
             notes.append("\(Double(Int(r.ms / (Double(r.iterations) * one) * 100)) / 100) FFTs' time per iteration")

@@ -159,4 +159,97 @@ import Testing
         // With no product the filter is the identity (a round trip).
         #expect(Self.maxDifference(one, x) <= 2e-6)
     }
+
+    /// Plane supports: a transform told which planes hold the input, and which output planes are
+    /// wanted, returns on those planes exactly (bit for bit: skipped planes are exact zeros, not
+    /// approximations) what the full transform returns, never loads or stores the other planes,
+    /// and ignores whatever the spectrum buffer held there before.
+    @Test(arguments: [SIMD3(8, 12, 9), SIMD3(7, 5, 6), SIMD3(64, 3, 20)])
+    func planeSupportsGiveTheFullTransformsResult(shape: SIMD3<Int>) throws {
+        let fft = try FFT<Float>(shape: shape)
+        let planeSize = shape.x * shape.y, depth = shape.z
+        // Input on planes 0, 2, depth − 1 (a kernel wrapped around z = 0); output wanted on 1..<depth/2 + 1 and depth − 2.
+        let input = PlaneSupport(depth: depth, ranges: [0..<1, 2..<3, (depth - 1)..<depth])
+        let output = PlaneSupport(depth: depth, ranges: [1..<(depth / 2 + 1), (depth - 2)..<(depth - 1)])
+        var x = Self.random(fft.count, seed: 17)
+        for z in 0..<depth where !input.contains(z) { for i in 0..<planeSize { x[z * planeSize + i] = 0 } }
+        let product: @Sendable (SpectralColumns) -> Void = { columns in
+            for z in 0..<columns.depth { for q in 0..<columns.count {
+                let k = Self.kernel(columns.index(q, z)), v = columns.values[z * columns.stride + q]
+                columns.values[z * columns.stride + q] = Complex(v.real * k, v.imaginary * k)
+            } }
+        }
+        func filter(_ inputPlanes: PlaneSupport?, _ outputPlanes: PlaneSupport?) -> (out: [Float], loads: [Int32], stores: [Int32]) {
+            var spectrum = [Complex<Float>](repeating: Complex(.nan, .nan), count: fft.halfCount)
+            var out = [Float](repeating: .nan, count: fft.count)
+            var loads = [Int32](repeating: 0, count: depth), stores = loads
+            x.withUnsafeBufferPointer { xb in out.withUnsafeMutableBufferPointer { ob in
+                loads.withUnsafeMutableBufferPointer { lb in stores.withUnsafeMutableBufferPointer { tb in
+                    nonisolated(unsafe) let source = xb.baseAddress!
+                    let o = SendablePointer(ob.baseAddress!), l = SendablePointer(lb.baseAddress!), t = SendablePointer(tb.baseAddress!)
+                    spectrum.withUnsafeMutableBufferPointer { sb in
+                        fft.filter(spectrum: sb, inputPlanes: inputPlanes, outputPlanes: outputPlanes, load: { z, plane in
+                            l[z] += 1
+                            for i in 0..<planeSize { plane[i] = source[z * planeSize + i] }
+                        }, product: product, store: { z, plane in
+                            t[z] += 1
+                            for i in 0..<planeSize { o[z * planeSize + i] = plane[i] }
+                        })
+                    }
+                } }
+            } }
+            return (out, loads, stores)
+        }
+        let full = filter(nil, nil), pruned = filter(input, output)
+        #expect(pruned.loads == (0..<depth).map { input.contains($0) ? 1 : 0 })
+        #expect(pruned.stores == (0..<depth).map { output.contains($0) ? 1 : 0 })
+        for z in 0..<depth where output.contains(z) {
+            #expect(Array(pruned.out[z * planeSize..<(z + 1) * planeSize]) == Array(full.out[z * planeSize..<(z + 1) * planeSize]), "plane \(z), shape \(shape)")
+        }
+        #expect(pruned.out.indices.allSatisfy { output.contains($0 / planeSize) || pruned.out[$0].isNaN }, "a skipped plane was written")
+        // The full filter really depends on the input planes: dropping one changes the output.
+        let missing = filter(PlaneSupport(depth: depth, ranges: [0..<1, 2..<3]), output)
+        #expect(missing.out != pruned.out)
+
+        // forward(into:) with an input support, into a buffer of NaNs; inverse of a kept spectrum with an output support.
+        let plain = fft.forward(x)
+        var spectrum = [Complex<Float>](repeating: Complex(.nan, .nan), count: fft.halfCount)
+        x.withUnsafeBufferPointer { xb in
+            nonisolated(unsafe) let source = xb.baseAddress!
+            spectrum.withUnsafeMutableBufferPointer { sb in
+                fft.forward(into: sb, inputPlanes: input) { z, plane in for i in 0..<planeSize { plane[i] = source[z * planeSize + i] } }
+            }
+        }
+        var unpruned = [Complex<Float>](repeating: .zero, count: fft.halfCount)
+        x.withUnsafeBufferPointer { xb in
+            nonisolated(unsafe) let source = xb.baseAddress!
+            unpruned.withUnsafeMutableBufferPointer { sb in
+                fft.forward(into: sb) { z, plane in for i in 0..<planeSize { plane[i] = source[z * planeSize + i] } }
+            }
+        }
+        #expect(spectrum == unpruned, "forward, shape \(shape)")
+        #expect(zip(plain, spectrum).map { ($0 - $1).length }.max()! <= 2e-5 * plain.map { $0.length }.max()!)
+        var scratch = [Complex<Float>](repeating: Complex(.nan, .nan), count: fft.halfCount)
+        var inverse = [Float](repeating: .nan, count: fft.count)
+        spectrum.withUnsafeBufferPointer { kb in scratch.withUnsafeMutableBufferPointer { sb in inverse.withUnsafeMutableBufferPointer { ob in
+            let o = SendablePointer(ob.baseAddress!)
+            fft.inverse(kb, scratch: sb, outputPlanes: output, product: product,
+                        store: { z, plane in for i in 0..<planeSize { o[z * planeSize + i] = plane[i] } })
+        } } }
+        for z in 0..<depth where output.contains(z) {
+            #expect(Array(inverse[z * planeSize..<(z + 1) * planeSize]) == Array(full.out[z * planeSize..<(z + 1) * planeSize]), "inverse plane \(z)")
+        }
+    }
+
+    /// The planes holding a true voxel, found eight flags at a time (remainders and all-false planes included).
+    @Test func planeSupportOfAMask() {
+        let planeSize = 13, depth = 6
+        var mask = [Bool](repeating: false, count: planeSize * depth)
+        mask[1 * planeSize + 12] = true   // last voxel of plane 1 (the byte-wise remainder)
+        mask[3 * planeSize + 0] = true    // first voxel of plane 3
+        mask[4 * planeSize + 8] = true    // second 8-byte word of plane 4
+        let support = mask.withUnsafeBufferPointer { PlaneSupport(occupiedBy: $0, planeSize: planeSize) }
+        #expect((0..<depth).filter { support.contains($0) } == [1, 3, 4])
+        #expect(support.embedded(at: 2, depth: 10).planes == [3, 5, 6])
+    }
 }

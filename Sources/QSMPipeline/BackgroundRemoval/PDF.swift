@@ -54,12 +54,15 @@ public struct PDF: BackgroundRemoval {
                                           dc: context.conventions.dipoleDC)
         let fft = s.fft, planeSize = s.shape.x * s.shape.y
         var scratch = [Complex<Float>](unsafeUninitializedCapacity: s.halfCount) { _, n in n = s.halfCount }
+        // Planes without mask voxels: Aᵀ's input is zero there and A's output is not computed.
+        let maskPlanes = inside.withUnsafeBufferPointer { PlaneSupport(occupiedBy: $0, planeSize: planeSize) }
         func convolve(_ x: [Float], into y: inout [Float], keepInside: Bool) {
             x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
                 inside.withUnsafeBufferPointer { mb in scratch.withUnsafeMutableBufferPointer { sb in
                     let source = ReadPointer(xb.baseAddress!), target = SendablePointer(yb.baseAddress!)
                     let m = ReadPointer(mb.baseAddress!)
-                    fft.filter(spectrum: sb, load: { z, plane in
+                    fft.filter(spectrum: sb, inputPlanes: keepInside ? nil : maskPlanes, outputPlanes: keepInside ? maskPlanes : nil,
+                               load: { z, plane in
                         plane.baseAddress!.update(from: source.base + z * planeSize, count: planeSize)
                     }, product: { columns in
                         kernel.multiply(columns) { $0 }
@@ -67,6 +70,9 @@ public struct PDF: BackgroundRemoval {
                         let offset = z * planeSize
                         for i in 0..<planeSize { target[offset + i] = m[offset + i] == keepInside ? plane[i] : 0 }
                     })
+                    if keepInside {
+                        for z in 0..<s.shape.z where !maskPlanes.contains(z) { (target.base + z * planeSize).update(repeating: 0, count: planeSize) }
+                    }
                 } }
             } }
         }

@@ -51,7 +51,7 @@ struct SMVDomain {
         let fft = spectral.fft, padding = padding
         withInput { m, f in
             spectrum.withUnsafeMutableBufferPointer { sb in
-                fft.forward(into: sb) { z, plane in padding.loadPlane(z, plane) { m[$0] ? f[$0] : 0 } }
+                fft.forward(into: sb, inputPlanes: padding.maskPlanes) { z, plane in padding.loadPlane(z, plane) { m[$0] ? f[$0] : 0 } }
             }
         }
     }

@@ -95,7 +95,8 @@ public struct VSHARP: BackgroundRemoval {
         let copyField = used.dropFirst().contains(true)
         var fieldBlocks: [Complex<Float>] = uninitialized(copyField ? capacity : 1), largestKernel: [Float] = uninitialized(capacity)
         // g on the original grid: the erosions lie inside the mask, hence inside the original grid.
-        // The first sweep (always run) writes every voxel, 0 where the largest radius is not the voxel's.
+        // The first sweep (always run) writes every voxel of the mask's planes, 0 where the largest
+        // radius is not the voxel's; the other planes are never read (transforms skip them).
         var g: [Float] = uninitialized(grid.count)
         for (index, ball) in balls.enumerated() where index == 0 || used[index] {
             // One sweep per radius (2 FFTs): the ball's transform, (1 − Ŝ_r)·F[M·Δb] on its columns,
@@ -107,7 +108,8 @@ public struct VSHARP: BackgroundRemoval {
                         let natural = ReadPointer(fb.baseAddress!), blocks = SendablePointer(bb.baseAddress!)
                         let largest = SendablePointer(kb.baseAddress!), st = ReadPointer(sb.baseAddress!)
                         let gp = SendablePointer(gb.baseAddress!)
-                        fft.filter(spectrum: spectrumBuffer, normalized: false, load: { z, plane in ball.load(z, plane) }, product: { columns in
+                        fft.filter(spectrum: spectrumBuffer, normalized: false, inputPlanes: ball.planes, outputPlanes: padding.maskPlanes,
+                                   load: { z, plane in ball.load(z, plane) }, product: { columns in
                             let base = BlockOrder.base(columns, capacity: capacity)
                             for z in 0..<columns.depth {
                                 let row = columns.values + z * columns.stride, offset = base + z * columns.stride
@@ -152,7 +154,7 @@ public struct VSHARP: BackgroundRemoval {
             g.withUnsafeBufferPointer { gb in valid.withUnsafeBufferPointer { vb in largestKernel.withUnsafeBufferPointer { kb in
                 let gp = ReadPointer(gb.baseAddress!), m = ReadPointer(vb.baseAddress!), k = ReadPointer(kb.baseAddress!)
                 spectrum.withUnsafeMutableBufferPointer { sb in
-                    fft.filter(spectrum: sb, normalized: false, load: { z, plane in
+                    fft.filter(spectrum: sb, normalized: false, inputPlanes: padding.maskPlanes, outputPlanes: padding.maskPlanes, load: { z, plane in
                         padding.loadPlane(z, plane) { gp[$0] }
                     }, product: { columns in
                         SMVDomain.multiply(columns, kernel: k, capacity: capacity, scale: scale) { kernelValue in
@@ -163,6 +165,7 @@ public struct VSHARP: BackgroundRemoval {
                         padding.storePlane(z, plane) { i, v in o[i] = m[i] ? v : 0 }
                     })
                 }
+                padding.zeroPlanesOutsideMask(o.base)
             } } }
             n = grid.count
         }

@@ -54,6 +54,23 @@ struct InversionGrid {
     /// Where the original grid starts inside the padded one (centred, as `Volume.padded`).
     var offset: SIMD3<Int> { (shape &- original.shape) / 2 }
 
+    /// The planes of this grid holding voxels of `mask` (nil: of the original grid): the support of
+    /// masked or padded inputs, and of outputs cropped (and masked), in fused transforms.
+    func planes(mask: [Bool]?) -> PlaneSupport {
+        let inner = original.shape
+        guard let mask else { return PlaneSupport(depth: shape.z, ranges: [offset.z..<(offset.z + inner.z)]) }
+        let own = mask.withUnsafeBufferPointer { PlaneSupport(occupiedBy: $0, planeSize: inner.x * inner.y) }
+        return own.embedded(at: offset.z, depth: shape.z)
+    }
+
+    /// Zeroes the planes of an original-grid volume that a store restricted to `support` skipped.
+    func zeroPlanes(outside support: PlaneSupport, of volume: SendablePointer<Float>) {
+        let planeSize = original.shape.x * original.shape.y
+        for z in 0..<original.shape.z where !support.contains(z + offset.z) {
+            (volume.base + z * planeSize).update(repeating: 0, count: planeSize)
+        }
+    }
+
     /// `volume` zero-padded onto this grid (centred).
     func pad(_ values: [Float]) -> [Float] { pad(values, mask: nil) }
 
@@ -126,8 +143,9 @@ struct InversionGrid {
         precondition(values.count == original.count && (mask?.count ?? values.count) == values.count)
         values.withUnsafeBufferPointer { vb in s.withUnsafeMutableBufferPointer { sb in
             let src = ReadPointer(vb.baseAddress!)
+            let support = planes(mask: mask)
             func run(_ keep: ReadPointer<Bool>?) {
-                fft.forward(into: sb) { z, plane in self.padPlane(z, plane, values: src, mask: keep) }
+                fft.forward(into: sb, inputPlanes: support) { z, plane in self.padPlane(z, plane, values: src, mask: keep) }
             }
             if let mask { mask.withUnsafeBufferPointer { run(ReadPointer($0.baseAddress!)) } } else { run(nil) }
         } }

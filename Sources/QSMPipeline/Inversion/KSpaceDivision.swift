@@ -14,12 +14,14 @@ enum KSpaceDivision {
         // k-space columns as D is evaluated, the mask applied as output planes are written.
         let planeSize = grid.shape.x * grid.shape.y
         var spectrum = [Complex<Float>](unsafeUninitializedCapacity: fft.halfCount) { _, n in n = fft.halfCount }
+        // Planes without mask voxels: zero input, output not needed (the transforms skip them).
+        let planes = mask.voxels.withUnsafeBufferPointer { PlaneSupport(occupiedBy: $0, planeSize: planeSize) }
         let chi = [Float](unsafeUninitializedCapacity: grid.count) { out, n in
             let o = SendablePointer(out.baseAddress!)
             localField.voxels.withUnsafeBufferPointer { fb in mask.voxels.withUnsafeBufferPointer { mb in
                 let f = ReadPointer(fb.baseAddress!), m = ReadPointer(mb.baseAddress!)
                 spectrum.withUnsafeMutableBufferPointer { sb in
-                    fft.filter(spectrum: sb, load: { z, plane in
+                    fft.filter(spectrum: sb, inputPlanes: planes, outputPlanes: planes, load: { z, plane in
                         let offset = z * planeSize
                         for i in 0..<planeSize { plane[i] = m[offset + i] ? f[offset + i] : 0 }
                     }, product: { columns in
@@ -29,6 +31,7 @@ enum KSpaceDivision {
                         for i in 0..<planeSize { o[offset + i] = m[offset + i] ? plane[i] : 0 }
                     })
                 }
+                for z in 0..<grid.shape.z where !planes.contains(z) { (o.base + z * planeSize).update(repeating: 0, count: planeSize) }
             } }
             n = grid.count
         }

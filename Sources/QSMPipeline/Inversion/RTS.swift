@@ -85,11 +85,13 @@ public struct RTS: IterativeInversion {
         // memory then takes F[χ₁].
         var chi = uninitializedArray(count: n) { _ in }
         let planeSize = grid.shape.x * grid.shape.y
+        // Planes without mask voxels: χ₁ is zero there (not transformed back; not loaded forward).
+        let planes = grid.planes(mask: mask.voxels)
         chi.withUnsafeMutableBufferPointer { cb in
             spectrum.withUnsafeMutableBufferPointer { sb in mask.voxels.withUnsafeBufferPointer { mb in
                 let c = SendablePointer(cb.baseAddress!), keep = ReadPointer(mb.baseAddress!)
                 let (inner, outer, o) = (grid.original.shape, grid.shape, grid.offset)
-                grid.fft.inverse(inPlace: sb, normalized: false, product: { _ in }, store: { z, plane in
+                grid.fft.inverse(inPlace: sb, normalized: false, outputPlanes: planes, product: { _ in }, store: { z, plane in
                     // The padded mask is 0 outside the original grid, so only its planes and rows are read.
                     let out = c.base + z * planeSize
                     out.update(repeating: 0, count: planeSize)
@@ -99,6 +101,7 @@ public struct RTS: IterativeInversion {
                         for x in 0..<inner.x where keep[m + x] { out[d + x] = plane[d + x] * scale }
                     }
                 })
+                for z in 0..<outer.z where !planes.contains(z) { (c.base + z * planeSize).update(repeating: 0, count: planeSize) }
             } }
         }
         // F[χ₁]. That transform's column pass also writes, block-ordered (`BlockOrder`: each χ-step
@@ -114,7 +117,7 @@ public struct RTS: IterativeInversion {
                 let c = ReadPointer(cb.baseAddress!), fixed = SendablePointer(fb.baseAddress!)
                 let symbol = SendablePointer(lb.baseAddress!), d = ReadPointer(db.baseAddress!)
                 spectrum.withUnsafeMutableBufferPointer { sb in
-                    grid.fft.forward(into: sb, load: { z, plane in
+                    grid.fft.forward(into: sb, inputPlanes: planes, load: { z, plane in
                         plane.baseAddress!.update(from: c.base + z * planeSize, count: planeSize)
                     }, inspect: { columns in
                         let base = BlockOrder.base(columns, capacity: capacity), width = laplacian.halfWidth

@@ -103,11 +103,12 @@ public struct Tikhonov: DipoleInversion {
                                lambda: Float) -> Volume<Float> {
         let scale = 1 / Float(grid.count)
         var spectrum = grid.spectrumBuffer()
+        let planes = grid.planes(mask: mask.voxels)
         let chi = uninitializedArray(count: grid.original.count) { out in
             field.voxels.withUnsafeBufferPointer { fb in mask.voxels.withUnsafeBufferPointer { mb in
                 spectrum.withUnsafeMutableBufferPointer { sb in
                     let f = ReadPointer(fb.baseAddress!), keep = ReadPointer(mb.baseAddress!)
-                    grid.fft.filter(spectrum: sb, normalized: false, load: { z, plane in
+                    grid.fft.filter(spectrum: sb, normalized: false, inputPlanes: planes, outputPlanes: planes, load: { z, plane in
                         grid.padPlane(z, plane, values: f, mask: keep)
                     }, product: { columns in
                         kernel.multiply(columns) { d in
@@ -118,6 +119,7 @@ public struct Tikhonov: DipoleInversion {
                         grid.cropPlane(z, plane, into: out, mask: keep)
                     })
                 }
+                grid.zeroPlanes(outside: planes, of: out)
             } }
         }
         return Volume(unchecked: grid.original, chi)

@@ -57,6 +57,11 @@ struct SMVKernel: Sendable {
             planeStart = start
         }
 
+        /// The planes holding points of the ball (near z = 0 and, wrapped, z = nz − 1).
+        var planes: PlaneSupport {
+            PlaneSupport(depth: planeStart.count - 1, ranges: (0..<(planeStart.count - 1)).filter { planeStart[$0 + 1] > planeStart[$0] }.map { $0..<($0 + 1) })
+        }
+
         /// The value of s_r on the ball, 1/|B_r|.
         var value: Float { 1 / Float(count) }
 

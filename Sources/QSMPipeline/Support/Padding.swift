@@ -12,6 +12,9 @@ struct Padding: Sendable {
     let original: SIMD3<Int>
     let shape: SIMD3<Int>
     let offset: SIMD3<Int>
+    /// The planes of the padded box that hold mask voxels (nil: not known, every plane): the
+    /// support of masked inputs and outputs of fused transforms.
+    let maskPlanes: PlaneSupport?
 
     init(mask: Mask, margin: SIMD3<Int>) {
         let s = mask.grid.shape
@@ -24,6 +27,7 @@ struct Padding: Sendable {
         original = s
         self.shape = shape
         self.offset = offset
+        maskPlanes = PlaneSupport(depth: shape.z, ranges: hi.z < lo.z ? [] : [(lo.z + offset.z)..<(hi.z + offset.z + 1)])
     }
 
     /// The smallest even 7-smooth length ≥ n.
@@ -38,9 +42,20 @@ struct Padding: Sendable {
         original = shape
         self.shape = shape
         offset = .zero
+        maskPlanes = nil
     }
 
     var isIdentity: Bool { shape == original }
+
+    /// Zeroes the planes of a volume on the original grid that `maskPlanes` leaves out: what a
+    /// store restricted to `maskPlanes` does not write.
+    func zeroPlanesOutsideMask(_ volume: UnsafeMutablePointer<Float>) {
+        guard let support = maskPlanes else { return }
+        let planeSize = original.x * original.y
+        for z in 0..<original.z where !support.contains(z + offset.z) {
+            (volume + z * planeSize).update(repeating: 0, count: planeSize)
+        }
+    }
     var count: Int { shape.x * shape.y * shape.z }
 
     func pad<T>(_ values: [T], fill: T) -> [T] {

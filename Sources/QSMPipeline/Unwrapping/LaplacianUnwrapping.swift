@@ -43,12 +43,14 @@ public struct LaplacianUnwrapping: PhaseUnwrapping {
         // the output, masked; the congruence constant is then added in place.
         var output = [Float](unsafeUninitializedCapacity: n * echoes) { _, initialized in initialized = n * echoes }
         var spectrum = [Complex<Float>](unsafeUninitializedCapacity: fft.halfCount) { _, initialized in initialized = fft.halfCount }
+        // Output planes without mask voxels are not transformed back (zero).
+        let maskPlanes = inside.withUnsafeBufferPointer { PlaneSupport(occupiedBy: $0, planeSize: planeSize) }
         for e in 0..<echoes {
             wrappedPhase.withVoxels { phase in output.withUnsafeMutableBufferPointer { ob in
                 inside.withUnsafeBufferPointer { mb in spectrum.withUnsafeMutableBufferPointer { sb in
                     let pp = ReadPointer(phase.baseAddress! + e * n), op = SendablePointer(ob.baseAddress! + e * n)
                     let mp = ReadPointer(mb.baseAddress!)
-                    fft.filter(spectrum: sb, normalized: false, load: { z, plane in
+                    fft.filter(spectrum: sb, normalized: false, outputPlanes: maskPlanes, load: { z, plane in
                         Self.wrappedLaplacian(pp, plane: z, shape: shape, voxelSize: voxelSize, into: plane)
                     }, product: { columns in
                         eigenvalues.divide(columns, scale: scale)
@@ -56,6 +58,7 @@ public struct LaplacianUnwrapping: PhaseUnwrapping {
                         let offset = z * planeSize
                         for i in 0..<planeSize { op[offset + i] = mp[offset + i] ? plane[i] : 0 }
                     })
+                    for z in 0..<shape.z where !maskPlanes.contains(z) { (op.base + z * planeSize).update(repeating: 0, count: planeSize) }
                 } }
             } }
             let constant = wrappedPhase.withVoxels { phase in output.withUnsafeBufferPointer { ob in
