@@ -65,6 +65,27 @@ public struct PlaneSupport: Sendable {
         planes = flags.indices.filter { flags[$0] }
     }
 
+    /// The planes of a volume (x fastest, planes of `planeSize` values) holding a nonzero value.
+    public init(nonzeroIn values: UnsafeBufferPointer<Float>, planeSize: Int) {
+        precondition(planeSize > 0 && values.count % planeSize == 0)
+        let depth = values.count / planeSize
+        var flags = [Bool](repeating: false, count: depth)
+        let base = SendablePointer(UnsafeMutablePointer(mutating: values.baseAddress!))
+        flags.withUnsafeMutableBufferPointer { fb in
+            let f = SendablePointer(fb.baseAddress!)
+            parallelFor(0..<depth) { zs in
+                for z in zs {
+                    let plane = base.base + z * planeSize
+                    var i = 0
+                    while i < planeSize && plane[i] == 0 { i += 1 }
+                    f[z] = i < planeSize
+                }
+            }
+        }
+        self.flags = flags
+        planes = flags.indices.filter { flags[$0] }
+    }
+
     /// This support placed at plane `offset` of a volume `depth` planes deep (padding).
     public func embedded(at offset: Int, depth: Int) -> PlaneSupport {
         PlaneSupport(depth: depth, ranges: planes.map { ($0 + offset)..<($0 + offset + 1) })
@@ -158,7 +179,7 @@ extension FFT where T == Float {
     // MARK: Implementation details
 
     /// Columns per block: 16 complex values (two cache lines) per z, 176 z → 22 KB in L1/L2.
-    static var columnBlock: Int { 16 }
+    public static var columnBlock: Int { 16 }
 
     private var planeCount: Int { (shape.x / 2 + 1) * shape.y }
 

@@ -98,11 +98,10 @@ public struct ILSQR: DipoleInversion {
         let cone = grid.dipole.map { abs($0) < Float(p.threshold) ? Float(1) : 0 }
         var work = VoxelLoop.zeros(n)
         var spectrum = grid.spectrumBuffer()
-        // P x = F⁻¹[M_ic F x], 1/N folded into the mask pass.
+        // P x = F⁻¹[M_ic F x] in one fused sweep (1/N folded into the mask).
+        let projection = SpectralFilter(grid, kernel: cone)
         func project(_ x: [Float], into out: inout [Float]) {
-            grid.forward(x, into: &spectrum)
-            VoxelLoop.multiply(&spectrum, by: cone, scale: 1 / Float(n))
-            grid.rawInverse(&spectrum, into: &out)
+            projection.apply(x, into: &out, spectrum: &spectrum)
         }
         // A·x = W_g∇(P x) stacked as (x, y, z) components; Aᵀ·y = P ∇ᵀ(W_g y) (P symmetric). The
         // weights are applied inside the difference passes (one parallel pass each way).

@@ -139,13 +139,16 @@ struct InversionGrid {
     }
 
     /// s ← F[pad(values, mask:)] in one fused sweep (the padded array is never formed).
-    func forwardPadded(_ values: [Float], mask: [Bool]?, into s: inout [Complex<Float>]) {
+    /// `inspect` sees each block of finished spectral columns (`FFT.forward(into:inputPlanes:load:inspect:)`).
+    func forwardPadded(_ values: [Float], mask: [Bool]?, into s: inout [Complex<Float>],
+                       inspect: @Sendable (SpectralColumns) -> Void = { _ in }) {
         precondition(values.count == original.count && (mask?.count ?? values.count) == values.count)
         values.withUnsafeBufferPointer { vb in s.withUnsafeMutableBufferPointer { sb in
             let src = ReadPointer(vb.baseAddress!)
             let support = planes(mask: mask)
             func run(_ keep: ReadPointer<Bool>?) {
-                fft.forward(into: sb, inputPlanes: support) { z, plane in self.padPlane(z, plane, values: src, mask: keep) }
+                fft.forward(into: sb, inputPlanes: support, load: { z, plane in self.padPlane(z, plane, values: src, mask: keep) },
+                            inspect: inspect)
             }
             if let mask { mask.withUnsafeBufferPointer { run(ReadPointer($0.baseAddress!)) } } else { run(nil) }
         } }

@@ -176,28 +176,6 @@ func shrinkPlanes(shape: SIMD3<Int>, steps: SIMD3<Float>, adjoint o: SendablePoi
     return r
 }
 
-/// s ← constant + gain·s on the half spectrum.
-func applySpectralSystem(constant: [Complex<Float>], gain: [Float], to spectrum: inout [Complex<Float>]) {
-    spectrum.withUnsafeMutableBufferPointer { sb in constant.withUnsafeBufferPointer { cb in gain.withUnsafeBufferPointer { gb in
-        let s = SendablePointer(sb.baseAddress!), c = ReadPointer(cb.baseAddress!), g = ReadPointer(gb.baseAddress!)
-        // Four complex values (eight Floats) at a time, the gains duplicated per real/imaginary pair;
-        // same arithmetic as the scalar tail.
-        let sf = UnsafeMutableRawPointer(sb.baseAddress!), cf = UnsafeRawPointer(cb.baseAddress!)
-        let floats = SendablePointer(sf.assumingMemoryBound(to: Float.self))
-        let constants = ReadPointer(cf.assumingMemoryBound(to: Float.self))
-        parallelFor(0..<sb.count) { r in
-            var i = r.lowerBound
-            while i + 4 <= r.upperBound {
-                let k = SIMD8<Float>(g[i], g[i], g[i + 1], g[i + 1], g[i + 2], g[i + 2], g[i + 3], g[i + 3])
-                let v = floats.vector(at: 2 * i)
-                floats.setVector(UnsafeRawPointer(constants.base + 2 * i).loadUnaligned(as: SIMD8<Float>.self) + v * k, at: 2 * i)
-                i += 4
-            }
-            for i in i..<r.upperBound { let k = g[i], v = s[i]; s[i] = Complex(c[i].real + v.real * k, c[i].imaginary + v.imaginary * k) }
-        }
-    } } }
-}
-
 /// Parallel elementwise passes over Float vectors with fixed-chunk Double sums.
 enum VectorPass {
     /// a[i] ← a[i]·factor.
@@ -214,15 +192,6 @@ enum VectorPass {
             let p = SendablePointer(ab.baseAddress!)
             parallelFor(0..<ab.count) { r in for i in r { p[i] += c } }
         }
-    }
-
-    /// out[i] ← a[i]·b[i].
-    static func product(_ a: [Float], _ b: [Float], into out: inout [Float]) {
-        precondition(a.count == b.count && out.count >= a.count)
-        out.withUnsafeMutableBufferPointer { ob in a.withUnsafeBufferPointer { ab in b.withUnsafeBufferPointer { bb in
-            let o = SendablePointer(ob.baseAddress!), x = ReadPointer(ab.baseAddress!), y = ReadPointer(bb.baseAddress!)
-            parallelFor(0..<ab.count) { r in for i in r { o[i] = x[i] * y[i] } }
-        } } }
     }
 
     /// a[i] ← a[i]·b[i].

@@ -56,26 +56,26 @@ public struct LSQR: IterativeInversion {
         let w = grid.pad(inside, mask: mask.voxels)
         var spectrum = grid.spectrumBuffer()
         var scratch = VoxelLoop.zeros(n)
-        // B = W·A and Bᵀ = A·W, with A = F⁻¹DF symmetric; the weight passes are parallel.
+        // B = W·A and Bᵀ = A·W, with A = F⁻¹DF symmetric: one fused sweep each, W applied as planes
+        // are loaded or stored, planes where W = 0 not transformed.
+        let dipole = SpectralFilter(dipoleOf: grid), weighted = SpectralFilter.planes(of: w, grid: grid)
         func applyB(_ x: [Float], _ out: inout [Float]) {
-            grid.applyDipole(x, into: &out, spectrum: &spectrum)
-            VectorPass.multiply(&out, by: w)
+            dipole.apply(x, into: &out, spectrum: &spectrum, outputWeight: w, outputPlanes: weighted)
         }
         func applyBT(_ x: [Float], _ out: inout [Float]) {
-            VectorPass.product(x, w, into: &scratch)
-            grid.applyDipole(scratch, into: &out, spectrum: &spectrum)
+            dipole.apply(x, into: &out, spectrum: &spectrum, inputWeight: w, inputPlanes: weighted)
         }
-        // u ← a·W·A·x − c·u with ‖u‖², the weighting fused into the update pass.
+        // u ← a·W·A·x − c·u with ‖u‖².
         func updateB(_ x: [Float], _ u: inout [Float], _ a: Float, _ c: Float) -> Double {
-            grid.applyDipole(x, into: &scratch, spectrum: &spectrum)
-            return u.withUnsafeMutableBufferPointer { ub in scratch.withUnsafeBufferPointer { sb in w.withUnsafeBufferPointer { wb in
-                let up = SendablePointer(ub.baseAddress!), ax = ReadPointer(sb.baseAddress!), wp = ReadPointer(wb.baseAddress!)
+            dipole.apply(x, into: &scratch, spectrum: &spectrum, outputWeight: w, outputPlanes: weighted)
+            return u.withUnsafeMutableBufferPointer { ub in scratch.withUnsafeBufferPointer { sb in
+                let up = SendablePointer(ub.baseAddress!), wax = ReadPointer(sb.baseAddress!)
                 return chunkedSums(count: ub.count) { r in
                     var sum = 0.0
-                    for i in r { let value = a * (ax[i] * wp[i]) - c * up[i]; up[i] = value; sum += Double(value) * Double(value) }
+                    for i in r { let value = a * wax[i] - c * up[i]; up[i] = value; sum += Double(value) * Double(value) }
                     return SIMD4(sum, 0, 0, 0)
                 }[0]
-            } } }
+            } }
         }
 
         var b = grid.pad(localField.voxels, mask: mask.voxels)

@@ -165,6 +165,8 @@ public struct MEDI: IterativeInversion {
         var gx = chi, gy = chi, gz = chi, vx = chi, vy = chi, vz = chi
         var dChi = chi, b = chi, scratch = chi, wave = chi
         var spectrum = grid.spectrumBuffer()
+        // W²-weighted dipole products: W² = 0 outside the mask, where planes are not transformed.
+        let dipole = SpectralFilter(dipoleOf: grid), weighted = SpectralFilter.planes(of: weight2, grid: grid)
         var log = IterationLog()
 
         for iteration in 1...p.maxIterations {
@@ -173,7 +175,7 @@ public struct MEDI: IterativeInversion {
             Self.linearise(&gx, weight: &vx, edges: edgeX, epsilon: epsilon)
             Self.linearise(&gy, weight: &vy, edges: edgeY, epsilon: epsilon)
             Self.linearise(&gz, weight: &vz, edges: edgeZ, epsilon: epsilon)
-            grid.applyDipole(chi, into: &dChi, spectrum: &spectrum)
+            dipole.apply(chi, into: &dChi, spectrum: &spectrum, outputPlanes: weighted)
             // b = −[∇ᵀ(V∇χ) + 2λ·D(W² sin(Dχ − φ)) + λ_CSF·L χ].
             scratch.withUnsafeMutableBufferPointer { sb in dChi.withUnsafeBufferPointer { db in
                 phase.withUnsafeBufferPointer { pb in weight2.withUnsafeBufferPointer { wb in
@@ -182,7 +184,7 @@ public struct MEDI: IterativeInversion {
                     parallelFor(0..<sb.count) { r in for i in r { s[i] = w[i] * Float.sin(d[i] - ph[i]) } }
                 } }
             } }
-            grid.applyDipole(scratch, into: &b, spectrum: &spectrum)
+            dipole.apply(scratch, into: &b, spectrum: &spectrum, inputPlanes: weighted)
             grid.gradientAdjoint(gx, gy, gz, into: &wave)
             let chiMean = csfMean(chi)
             _ = Self.combine(wave: wave, lambda2: lambda2, x: chi, csf: hasCSF ? csfWeight : nil, csfMean: chiMean,
@@ -192,9 +194,8 @@ public struct MEDI: IterativeInversion {
             let step = ConjugateGradient.solve(rhs: b, tolerance: p.cgTolerance, maxIterations: p.cgMaxIterations,
                                                fusedOperator: { x, out in
                 grid.weightedLaplacian(x, weights: vx, vy, vz, into: &wave)
-                grid.applyDipole(x, into: &scratch, spectrum: &spectrum)
-                VectorPass.multiply(&scratch, by: weight2)
-                grid.applyDipole(scratch, into: &out, spectrum: &spectrum)
+                dipole.apply(x, into: &scratch, spectrum: &spectrum, outputWeight: weight2, outputPlanes: weighted)
+                dipole.apply(scratch, into: &out, spectrum: &spectrum, inputPlanes: weighted)
                 let mean = csfMean(x)
                 return Self.combine(wave: wave, lambda2: lambda2, x: x, csf: hasCSF ? csfWeight : nil, csfMean: mean,
                                     lambdaCSF: lambdaCSF, negate: false, into: &out)

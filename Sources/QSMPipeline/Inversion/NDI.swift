@@ -71,13 +71,15 @@ public struct NDI: IterativeInversion {
         // parallel passes whose sums use fixed chunks (the same result for any thread count).
         var chi = VoxelLoop.zeros(n), dChi = VoxelLoop.zeros(n), residual = VoxelLoop.zeros(n), update = VoxelLoop.zeros(n)
         var spectrum = VoxelLoop.complexZeros(grid.halfCount)
+        // Dχ is only read where W² ≠ 0, and the residual is 0 elsewhere: those planes are skipped.
+        let dipole = SpectralFilter(dipoleOf: grid), weighted = SpectralFilter.planes(of: w2, grid: grid)
         var log = IterationLog()
         for iteration in 1...p.maxIterations {
-            grid.applyDipole(chi, into: &dChi, spectrum: &spectrum)
+            dipole.apply(chi, into: &dChi, spectrum: &spectrum, outputPlanes: weighted)
             let objective = Self.residualPass(dChi: dChi, f: f, w2: w2, chi: chi, alpha: alpha,
                                               recordObjective: recordObjective, into: &residual)
             if recordObjective { log.objective.append(objective) }
-            grid.applyDipole(residual, into: &update, spectrum: &spectrum)
+            dipole.apply(residual, into: &update, spectrum: &spectrum, inputPlanes: weighted)
             let sums = Self.descentPass(update: update, tau: tau, alpha: alpha, chi: &chi)
             let relative = sums[1] > 0 ? (sums[0] / sums[1]).squareRoot() : 0
             log.relativeChange.append(relative)
@@ -131,9 +133,4 @@ public struct NDI: IterativeInversion {
             }
         } }
     }
-}
-
-/// out = F⁻¹[D·F[x]] on the grid (two FFTs); `spectrum` is overwritten.
-func applyDipole(_ grid: InversionGrid, _ x: [Float], into out: inout [Float], spectrum: inout [Complex<Float>]) {
-    grid.applyDipole(x, into: &out, spectrum: &spectrum)
 }

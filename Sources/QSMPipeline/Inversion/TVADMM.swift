@@ -118,39 +118,62 @@ public struct TVADMM: IterativeInversion {
         let threshold = lambda / rho, normalization = 1 / Float(n)
         // The padded field itself is only needed for the objective; F[f] pads it plane by plane.
         let f = recordObjective ? grid.pad(localField.voxels, mask: mask.voxels) : []
+        // Constant parts of the χ-step, D·F[f]/(D² + ρL) and ρ/(D² + ρL), both carrying the 1/N of
+        // the inverse FFT (which then skips its own scaling pass), 0 where D² + ρL = 0: formed
+        // block-ordered (`BlockOrder`, read in streaming order by every χ-step) as F[f]'s column
+        // pass finishes each block.
+        let capacity = BlockOrder.capacity(halfCount: h, depth: grid.shape.z)
+        var constant = [Complex<Float>](unsafeUninitializedCapacity: capacity) { _, initialized in initialized = capacity }
+        var gain = uninitializedArray(count: capacity) { _ in }
         var spectrum = grid.spectrumBuffer()
-        grid.forwardPadded(localField.voxels, mask: mask.voxels, into: &spectrum)
-
-        // Constant parts of the χ-step: D·F[f]/(D² + ρL) and ρ/(D² + ρL), both carrying the 1/N of
-        // the inverse FFT (which then skips its own scaling pass); 0 where D² + ρL = 0.
-        var constant = grid.spectrumBuffer()
-        var gain = uninitializedArray(count: h) { _ in }
         constant.withUnsafeMutableBufferPointer { cb in gain.withUnsafeMutableBufferPointer { gb in
-            spectrum.withUnsafeBufferPointer { fb in grid.dipole.withUnsafeBufferPointer { db in grid.laplacian.withUnsafeBufferPointer { lb in
-                let c = SendablePointer(cb.baseAddress!), g = SendablePointer(gb.baseAddress!), fHat = ReadPointer(fb.baseAddress!)
+            grid.dipole.withUnsafeBufferPointer { db in grid.laplacian.withUnsafeBufferPointer { lb in
+                let c = SendablePointer(cb.baseAddress!), g = SendablePointer(gb.baseAddress!)
                 let d = ReadPointer(db.baseAddress!), l = ReadPointer(lb.baseAddress!)
-                parallelFor(0..<h) { r in
-                    for i in r {
-                        let di = d[i], a = di * di + rho * l[i]
-                        if a > 0 { c[i] = fHat[i] * (di / a * normalization); g[i] = rho / a * normalization } else { c[i] = .zero; g[i] = 0 }
+                grid.forwardPadded(localField.voxels, mask: mask.voxels, into: &spectrum) { columns in
+                    let base = BlockOrder.base(columns, capacity: capacity)
+                    for z in 0..<columns.depth {
+                        for q in 0..<columns.count {
+                            let i = columns.index(q, z), at = base + z * columns.stride + q
+                            let di = d[i], a = di * di + rho * l[i], fHat = columns.values[z * columns.stride + q]
+                            if a > 0 { c[at] = fHat * (di / a * normalization); g[at] = rho / a * normalization } else { c[at] = .zero; g[at] = 0 }
+                        }
                     }
                 }
-            } } }
+            } }
         } }
 
-        // All buffers live outside the loop; per iteration: two FFTs around one spectral pass, and one
-        // fused pass for the change of χ, ∇χ, the shrinkage, the dual step and the next ∇ᵀ(z − u).
-        // (Fusing the spectral pass into the transforms, `FFT.filter`, measured slower here: the
-        // fused sweep costs more than the one pass it removes.)
+        // All buffers live outside the loop; per iteration: one fused sweep for the χ-step (∇ᵀ(z − u)
+        // loaded as planes, the system applied to each block of k-space columns, χ stored as planes),
+        // and one fused pass for the change of χ, ∇χ, the shrinkage, the dual step and the next ∇ᵀ(z − u).
         var chi = VoxelLoop.zeros(n), previous = VoxelLoop.zeros(n), work = VoxelLoop.zeros(n)
         var split = TVSplit(count: n)
         var log = IterationLog()
+        let planeSize = grid.shape.x * grid.shape.y
         for iteration in 1...p.maxIterations {
             swap(&chi, &previous)
-            // χ-step: F⁻¹[constant + gain·F[∇ᵀ(z − u)]]; `work` holds ∇ᵀ(z − u) from the last shrink (0 at first).
-            grid.forward(work, into: &spectrum)
-            applySpectralSystem(constant: constant, gain: gain, to: &spectrum)
-            grid.rawInverse(&spectrum, into: &chi)
+            // χ-step: F⁻¹[constant + gain·F[∇ᵀ(z − u)]]; `work` holds ∇ᵀ(z − u) from the last shrink.
+            // In the first step z − u = 0: no forward transform, χ = F⁻¹[constant].
+            let first = iteration == 1
+            spectrum.withUnsafeMutableBufferPointer { sb in chi.withUnsafeMutableBufferPointer { xb in
+                work.withUnsafeBufferPointer { wb in constant.withUnsafeBufferPointer { cb in gain.withUnsafeBufferPointer { gb in
+                    let out = SendablePointer(xb.baseAddress!), w = ReadPointer(wb.baseAddress!)
+                    let c = ReadPointer(cb.baseAddress!), g = ReadPointer(gb.baseAddress!)
+                    let product: @Sendable (SpectralColumns) -> Void = { columns in
+                        Self.applySystem(columns, constant: c, gain: g, capacity: capacity, first: first)
+                    }
+                    let store: @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void = { z, plane in
+                        (out.base + z * planeSize).update(from: plane.baseAddress!, count: planeSize)
+                    }
+                    if first {
+                        grid.fft.inverse(inPlace: sb, normalized: false, product: product, store: store)
+                    } else {
+                        grid.fft.filter(spectrum: sb, normalized: false, load: { z, plane in
+                            plane.baseAddress!.update(from: w.base + z * planeSize, count: planeSize)
+                        }, product: product, store: store)
+                    }
+                } } }
+            } }
             // z- and u-steps, fused with the change of χ.
             let sums = split.shrink(grid, chi: chi, previous: previous, threshold: threshold, measureTV: recordObjective,
                                     adjoint: &work)
@@ -165,6 +188,35 @@ public struct TVADMM: IterativeInversion {
         // The crop is one parallel pass into `previous`'s storage (moving χ down in place is a serial
         // 46 MB copy at 256×256×176, a fresh array costs its page faults).
         return (grid.crop(chi, mask: mask, reusing: consume previous), log)
+    }
+
+    /// One block of the χ-step: s ← constant + gain·s (s = 0 when `first`), constant and gain block-ordered.
+    @inline(__always)
+    private static func applySystem(_ columns: SpectralColumns, constant: ReadPointer<Complex<Float>>, gain: ReadPointer<Float>,
+                                    capacity: Int, first: Bool) {
+        let base = BlockOrder.base(columns, capacity: capacity)
+        for z in 0..<columns.depth {
+            let row = columns.values + z * columns.stride, at = base + z * columns.stride
+            // Four complex values (eight Floats) at a time, the gains duplicated per real/imaginary pair;
+            // the same arithmetic as the scalar tail.
+            let values = SendablePointer(UnsafeMutableRawPointer(row).assumingMemoryBound(to: Float.self))
+            let c = ReadPointer(UnsafeRawPointer(constant.base + at).assumingMemoryBound(to: Float.self))
+            let g = gain.base + at
+            var q = 0
+            while q + 4 <= columns.count {
+                if first {
+                    values.setVector(c.vector(at: 2 * q), at: 2 * q)
+                } else {
+                    let k = SIMD8<Float>(g[q], g[q], g[q + 1], g[q + 1], g[q + 2], g[q + 2], g[q + 3], g[q + 3])
+                    values.setVector(c.vector(at: 2 * q) + values.vector(at: 2 * q) * k, at: 2 * q)
+                }
+                q += 4
+            }
+            for q in q..<columns.count {
+                let k = g[q], v = first ? Complex<Float>.zero : row[q], ci = constant[at + q]
+                row[q] = Complex(ci.real + v.real * k, ci.imaginary + v.imaginary * k)
+            }
+        }
     }
 
     /// ADMM with the second split y = Dχ: the nonlinear term, or the linear one with data weights.
