@@ -1,7 +1,27 @@
 // swift-tools-version: 6.1
 import PackageDescription
+#if os(Linux)
+import Foundation
+#endif
 
-let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+/// On x86-64 Linux machines with AVX2 and FMA the Swift code is compiled for Haswell: the numeric
+/// loops use 256-bit vectors (SIMD8<Float> in one register instead of two SSE halves), about twice
+/// as fast where they are not memory-bound. No floating-point contraction is enabled, so results are
+/// those of a baseline x86-64 build. QSMBENCH_PORTABLE=1 builds for baseline x86-64 (a binary
+/// meant for older CPUs than the building machine's).
+let vectorSettings: [SwiftSetting] = {
+    #if os(Linux) && arch(x86_64)
+    if ProcessInfo.processInfo.environment["QSMBENCH_PORTABLE"] == nil,
+       let flags = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        .split(separator: "\n").first(where: { $0.hasPrefix("flags") }).map({ Set($0.split(separator: " ")) }),
+       flags.contains("avx2"), flags.contains("fma") {
+        return [.unsafeFlags(["-target-cpu", "haswell"])]
+    }
+    #endif
+    return []
+}()
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)] + vectorSettings
 
 let package = Package(
     name: "qsmbench",

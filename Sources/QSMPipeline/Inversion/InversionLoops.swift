@@ -46,7 +46,7 @@ struct TVSplit {
                             while x + lanes < nx {
                                 let i = row + x, value = c.vector(at: i)
                                 let difference = value - old.vector(at: i)
-                                change8 += SIMD8<Double>(difference * difference); size8 += SIMD8<Double>(value * value)
+                                change8 += widened(difference * difference); size8 += widened(value * value)
                                 let dx = (c.vector(at: i + 1) - value) * hx8
                                 let dy = (c.vector(at: rowY + x) - value) * hy8, dz = (c.vector(at: rowZ + x) - value) * hz8
                                 // S_t(a) = a − clamp(a, −t, t) and u ← a − S_t(a) = clamp(a, −t, t).
@@ -56,7 +56,7 @@ struct TVSplit {
                                 uy.setVector(u, at: i); vy.setVector(a - u - u, at: i - offset)
                                 a = uz.vector(at: i) + dz; u = lanewiseClamp(a, t8)
                                 uz.setVector(u, at: i); vz.setVector(a - u - u, at: i - offset)
-                                if measureTV { tv8 += SIMD8<Double>(lanewiseAbs(dx) + lanewiseAbs(dy) + lanewiseAbs(dz)) }
+                                if measureTV { tv8 += widened(lanewiseAbs(dx) + lanewiseAbs(dy) + lanewiseAbs(dz)) }
                                 x += lanes
                             }
                             for x in x..<nx {
@@ -167,6 +167,12 @@ func shrinkPlanes(shape: SIMD3<Int>, steps: SIMD3<Float>, adjoint o: SendablePoi
             o[i] = (vx[i - 1] - vx[i]) * hx + (vy[rowY + x] - vy[i]) * hy + (below[i] - vz[i]) * hz
         }
     }
+}
+
+/// The lanes of `v` as Doubles (exact), inlined: the generic `SIMD8<Double>(v)` is a call per vector.
+@inline(__always) func widened(_ v: SIMD8<Float>) -> SIMD8<Double> {
+    SIMD8<Double>(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]),
+                  Double(v[4]), Double(v[5]), Double(v[6]), Double(v[7]))
 }
 
 /// |a| lane-wise, inlined.

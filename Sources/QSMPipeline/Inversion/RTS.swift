@@ -254,7 +254,7 @@ public struct RTS: IterativeInversion {
         var i = 0
         while i + 8 <= plane.count {
             let value = source.vector(at: i), difference = value - target.vector(at: i)
-            change8 += SIMD8<Double>(difference * difference); size8 += SIMD8<Double>(value * value)
+            change8 += widened(difference * difference); size8 += widened(value * value)
             target.setVector(value, at: i)
             i += 8
         }
@@ -359,7 +359,7 @@ private struct ADMMState {
                                 uy.setVector(u, at: i); vy.setVector(s - u, at: i - offset); let ry = dy - s
                                 a = dualsZero ? dz : uz.vector(at: i) + dz; u = lanewiseClamp(a, t8); s = a - u
                                 uz.setVector(u, at: i); vz.setVector(s - u, at: i - offset); let rz = dz - s
-                                primal8 += SIMD8<Double>((rx * rx + ry * ry + rz * rz).squareRoot())
+                                primal8 += widened((rx * rx + ry * ry + rz * rz).squareRoot())
                                 x += lanes
                             }
                             for x in x..<nx {

@@ -510,11 +510,6 @@ struct EdgeBinning: Sendable {
         return x - float(bits(multiple) | (bits(r) & SIMD8(repeating: 0x8000_0000)))
     }
 
-    @inline(__always) static func widened(_ v: SIMD8<Float>) -> SIMD8<Double> {
-        SIMD8<Double>(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]),
-                      Double(v[4]), Double(v[5]), Double(v[6]), Double(v[7]))
-    }
-
     /// |v| lane by lane (the sign bit cleared, as abs).
     @inline(__always) static func magnitudes(_ v: SIMD8<Double>) -> SIMD8<Double> {
         unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt64>.self) & SIMD8(repeating: 0x7FFF_FFFF_FFFF_FFFF), to: SIMD8<Double>.self)
@@ -538,7 +533,7 @@ struct EdgeBinning: Sendable {
         let pp = phase
         var bad = SIMD8<UInt32>.zero
         let pi = pp.vector(at: i), pj = pp.vector(at: i + s)
-        let d = Self.widened(Self.wrapLanes(pj - pi, &bad))
+        let d = widened(Self.wrapLanes(pj - pi, &bad))
         let one = SIMD8<Double>(repeating: 1), tenth = SIMD8<Double>(repeating: 0.1)
         let nineTenths = SIMD8<Double>(repeating: 0.9), two = SIMD8<Double>(repeating: 2)
         // (1·coherence)·gradient in the scalar order; 1·x = x exactly.
@@ -548,7 +543,7 @@ struct EdgeBinning: Sendable {
             front *= tenth + nineTenths * coherence
         }
         if useGradient, let second {
-            let d2 = Self.widened(Self.wrapLanes(second.vector(at: i + s) - second.vector(at: i), &bad))
+            let d2 = widened(Self.wrapLanes(second.vector(at: i + s) - second.vector(at: i), &bad))
             let mismatch: SIMD8<Double> = Self.magnitudes(d - d2 * SIMD8<Double>(repeating: teRatio))
             front *= tenth + nineTenths * Self.nonNegative(one - mismatch)
         }
@@ -557,11 +552,11 @@ struct EdgeBinning: Sendable {
             let twice = SIMD8<Float>(repeating: 2)
             if before {
                 let w = Self.wrapLanes(pp.vector(at: i - s) - twice * pi + pj, &bad)
-                linearBefore = Self.nonNegative(one - Self.magnitudes(Self.widened(w)) / two)
+                linearBefore = Self.nonNegative(one - Self.magnitudes(widened(w)) / two)
             }
             if after {
                 let w = Self.wrapLanes(pi - twice * pj + pp.vector(at: i + 2 * s), &bad)
-                linearAfter = Self.nonNegative(one - Self.magnitudes(Self.widened(w)) / two)
+                linearAfter = Self.nonNegative(one - Self.magnitudes(widened(w)) / two)
             }
         }
         var back = one
@@ -576,7 +571,7 @@ struct EdgeBinning: Sendable {
             // max(a, b) > 0 ? min/max : 0 — where the larger is 0 the smaller is too: 0/1 = 0.
             let zero = 0 &- Self.below(larger, SIMD8(repeating: 1))
             let divisor = Self.float(larger | (SIMD8(repeating: (1 as Float).bitPattern) & zero))
-            let ratio = Self.widened(Self.float(smaller)) / Self.widened(divisor)
+            let ratio = widened(Self.float(smaller)) / widened(divisor)
             back = tenth + nineTenths * ratio * ratio
         }
         let flags = unsafeBitCast(bad, to: SIMD4<UInt64>.self)
