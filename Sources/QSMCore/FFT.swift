@@ -159,12 +159,15 @@ public enum FFTStatistics {
     static func record(_ kind: FFTTransformKind) {
         tallies.withLock { $0[kind, default: 0] += 1 }
     }
-    static let planeCounter = Atomic<Int>(0), skippedPlaneCounter = Atomic<Int>(0)
+    static let planeCounter = Atomic<Int>(0), skippedPlaneCounter = Atomic<Int>(0), skippedPassMillionths = Atomic<Int>(0)
     /// 2-D plane transforms of fused transforms (`FFT.filter` and kin) so far: run, and skipped
     /// because a `PlaneSupport` left their plane out (empty input or unneeded output).
     public static var planeTransforms: (run: Int, skipped: Int) {
         (planeCounter.load(ordering: .relaxed), skippedPlaneCounter.load(ordering: .relaxed))
     }
+    /// The skipped plane transforms in units of whole plane passes (each skipped plane counts
+    /// 1/depth of its transform's plane pass): the plane work pruning saved, in transforms.
+    public static var skippedPlanePasses: Double { Double(skippedPassMillionths.load(ordering: .relaxed)) / 1e6 }
     /// Number of plans currently cached.
     public static var cachedPlans: Int { FFTPlanCache.shared.count }
     /// Number of cached plans for transforms of `shape` (unaffected by other shapes' planning).

@@ -205,6 +205,7 @@ extension FFT where T == Float {
         let planes = support?.planes
         FFTStatistics.planeCounter.add(planes?.count ?? shape.z, ordering: .relaxed)
         FFTStatistics.skippedPlaneCounter.add(shape.z - (planes?.count ?? shape.z), ordering: .relaxed)
+        FFTStatistics.skippedPassMillionths.add((shape.z - (planes?.count ?? shape.z)) * 1_000_000 / shape.z, ordering: .relaxed)
         parallelFor(0..<(planes?.count ?? shape.z)) { ks in
             let plane = fftwf_malloc(planeSize * 4)!.bindMemory(to: Float.self, capacity: planeSize)
             defer { fftwf_free(plane) }

@@ -24,7 +24,7 @@ struct PipelineBenchmarkCommand: ParsableCommand {
         }
         print("Pipeline benchmark: Float \(shape.x)×\(shape.y)×\(shape.z), \(report.echoes) echoes, \(report.threads) threads")
         print("One FFT (r2c or c2r; median of pairs timed before each stage in this run): \(format(report.fftMilliseconds)) ms wall, \(format(report.fftCPUMilliseconds)) ms CPU")
-        print("FFT floor of a stage: Σ over its transforms of each one's time; padded, complex or Double transforms are timed against the volume's own in this run (the note lists them); a transform counts as one whole 3-D FFT even where it skips the plane transforms of empty or unneeded planes (the note gives the share skipped)")
+        print("FFT floor of a stage: Σ over its transforms of each one's time; padded, complex or Double transforms are timed against the volume's own in this run (the note lists them); a transform counts as one whole 3-D FFT even where it skips the plane transforms of empty or unneeded planes (the note gives the share skipped, the work done in whole transforms — the skipped planes' share of a transform measured in this run — and the time ÷ that smaller floor)")
         print(noWarmUp ? "Each row: its first run (plans and fresh memory included)"
                        : "Each row: the second of two runs (the first, untimed for the ratio, made the FFT plans and faulted memory in; its time is the 'first run' column)")
         print("| stage | time (ms) | first run (ms) | FFTs | time ÷ FFT floor | CPU (ms) | CPU ÷ FFT CPU floor | note |")
