@@ -4,17 +4,20 @@ import PackageDescription
 import Foundation
 #endif
 
-/// On x86-64 Linux machines with AVX2 and FMA the Swift code is compiled for Haswell: the numeric
-/// loops use 256-bit vectors (SIMD8<Float> in one register instead of two SSE halves), about twice
-/// as fast where they are not memory-bound. No floating-point contraction is enabled, so results are
-/// those of a baseline x86-64 build. QSMBENCH_PORTABLE=1 builds for baseline x86-64 (a binary
-/// meant for older CPUs than the building machine's).
+/// On x86-64 Linux machines whose CPU has Haswell's instruction set (AVX2, FMA, BMI1/2, LZCNT,
+/// MOVBE, F16C, POPCNT) the Swift code is compiled for Haswell: the numeric loops use 256-bit
+/// vectors (SIMD8<Float> in one register instead of two SSE halves), about twice as fast where they
+/// are not memory-bound. No floating-point contraction is enabled, so results are those of a
+/// baseline x86-64 build. The check is of the building machine: set QSMBENCH_PORTABLE=1 for a
+/// binary meant for older CPUs (e.g. built on a cluster's login node for pre-2013 compute nodes)
+/// or when cross-compiling.
 let vectorSettings: [SwiftSetting] = {
     #if os(Linux) && arch(x86_64)
-    if ProcessInfo.processInfo.environment["QSMBENCH_PORTABLE"] == nil,
+    let portable = ProcessInfo.processInfo.environment["QSMBENCH_PORTABLE"].map { !$0.isEmpty && $0 != "0" } ?? false
+    if !portable,
        let flags = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
         .split(separator: "\n").first(where: { $0.hasPrefix("flags") }).map({ Set($0.split(separator: " ")) }),
-       flags.contains("avx2"), flags.contains("fma") {
+       ["avx2", "fma", "bmi1", "bmi2", "abm", "movbe", "f16c", "popcnt"].allSatisfy({ flags.contains(Substring($0)) }) {
         return [.unsafeFlags(["-target-cpu", "haswell"])]
     }
     #endif

@@ -45,42 +45,34 @@ public struct PlaneSupport: Sendable {
     /// The planes of a volume (x fastest, planes of `planeSize` voxels) holding a true voxel of `mask`.
     public init(occupiedBy mask: UnsafeBufferPointer<Bool>, planeSize: Int) {
         precondition(planeSize > 0 && mask.count % planeSize == 0)
-        let depth = mask.count / planeSize
-        var flags = [Bool](repeating: false, count: depth)
         let base = SendablePointer(UnsafeMutableRawPointer(mutating: mask.baseAddress!).assumingMemoryBound(to: UInt8.self))
-        flags.withUnsafeMutableBufferPointer { fb in
-            let f = SendablePointer(fb.baseAddress!)
-            parallelFor(0..<depth) { zs in
-                for z in zs {
-                    // Eight flags (bytes) at a time; a plane with a voxel usually stops early.
-                    let plane = UnsafeRawPointer(base.base + z * planeSize)
-                    var i = 0, found = false
-                    while !found && i + 8 <= planeSize { found = plane.loadUnaligned(fromByteOffset: i, as: UInt64.self) != 0; i += 8 }
-                    while !found && i < planeSize { found = plane.load(fromByteOffset: i, as: UInt8.self) != 0; i += 1 }
-                    f[z] = found
-                }
-            }
+        self.init(depth: mask.count / planeSize) { z in
+            // Eight flags (bytes) at a time; a plane with a voxel usually stops early.
+            let plane = UnsafeRawPointer(base.base + z * planeSize)
+            var i = 0
+            while i + 8 <= planeSize { if plane.loadUnaligned(fromByteOffset: i, as: UInt64.self) != 0 { return true }; i += 8 }
+            while i < planeSize { if plane.load(fromByteOffset: i, as: UInt8.self) != 0 { return true }; i += 1 }
+            return false
         }
-        self.flags = flags
-        planes = flags.indices.filter { flags[$0] }
     }
 
     /// The planes of a volume (x fastest, planes of `planeSize` values) holding a nonzero value.
     public init(nonzeroIn values: UnsafeBufferPointer<Float>, planeSize: Int) {
         precondition(planeSize > 0 && values.count % planeSize == 0)
-        let depth = values.count / planeSize
-        var flags = [Bool](repeating: false, count: depth)
         let base = SendablePointer(UnsafeMutablePointer(mutating: values.baseAddress!))
+        self.init(depth: values.count / planeSize) { z in
+            let plane = base.base + z * planeSize
+            for i in 0..<planeSize where plane[i] != 0 { return true }
+            return false
+        }
+    }
+
+    /// The planes z in 0..<depth for which `occupied(z)` holds, tested in parallel.
+    private init(depth: Int, occupied: @Sendable (Int) -> Bool) {
+        var flags = [Bool](repeating: false, count: depth)
         flags.withUnsafeMutableBufferPointer { fb in
             let f = SendablePointer(fb.baseAddress!)
-            parallelFor(0..<depth) { zs in
-                for z in zs {
-                    let plane = base.base + z * planeSize
-                    var i = 0
-                    while i < planeSize && plane[i] == 0 { i += 1 }
-                    f[z] = i < planeSize
-                }
-            }
+            parallelFor(0..<depth) { zs in for z in zs { f[z] = occupied(z) } }
         }
         self.flags = flags
         planes = flags.indices.filter { flags[$0] }

@@ -40,7 +40,7 @@ struct SpectralFilter {
         }
     }
 
-    /// The planes of the grid where `weight` is nonzero: pass as `weightPlanes` with that weight.
+    /// The planes of the grid where `weight` is nonzero: pass as `inputPlanes` or `outputPlanes` with that weight.
     static func planes(of weight: [Float], grid: InversionGrid) -> PlaneSupport {
         weight.withUnsafeBufferPointer { PlaneSupport(nonzeroIn: $0, planeSize: grid.shape.x * grid.shape.y) }
     }
