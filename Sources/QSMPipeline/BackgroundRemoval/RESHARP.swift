@@ -44,13 +44,17 @@ public struct RESHARP: BackgroundRemoval {
         let eroded = domain.erosion(radius: parameters.radius)
         let highPass = kernel.highPass
         let lambda = Float(parameters.regularization)
-        // Normal operator N(x) = C·M_r·C·x + λx (C is real and symmetric: its symbol is real and even).
+        // Normal operator N(x) = C·M_r·C·x + λx (C is real and symmetric: its symbol is real and even),
+        // each C one fused sweep: M_r applied as the first one's planes are stored, and planes
+        // without eroded voxels neither transformed back by the first nor loaded by the second.
         var scratch = VoxelLoop.complexZeros(s.halfCount)
         var inner = VoxelLoop.zeros(s.count)
+        let highPassFilter = SpectralFilter(fft: s.fft, kernel: highPass)
+        let erodedWeight = VoxelLoop.generate(count: s.count) { eroded[$0] ? Float(1) : 0 }
+        let erodedPlanes = highPassFilter.planes(of: erodedWeight)
         let normal: ([Float], inout [Float]) -> Void = { x, y in
-            s.filter(x, kernel: highPass, scratch: &scratch, into: &inner)
-            VoxelLoop.update(&inner) { i, v in eroded[i] ? v : 0 }
-            s.filter(inner, kernel: highPass, scratch: &scratch, into: &y)
+            highPassFilter.apply(x, into: &inner, spectrum: &scratch, outputWeight: erodedWeight, outputPlanes: erodedPlanes)
+            highPassFilter.apply(inner, into: &y, spectrum: &scratch, inputPlanes: erodedPlanes)
             x.withUnsafeBufferPointer { xb in
                 let xp = ReadPointer(xb.baseAddress!)
                 VoxelLoop.update(&y) { i, v in v + lambda * xp[i] }

@@ -99,7 +99,7 @@ public struct ILSQR: DipoleInversion {
         var work = VoxelLoop.zeros(n)
         var spectrum = grid.spectrumBuffer()
         // P x = F⁻¹[M_ic F x] in one fused sweep (1/N folded into the mask).
-        let projection = SpectralFilter(grid, kernel: cone)
+        let projection = SpectralFilter(fft: grid.fft, kernel: cone)
         func project(_ x: [Float], into out: inout [Float]) {
             projection.apply(x, into: &out, spectrum: &spectrum)
         }

@@ -58,7 +58,7 @@ public struct LSQR: IterativeInversion {
         var scratch = VoxelLoop.zeros(n)
         // B = W·A and Bᵀ = A·W, with A = F⁻¹DF symmetric: one fused sweep each, W applied as planes
         // are loaded or stored, planes where W = 0 not transformed.
-        let dipole = SpectralFilter(dipoleOf: grid), weighted = SpectralFilter.planes(of: w, grid: grid)
+        let dipole = SpectralFilter(dipoleOf: grid), weighted = dipole.planes(of: w)
         func applyB(_ x: [Float], _ out: inout [Float]) {
             dipole.apply(x, into: &out, spectrum: &spectrum, outputWeight: w, outputPlanes: weighted)
         }

@@ -166,7 +166,7 @@ public struct MEDI: IterativeInversion {
         var dChi = chi, b = chi, scratch = chi, wave = chi
         var spectrum = grid.spectrumBuffer()
         // W²-weighted dipole products: W² = 0 outside the mask, where planes are not transformed.
-        let dipole = SpectralFilter(dipoleOf: grid), weighted = SpectralFilter.planes(of: weight2, grid: grid)
+        let dipole = SpectralFilter(dipoleOf: grid), weighted = dipole.planes(of: weight2)
         var log = IterationLog()
 
         for iteration in 1...p.maxIterations {

@@ -72,7 +72,7 @@ public struct NDI: IterativeInversion {
         var chi = VoxelLoop.zeros(n), dChi = VoxelLoop.zeros(n), residual = VoxelLoop.zeros(n), update = VoxelLoop.zeros(n)
         var spectrum = VoxelLoop.complexZeros(grid.halfCount)
         // Dχ is only read where W² ≠ 0, and the residual is 0 elsewhere: those planes are skipped.
-        let dipole = SpectralFilter(dipoleOf: grid), weighted = SpectralFilter.planes(of: w2, grid: grid)
+        let dipole = SpectralFilter(dipoleOf: grid), weighted = dipole.planes(of: w2)
         var log = IterationLog()
         for iteration in 1...p.maxIterations {
             dipole.apply(chi, into: &dChi, spectrum: &spectrum, outputPlanes: weighted)

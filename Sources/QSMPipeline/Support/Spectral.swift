@@ -35,33 +35,11 @@ struct Spectral: Sendable {
     /// 1/N, folded into the spectral products so inverse transforms skip their own scaling pass.
     var normalization: Float { 1 / Float(count) }
 
-    /// out ← F⁻¹[s] without the 1/N factor (the caller folded it into `s`).
-    func rawInverse(_ s: inout [Complex<Float>], into out: inout [Float]) {
-        s.withUnsafeMutableBufferPointer { i in
-            out.withUnsafeMutableBufferPointer { fft.inverse(i, into: $0, normalized: false) }
-        }
-    }
-
     /// F⁻¹[K · F[x]] for a real kernel K: a circular convolution with an even kernel (2 FFTs).
     func filter(_ x: [Float], kernel: [Float]) -> [Float] {
         var s = forward(x)
         VoxelLoop.multiply(&s, by: kernel, scale: normalization)
         return inverse(consuming: &s, normalized: false)
-    }
-
-    // Allocation-free variants: a fresh 46 MB array at 256×256×176 costs page faults comparable to
-    // a third of an FFT, so loops keep their buffers (a Float and a Complex scratch per method).
-
-    /// s ← F[x].
-    func forward(_ x: [Float], into s: inout [Complex<Float>]) {
-        x.withUnsafeBufferPointer { i in s.withUnsafeMutableBufferPointer { fft.forward(i, into: $0) } }
-    }
-
-    /// out ← F⁻¹[K·F[x]]; `scratch` is overwritten. `x` and `out` may not be the same array.
-    func filter(_ x: [Float], kernel: [Float], scratch: inout [Complex<Float>], into out: inout [Float]) {
-        forward(x, into: &scratch)
-        VoxelLoop.multiply(&scratch, by: kernel, scale: normalization)
-        rawInverse(&scratch, into: &out)
     }
 }
 

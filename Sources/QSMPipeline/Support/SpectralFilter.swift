@@ -1,7 +1,7 @@
 import QSMCore
 
-/// out ← w_out·F⁻¹[K·F[w_in·x]] for a real kernel K on an inversion grid (the dipole kernel D, or a
-/// k-space mask), each application one fused sweep (`FFT.filter`).
+/// out ← w_out·F⁻¹[K·F[w_in·x]] for a real kernel K (the dipole kernel D, a k-space mask, an SMV
+/// high-pass), each application one fused sweep (`FFT.filter`).
 ///
 /// K·(1/N) is kept block-ordered (`BlockOrder`), so the column pass streams it instead of a separate
 /// pass over the spectrum; weights are applied as planes are loaded and stored, and planes where a
@@ -9,20 +9,20 @@ import QSMCore
 /// forward FFT, `VoxelLoop.multiply(_:by:scale:)` (s·(K·(1/N))) and an inverse FFT; the weights'
 /// that of a separate product pass.
 struct SpectralFilter {
-    let grid: InversionGrid
+    let fft: FFT<Float>
     private let blocks: [Float]
     private let capacity: Int
 
-    /// F⁻¹DF on `grid` (its dipole kernel).
-    init(dipoleOf grid: InversionGrid) { self.init(grid, kernel: grid.dipole) }
+    /// F⁻¹DF on an inversion grid (its dipole kernel).
+    init(dipoleOf grid: InversionGrid) { self.init(fft: grid.fft, kernel: grid.dipole) }
 
-    /// F⁻¹KF on `grid`, K given on the half spectrum (natural order).
-    init(_ grid: InversionGrid, kernel: [Float]) {
-        precondition(kernel.count == grid.halfCount)
-        self.grid = grid
-        let depth = grid.shape.z, planeCount = (grid.shape.x / 2 + 1) * grid.shape.y
-        let width = FFT<Float>.columnBlock, scale = 1 / Float(grid.count)
-        let capacity = BlockOrder.capacity(halfCount: grid.halfCount, depth: depth)
+    /// F⁻¹KF for transforms `fft`, K given on the half spectrum (natural order).
+    init(fft: FFT<Float>, kernel: [Float]) {
+        precondition(kernel.count == fft.halfCount)
+        self.fft = fft
+        let depth = fft.shape.z, planeCount = (fft.shape.x / 2 + 1) * fft.shape.y
+        let width = FFT<Float>.columnBlock, scale = 1 / Float(fft.count)
+        let capacity = BlockOrder.capacity(halfCount: fft.halfCount, depth: depth)
         self.capacity = capacity
         blocks = kernel.withUnsafeBufferPointer { db in
             let d = ReadPointer(db.baseAddress!)
@@ -40,9 +40,10 @@ struct SpectralFilter {
         }
     }
 
-    /// The planes of the grid where `weight` is nonzero: pass as `inputPlanes` or `outputPlanes` with that weight.
-    static func planes(of weight: [Float], grid: InversionGrid) -> PlaneSupport {
-        weight.withUnsafeBufferPointer { PlaneSupport(nonzeroIn: $0, planeSize: grid.shape.x * grid.shape.y) }
+    /// The planes where `weight` (a volume of the transforms' shape) is nonzero: pass as
+    /// `inputPlanes` or `outputPlanes` with that weight.
+    func planes(of weight: [Float]) -> PlaneSupport {
+        weight.withUnsafeBufferPointer { PlaneSupport(nonzeroIn: $0, planeSize: fft.shape.x * fft.shape.y) }
     }
 
     /// out ← outputWeight·F⁻¹[D·F[inputWeight·x]] (a nil weight is 1). x must be zero outside
@@ -51,13 +52,13 @@ struct SpectralFilter {
     func apply(_ x: [Float], into out: inout [Float], spectrum: inout [Complex<Float>],
                inputWeight: [Float]? = nil, outputWeight: [Float]? = nil,
                inputPlanes: PlaneSupport? = nil, outputPlanes: PlaneSupport? = nil) {
-        let planeSize = grid.shape.x * grid.shape.y, capacity = capacity
-        precondition(x.count == grid.count && out.count == grid.count)
+        let planeSize = fft.shape.x * fft.shape.y, capacity = capacity, fft = fft
+        precondition(x.count == fft.count && out.count == fft.count)
         x.withUnsafeBufferPointer { xb in out.withUnsafeMutableBufferPointer { ob in
             blocks.withUnsafeBufferPointer { kb in spectrum.withUnsafeMutableBufferPointer { sb in
                 let source = ReadPointer(xb.baseAddress!), target = SendablePointer(ob.baseAddress!), kernel = ReadPointer(kb.baseAddress!)
                 func run(_ win: ReadPointer<Float>?, _ wout: ReadPointer<Float>?) {
-                    grid.fft.filter(spectrum: sb, normalized: false, inputPlanes: inputPlanes, outputPlanes: outputPlanes, load: { z, plane in
+                    fft.filter(spectrum: sb, normalized: false, inputPlanes: inputPlanes, outputPlanes: outputPlanes, load: { z, plane in
                         let offset = z * planeSize, p = plane.baseAddress!
                         if let win {
                             for i in 0..<planeSize { p[i] = source[offset + i] * win[offset + i] }
@@ -79,14 +80,14 @@ struct SpectralFilter {
                         }
                     })
                     if let outputPlanes {
-                        for z in 0..<grid.shape.z where !outputPlanes.contains(z) {
+                        for z in 0..<fft.shape.z where !outputPlanes.contains(z) {
                             (target.base + z * planeSize).update(repeating: 0, count: planeSize)
                         }
                     }
                 }
                 func withWeight(_ w: [Float]?, _ body: (ReadPointer<Float>?) -> Void) {
                     guard let w else { body(nil); return }
-                    precondition(w.count == grid.count)
+                    precondition(w.count == fft.count)
                     w.withUnsafeBufferPointer { body(ReadPointer($0.baseAddress!)) }
                 }
                 withWeight(inputWeight) { win in withWeight(outputWeight) { wout in run(win, wout) } }
