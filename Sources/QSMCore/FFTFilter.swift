@@ -83,6 +83,13 @@ public struct PlaneSupport: Sendable {
         PlaneSupport(depth: depth, ranges: planes.map { ($0 + offset)..<($0 + offset + 1) })
     }
 
+    /// Zeroes the planes of `volume` that the support leaves out: what a store restricted to it did
+    /// not write. The volume has `depth` planes of `planeSize` values, its plane z being the
+    /// support's plane z + `offset` (a volume on the original grid inside a padded transform).
+    public func zeroPlanesOutside(_ volume: UnsafeMutablePointer<Float>, planeSize: Int, depth: Int, offset: Int = 0) {
+        for z in 0..<depth where !contains(z + offset) { (volume + z * planeSize).update(repeating: 0, count: planeSize) }
+    }
+
     /// Planes in the support.
     public var count: Int { planes.count }
     /// Whether plane z is in the support.
@@ -194,11 +201,11 @@ extension FFT where T == Float {
         let plan = fusedPlan(inverse ? .planeComplexToReal : .planeRealToComplex, shape,
                              aligned: planesAligned(UnsafeMutableRawPointer(spectrum.base)))
         let planeSize = shape.x * shape.y, planeCount = planeCount
-        let planes = support?.planes
-        FFTStatistics.planeCounter.add(planes?.count ?? shape.z, ordering: .relaxed)
-        FFTStatistics.skippedPlaneCounter.add(shape.z - (planes?.count ?? shape.z), ordering: .relaxed)
-        FFTStatistics.skippedPassMillionths.add((shape.z - (planes?.count ?? shape.z)) * 1_000_000 / shape.z, ordering: .relaxed)
-        parallelFor(0..<(planes?.count ?? shape.z)) { ks in
+        let planes = support?.planes, run = planes?.count ?? shape.z, skipped = shape.z - run
+        FFTStatistics.planeCounter.add(run, ordering: .relaxed)
+        FFTStatistics.skippedPlaneCounter.add(skipped, ordering: .relaxed)
+        FFTStatistics.skippedPassMillionths.add(skipped * 1_000_000 / shape.z, ordering: .relaxed)
+        parallelFor(0..<run) { ks in
             let plane = fftwf_malloc(planeSize * 4)!.bindMemory(to: Float.self, capacity: planeSize)
             defer { fftwf_free(plane) }
             let buffer = UnsafeMutableBufferPointer(start: plane, count: planeSize), real = UnsafeMutableRawPointer(plane)

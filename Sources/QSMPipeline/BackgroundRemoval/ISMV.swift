@@ -51,11 +51,10 @@ public struct ISMV: BackgroundRemoval {
         var scratch = VoxelLoop.complexZeros(s.halfCount)
         // s_r ⊛ f as one fused sweep: f is zero outside M (planes without M not loaded) and only
         // the eroded voxels keep the result (planes without them not transformed back).
-        let smooth = SpectralFilter(fft: s.fft, kernel: kernel.spectrum), planeSize = s.shape.x * s.shape.y
-        let maskPlanes = domain.mask.withUnsafeBufferPointer { PlaneSupport(occupiedBy: $0, planeSize: planeSize) }
-        let innerPlanes = inner.withUnsafeBufferPointer { PlaneSupport(occupiedBy: $0, planeSize: planeSize) }
+        let smooth = SpectralFilter(fft: s.fft, kernel: kernel.spectrum)
+        let innerPlanes = inner.withUnsafeBufferPointer { PlaneSupport(occupiedBy: $0, planeSize: s.shape.x * s.shape.y) }
         for _ in 0..<parameters.maxIterations {
-            smooth.apply(f, into: &next, spectrum: &scratch, inputPlanes: maskPlanes, outputPlanes: innerPlanes)
+            smooth.apply(f, into: &next, spectrum: &scratch, inputPlanes: domain.padding.maskPlanes, outputPlanes: innerPlanes)
             let change = next.withUnsafeMutableBufferPointer { nb in
                 f.withUnsafeBufferPointer { fb in
                     boundary.withUnsafeBufferPointer { bb in

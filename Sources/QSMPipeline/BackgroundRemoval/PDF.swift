@@ -71,7 +71,7 @@ public struct PDF: BackgroundRemoval {
                         for i in 0..<planeSize { target[offset + i] = m[offset + i] == keepInside ? plane[i] : 0 }
                     })
                     if keepInside {
-                        for z in 0..<s.shape.z where !maskPlanes.contains(z) { (target.base + z * planeSize).update(repeating: 0, count: planeSize) }
+                        maskPlanes.zeroPlanesOutside(target.base, planeSize: planeSize, depth: s.shape.z)
                     }
                 } }
             } }

@@ -165,7 +165,8 @@ public struct VSHARP: BackgroundRemoval {
                         padding.storePlane(z, plane) { i, v in o[i] = m[i] ? v : 0 }
                     })
                 }
-                padding.zeroPlanesOutsideMask(o.base)
+                padding.maskPlanes?.zeroPlanesOutside(o.base, planeSize: grid.shape.x * grid.shape.y, depth: grid.shape.z,
+                                                      offset: padding.offset.z)
             } } }
             n = grid.count
         }

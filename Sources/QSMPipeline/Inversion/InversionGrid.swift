@@ -63,14 +63,6 @@ struct InversionGrid {
         return own.embedded(at: offset.z, depth: shape.z)
     }
 
-    /// Zeroes the planes of an original-grid volume that a store restricted to `support` skipped.
-    func zeroPlanes(outside support: PlaneSupport, of volume: SendablePointer<Float>) {
-        let planeSize = original.shape.x * original.shape.y
-        for z in 0..<original.shape.z where !support.contains(z + offset.z) {
-            (volume.base + z * planeSize).update(repeating: 0, count: planeSize)
-        }
-    }
-
     /// `volume` zero-padded onto this grid (centred).
     func pad(_ values: [Float]) -> [Float] { pad(values, mask: nil) }
 

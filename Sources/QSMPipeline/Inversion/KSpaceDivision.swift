@@ -31,7 +31,7 @@ enum KSpaceDivision {
                         for i in 0..<planeSize { o[offset + i] = m[offset + i] ? plane[i] : 0 }
                     })
                 }
-                for z in 0..<grid.shape.z where !planes.contains(z) { (o.base + z * planeSize).update(repeating: 0, count: planeSize) }
+                planes.zeroPlanesOutside(o.base, planeSize: planeSize, depth: grid.shape.z)
             } }
             n = grid.count
         }

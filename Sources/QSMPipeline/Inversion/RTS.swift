@@ -101,7 +101,7 @@ public struct RTS: IterativeInversion {
                         for x in 0..<inner.x where keep[m + x] { out[d + x] = plane[d + x] * scale }
                     }
                 })
-                for z in 0..<outer.z where !planes.contains(z) { (c.base + z * planeSize).update(repeating: 0, count: planeSize) }
+                planes.zeroPlanesOutside(c.base, planeSize: planeSize, depth: outer.z)
             } }
         }
         // F[χ₁]. That transform's column pass also writes, block-ordered (`BlockOrder`: each χ-step

@@ -119,7 +119,8 @@ public struct Tikhonov: DipoleInversion {
                         grid.cropPlane(z, plane, into: out, mask: keep)
                     })
                 }
-                grid.zeroPlanes(outside: planes, of: out)
+                let inner = grid.original.shape
+                planes.zeroPlanesOutside(out.base, planeSize: inner.x * inner.y, depth: inner.z, offset: grid.offset.z)
             } }
         }
         return Volume(unchecked: grid.original, chi)

@@ -47,15 +47,6 @@ struct Padding: Sendable {
 
     var isIdentity: Bool { shape == original }
 
-    /// Zeroes the planes of a volume on the original grid that `maskPlanes` leaves out: what a
-    /// store restricted to `maskPlanes` does not write.
-    func zeroPlanesOutsideMask(_ volume: UnsafeMutablePointer<Float>) {
-        guard let support = maskPlanes else { return }
-        let planeSize = original.x * original.y
-        for z in 0..<original.z where !support.contains(z + offset.z) {
-            (volume + z * planeSize).update(repeating: 0, count: planeSize)
-        }
-    }
     var count: Int { shape.x * shape.y * shape.z }
 
     func pad<T>(_ values: [T], fill: T) -> [T] {

@@ -79,11 +79,7 @@ struct SpectralFilter {
                             (target.base + offset).update(from: p, count: planeSize)
                         }
                     })
-                    if let outputPlanes {
-                        for z in 0..<fft.shape.z where !outputPlanes.contains(z) {
-                            (target.base + z * planeSize).update(repeating: 0, count: planeSize)
-                        }
-                    }
+                    outputPlanes?.zeroPlanesOutside(target.base, planeSize: planeSize, depth: fft.shape.z)
                 }
                 func withWeight(_ w: [Float]?, _ body: (ReadPointer<Float>?) -> Void) {
                     guard let w else { body(nil); return }

@@ -58,7 +58,7 @@ public struct LaplacianUnwrapping: PhaseUnwrapping {
                         let offset = z * planeSize
                         for i in 0..<planeSize { op[offset + i] = mp[offset + i] ? plane[i] : 0 }
                     })
-                    for z in 0..<shape.z where !maskPlanes.contains(z) { (op.base + z * planeSize).update(repeating: 0, count: planeSize) }
+                    maskPlanes.zeroPlanesOutside(op.base, planeSize: planeSize, depth: shape.z)
                 } }
             } }
             let constant = wrappedPhase.withVoxels { phase in output.withUnsafeBufferPointer { ob in
