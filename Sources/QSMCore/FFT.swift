@@ -168,8 +168,6 @@ public enum FFTStatistics {
     /// The skipped plane transforms in units of whole plane passes (each skipped plane counts
     /// 1/depth of its transform's plane pass): the plane work pruning saved, in transforms.
     public static var skippedPlanePasses: Double { Double(skippedPassMillionths.load(ordering: .relaxed)) / 1e6 }
-    /// Number of plans currently cached.
-    public static var cachedPlans: Int { FFTPlanCache.shared.count }
     /// Number of cached plans for transforms of `shape` (unaffected by other shapes' planning).
     public static func cachedPlans(shape: SIMD3<Int>) -> Int { FFTPlanCache.shared.count(shape: shape) }
     /// Destroys every cached plan (the next transform of each shape plans again).

@@ -29,9 +29,6 @@ final class FFTPlanCache: Sendable {
         return try result.get()
     }
 
-    /// Number of cached plans (for tests and benchmarks).
-    var count: Int { plans.withLock { $0.count } }
-
     /// Number of cached plans for transforms of `shape`.
     func count(shape: SIMD3<Int>) -> Int { plans.withLock { $0.keys.filter { $0.shape == shape }.count } }
 
